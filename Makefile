@@ -1,0 +1,37 @@
+# One command per job; each creates the virtual environment on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# CPU build of torch: it lies on disk on the project's machines (an unpinned torch pulls a CUDA build).
+TORCH_PIN := torch==2.13.0
+
+.PHONY: test lint bench demo clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-test: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,bench]"
+	touch $@
+
+test: $(VENV)/.installed-test  ## run the test suite and the linter
+	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check gatorch tests benchmarks examples
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check gatorch tests benchmarks examples
+
+bench: $(VENV)/.installed-bench  ## side-by-side product benchmark against other libraries
+	$(BIN)/python benchmarks/bench_products.py
+
+demo:
+	@echo "make demo: the n-body demo arrives with the n-body examples (issue 5); not available yet." >&2
+	@exit 2
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

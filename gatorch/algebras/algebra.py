@@ -1,0 +1,478 @@
+"""The :class:`Algebra` object: one Clifford algebra Cl(p, q, r) and all its tables."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from gatorch.algebras.tables import (
+    BilinearTable,
+    blade_product,
+    metric_factor,
+    popcount,
+    reorder_sign,
+    shortlex_bitmaps,
+)
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = ["Algebra"]
+
+_MAX_N = 12
+_CACHE: dict[tuple[tuple[int, ...], int], Algebra] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+class Algebra:
+    r"""A real Clifford algebra :math:`Cl(p, q, r)` with a diagonal metric.
+
+    Basis vectors come degenerate first (metric 0), then positive (+1), then
+    negative (-1), the order of the ``clifford`` package. They are named from
+    ``e0`` when ``r > 0``, else from ``e1``. Basis blades are in shortlex order
+    (by grade, then lexicographic on indices), so every grade is a contiguous
+    slice. Projective GA ``Algebra(3, 0, 1)`` has the blades
+    ``1, e0, e1, e2, e3, e01, e02, e03, e12, e13, e23, e012, e013, e023, e123, e0123``.
+
+    Instances are immutable, hashable and cached: the same signature always
+    returns the same object, so its tables are built once.
+
+    Parameters
+    ----------
+    p, q, r : int
+        Numbers of basis vectors squaring to +1, -1 and 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import Algebra
+    >>> pga = Algebra(3, 0, 1)
+    >>> pga.dim, pga.index("e12")
+    (16, 8)
+    >>> x, y = torch.randn(2, 16, dtype=torch.float64)
+    >>> torch.allclose(pga.gp(x, y), pga.gp_dense(x, y))
+    True
+    """
+
+    # -- construction ------------------------------------------------------------------------
+    def __new__(cls, p: int = 0, q: int = 0, r: int = 0) -> Algebra:
+        for name, value in (("p", p), ("q", q), ("r", r)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"Algebra: {name} must be a non-negative int, got {value!r}")
+        metric = (0,) * int(r) + (1,) * int(p) + (-1,) * int(q)
+        return cls._get(metric, 0 if r > 0 else 1)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # construction happens in _build
+        pass
+
+    @classmethod
+    def from_signature(cls, metric: Sequence[int], start_index: int | None = None) -> Algebra:
+        """An algebra with basis vectors in the given order.
+
+        Parameters
+        ----------
+        metric : sequence of {-1, 0, 1}
+            Square of each basis vector, in order. ``[1, -1, -1, -1]`` is spacetime
+            algebra with a timelike first vector.
+        start_index : int, optional
+            Index of the first basis vector's name. Default: 0 if any vector is
+            degenerate, else 1.
+        """
+        metric_t = tuple(int(m) for m in metric)
+        if any(m not in (-1, 0, 1) for m in metric_t) or any(
+            float(m) != int(m) for m in metric
+        ):
+            raise ValueError(f"Algebra.from_signature: metric entries must be -1, 0 or 1, got {list(metric)}")
+        if start_index is None:
+            start_index = 0 if 0 in metric_t else 1
+        if not isinstance(start_index, (int, np.integer)) or start_index < 0:
+            raise ValueError(f"Algebra.from_signature: start_index must be an int >= 0, got {start_index!r}")
+        return cls._get(metric_t, int(start_index))
+
+    @classmethod
+    def _get(cls, metric: tuple[int, ...], start_index: int) -> Algebra:
+        if len(metric) > _MAX_N:
+            raise ValueError(f"Algebra: at most {_MAX_N} basis vectors are supported, got {len(metric)}")
+        key = (metric, start_index)
+        with _CACHE_LOCK:
+            alg = _CACHE.get(key)
+            if alg is None:
+                alg = object.__new__(cls)
+                alg._build(metric, start_index)
+                _CACHE[key] = alg
+        return alg
+
+    def _build(self, metric: tuple[int, ...], start_index: int) -> None:
+        n = len(metric)
+        bitmaps = shortlex_bitmaps(n)
+        dim = 1 << n
+        index_of = np.empty(dim, dtype=np.int64)
+        index_of[bitmaps] = np.arange(dim)
+        grades = popcount(bitmaps)
+        metric_arr = np.asarray(metric, dtype=np.float64)
+
+        last = start_index + n - 1
+        sep = "" if last < 10 else "_"
+        names = []
+        for bm in bitmaps.tolist():
+            idx = [str(start_index + i) for i in range(n) if (bm >> i) & 1]
+            names.append("e" + sep.join(idx) if idx else "1")
+
+        d = object.__setattr__
+        d(self, "_metric", metric)
+        d(self, "_start_index", start_index)
+        d(self, "_n", n)
+        d(self, "_dim", dim)
+        d(self, "_bitmaps", bitmaps)
+        d(self, "_index_of_bitmap", index_of)
+        d(self, "_grades", tuple(int(g) for g in grades))
+        d(self, "_metric_arr", metric_arr)
+        d(self, "_names", tuple(names))
+        d(self, "_name_to_index", {name: i for i, name in enumerate(names)})
+        d(self, "_tensor_cache", {})
+        d(self, "_lock", threading.Lock())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Algebra is immutable; cannot set {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Algebra.from_signature, (self._metric, self._start_index))
+
+    def __copy__(self) -> Algebra:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Algebra:
+        return self
+
+    def __hash__(self) -> int:
+        return hash((self._metric, self._start_index))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Algebra):
+            return NotImplemented
+        return self._metric == other._metric and self._start_index == other._start_index
+
+    def __repr__(self) -> str:
+        p, q, r = self.signature
+        default = self._metric == (0,) * r + (1,) * p + (-1,) * q and self._start_index == (
+            0 if r else 1
+        )
+        if default:
+            return f"Algebra({p}, {q}, {r})"
+        return f"Algebra.from_signature({list(self._metric)}, start_index={self._start_index})"
+
+    # -- basic properties ----------------------------------------------------------------------
+    @property
+    def metric(self) -> tuple[int, ...]:
+        """Square of each basis vector, in basis order."""
+        return self._metric
+
+    @property
+    def signature(self) -> tuple[int, int, int]:
+        """``(p, q, r)``: counts of basis vectors squaring to +1, -1, 0."""
+        m = self._metric
+        return (m.count(1), m.count(-1), m.count(0))
+
+    @property
+    def n(self) -> int:
+        """Number of basis vectors."""
+        return self._n
+
+    @property
+    def dim(self) -> int:
+        """Number of basis blades, ``2**n``."""
+        return self._dim
+
+    @property
+    def blade_names(self) -> tuple[str, ...]:
+        """Names of the basis blades in component order, e.g. ``('1', 'e1', ...)``."""
+        return self._names
+
+    @property
+    def grades(self) -> tuple[int, ...]:
+        """Grade of each basis blade, in component order."""
+        return self._grades
+
+    @property
+    def bitmaps(self) -> np.ndarray:
+        """Bitmap of each basis blade (bit ``i`` = basis vector ``i``), read-only copy."""
+        return self._bitmaps.copy()
+
+    @property
+    def is_degenerate(self) -> bool:
+        """Whether any basis vector squares to zero."""
+        return 0 in self._metric
+
+    @property
+    def pseudoscalar_index(self) -> int:
+        """Component index of the unit pseudoscalar (the last blade)."""
+        return self._dim - 1
+
+    def grade_slice(self, k: int) -> slice:
+        """Components of grade ``k`` (a contiguous slice of the last axis)."""
+        if not isinstance(k, (int, np.integer)) or not 0 <= k <= self._n:
+            raise ValueError(f"grade must be an int in [0, {self._n}] for {self!r}, got {k!r}")
+        start = sum(math.comb(self._n, i) for i in range(k))
+        return slice(start, start + math.comb(self._n, int(k)))
+
+    def index(self, name: str) -> int:
+        """Component index of a basis blade given by its canonical name (``'e12'``, ``'1'``)."""
+        try:
+            return self._name_to_index[name]
+        except KeyError:
+            raise ValueError(
+                f"{self!r} has no blade named {name!r}; blade names are {', '.join(self._names)}"
+            ) from None
+
+    def check_dim(self, x: Tensor, what: str = "input") -> None:
+        """Raise ``ValueError`` unless ``x`` is a floating tensor with last dimension ``dim``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{what}: expected a torch.Tensor, got {type(x).__name__}")
+        if x.ndim == 0 or x.shape[-1] != self._dim:
+            raise ValueError(
+                f"{what}: expected last dimension {self._dim} (the blades of {self!r}), "
+                f"got shape {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"{what}: expected a floating-point tensor, got dtype {x.dtype}")
+
+    # -- numpy tables ---------------------------------------------------------------------------
+    @cached_property
+    def _gp_raw(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(index, sign)``: ``e_i e_j = sign[i, j] * e_{index[i, j]}``; (dim, dim) each."""
+        rb, sign = blade_product(self._bitmaps, self._metric_arr)
+        return self._index_of_bitmap[rb], sign
+
+    def _table_from_mask(self, name: str, mask: np.ndarray) -> BilinearTable:
+        index, sign = self._gp_raw
+        i, j = np.nonzero(mask & (sign != 0))
+        return BilinearTable.from_terms(
+            name, i, j, index[i, j], sign[i, j], (self._dim, self._dim, self._dim)
+        )
+
+    @cached_property
+    def gp_table(self) -> BilinearTable:
+        """Sparse table of the geometric product (``4**(p+q) * 3**r`` terms)."""
+        return self._table_from_mask("gp", np.ones((self._dim, self._dim), dtype=bool))
+
+    @cached_property
+    def outer_table(self) -> BilinearTable:
+        """Sparse table of the outer (wedge) product."""
+        a, b = self._bitmaps[:, None], self._bitmaps[None, :]
+        return self._table_from_mask("outer", (a & b) == 0)
+
+    @cached_property
+    def lcontract_table(self) -> BilinearTable:
+        """Sparse table of the left contraction ``x ⌋ y``: ``e_A ⌋ e_B = e_A e_B`` if A ⊆ B, else 0."""
+        a, b = self._bitmaps[:, None], self._bitmaps[None, :]
+        return self._table_from_mask("lcontract", (a & b) == a)
+
+    @cached_property
+    def _complements(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(perm, right_sign, left_sign)`` of the right and left complements.
+
+        The complement of blade ``i`` is blade ``perm[i]`` (the complementary index
+        set). ``right_sign`` makes ``e_i ∧ dual(e_i) = I``; ``left_sign`` makes
+        ``undual(e_i) ∧ e_i = I``, with ``I`` the last blade.
+        """
+        full = (1 << self._n) - 1
+        comp_bm = full ^ self._bitmaps
+        perm = self._index_of_bitmap[comp_bm]
+        right = reorder_sign(self._bitmaps, comp_bm).astype(np.float64)
+        left = reorder_sign(comp_bm, self._bitmaps).astype(np.float64)
+        return perm, right, left
+
+    @cached_property
+    def regressive_table(self) -> BilinearTable:
+        """Sparse table of the regressive product ``x ∨ y = undual(dual(x) ∧ dual(y))``."""
+        perm, right, left = self._complements
+        o = self.outer_table
+        # dual(e_a) = right[a] e_{perm[a]}, so e_a ∨ e_b collects the outer term
+        # (perm[a], perm[b]) -> m, followed by undual(e_m) = left[m] e_{perm[m]}.
+        inv = np.empty_like(perm)
+        inv[perm] = np.arange(self._dim)
+        a = inv[o.i]
+        b = inv[o.j]
+        s = o.s * right[a] * right[b] * left[o.k]
+        return BilinearTable.from_terms(
+            "regressive", a, b, perm[o.k], s, (self._dim, self._dim, self._dim)
+        )
+
+    @cached_property
+    def _signs(self) -> dict[str, np.ndarray]:
+        g = np.asarray(self._grades)
+        rev = np.where((g * (g - 1) // 2) % 2 == 0, 1.0, -1.0)
+        inv = np.where(g % 2 == 0, 1.0, -1.0)
+        # <~e_A e_A>_0 = product of the metric over A (0 for blades with a degenerate factor)
+        ip = metric_factor(self._bitmaps, self._metric_arr)
+        return {"reverse": rev, "involute": inv, "conjugate": rev * inv, "inner": ip}
+
+    def cayley(self, product: str = "gp") -> np.ndarray:
+        """Dense ``(dim, dim, dim)`` Cayley tensor ``C[i, j, k]`` of a product, float64.
+
+        Only for references and tests: the fast kernels never build it.
+        ``product`` is one of ``"gp"``, ``"outer"``, ``"lcontract"``, ``"regressive"``.
+        """
+        return self.bilinear_table(product).dense()
+
+    def bilinear_table(self, product: str) -> BilinearTable:
+        """The sparse table of a named bilinear product."""
+        tables = {
+            "gp": "gp_table",
+            "outer": "outer_table",
+            "lcontract": "lcontract_table",
+            "regressive": "regressive_table",
+        }
+        if product not in tables:
+            raise ValueError(f"unknown product {product!r}; expected one of {sorted(tables)}")
+        return getattr(self, tables[product])
+
+    # -- torch constants --------------------------------------------------------------------------
+    def constant(self, name: str, device: torch.device | str | None, dtype: torch.dtype) -> Tensor:
+        """A cached torch copy of a numpy table (``"reverse"``, ``"involute"``, ...)."""
+        key = (name, torch.device(device) if device is not None else torch.device("cpu"), dtype)
+        cache = self._tensor_cache
+        t = cache.get(key)
+        if t is None:
+            arr = self._constant_array(name)
+            t = torch.as_tensor(arr, dtype=dtype, device=key[1])
+            with self._lock:
+                cache[key] = t
+        return t
+
+    def _constant_array(self, name: str) -> np.ndarray:
+        if name in self._signs:
+            return self._signs[name]
+        perm, right, left = self._complements
+        if name == "complement_perm":
+            return perm
+        if name == "dual_sign":  # dual(x)[perm[i]] = right[i] x[i]  =>  dual(x)[k] = right[inv k] x[inv k]
+            return right[perm]  # perm is an involution: perm[perm] = id
+        if name == "undual_sign":
+            return left[perm]
+        if name.startswith("grade_mask_"):
+            ks = [int(t) for t in name[len("grade_mask_"):].split(",")]
+            return np.isin(np.asarray(self._grades), ks).astype(np.float64)
+        raise KeyError(name)
+
+    # -- equivariant linear maps ------------------------------------------------------------------
+    def equivariant_basis(self, group: str = "pin") -> Tensor:
+        """Basis of the linear maps ``dim -> dim`` that commute with the group action.
+
+        Parameters
+        ----------
+        group : {"pin", "spin"}
+            ``"pin"``: all versors (reflections included) under the twisted action;
+            ``"spin"``: even versors only.
+
+        Returns
+        -------
+        Tensor, shape (k, dim, dim), float64
+            ``y = B[a] @ x`` is equivariant for every ``a``. Derived numerically
+            (block by block over grades) and put in a sparse canonical form; see
+            :func:`gatorch.algebras.equivariant.equivariant_basis`.
+        """
+        from gatorch.algebras.equivariant import equivariant_basis
+
+        return torch.from_numpy(equivariant_basis(self, group).copy())
+
+    # -- operations (thin wrappers over gatorch.functional) ----------------------------------------
+    def gp(self, x: Tensor, y: Tensor) -> Tensor:
+        """Geometric product ``x y``; shapes ``(..., dim)`` broadcast."""
+        return _F.gp(self, x, y)
+
+    def outer(self, x: Tensor, y: Tensor) -> Tensor:
+        """Outer (wedge) product ``x ∧ y``."""
+        return _F.outer(self, x, y)
+
+    def lcontract(self, x: Tensor, y: Tensor) -> Tensor:
+        """Left contraction ``x ⌋ y``."""
+        return _F.lcontract(self, x, y)
+
+    def regressive(self, x: Tensor, y: Tensor) -> Tensor:
+        """Regressive product (join / vee) ``x ∨ y = undual(dual(x) ∧ dual(y))``."""
+        return _F.regressive(self, x, y)
+
+    def gp_dense(self, x: Tensor, y: Tensor) -> Tensor:
+        """Geometric product through the dense Cayley tensor (reference implementation)."""
+        return _F.bilinear_dense(self, x, y, "gp")
+
+    def reverse(self, x: Tensor) -> Tensor:
+        """Reversion ``~x``: grade k scaled by ``(-1)**(k(k-1)/2)``."""
+        return _F.reverse(self, x)
+
+    def involute(self, x: Tensor) -> Tensor:
+        """Grade involution: grade k scaled by ``(-1)**k``."""
+        return _F.involute(self, x)
+
+    def conjugate(self, x: Tensor) -> Tensor:
+        """Clifford conjugate (reverse of the grade involution)."""
+        return _F.conjugate(self, x)
+
+    def grade(self, x: Tensor, k: int | Iterable[int]) -> Tensor:
+        """Projection onto grade ``k`` (or several grades); keeps the shape ``(..., dim)``."""
+        return _F.grade(self, x, k)
+
+    def dual(self, x: Tensor) -> Tensor:
+        """Right complement: ``e_A ∧ dual(e_A) = I`` for every blade (metric-free)."""
+        return _F.dual(self, x)
+
+    def undual(self, x: Tensor) -> Tensor:
+        """Left complement, the inverse of :meth:`dual`: ``undual(dual(x)) = x``."""
+        return _F.undual(self, x)
+
+    def inner_product(self, x: Tensor, y: Tensor, keepdim: bool = False) -> Tensor:
+        """Invariant scalar product ``<~x y>_0``, degenerate directions dropped."""
+        return _F.inner_product(self, x, y, keepdim=keepdim)
+
+    def norm(self, x: Tensor, keepdim: bool = False) -> Tensor:
+        """``sqrt(|<~x x>_0|)``; finite with zero gradient at null multivectors."""
+        return _F.norm(self, x, keepdim=keepdim)
+
+    def sandwich(self, w: Tensor, x: Tensor) -> Tensor:
+        """Twisted versor action ``w involute^{|w|}(x) w^-1``."""
+        return _F.sandwich(self, w, x)
+
+    def inverse(self, w: Tensor, check: bool = True) -> Tensor:
+        """Inverse of a versor, ``~w / <w ~w>_0``; ``ValueError`` for non-versors."""
+        return _F.inverse(self, w, check=check)
+
+    def exp(self, b: Tensor) -> Tensor:
+        """Exponential of a bivector (rotors, boosts, translators, motors)."""
+        return _F.exp(self, b)
+
+    def random_vector(
+        self,
+        batch_shape: Sequence[int] = (),
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Random invertible vectors normalised to ``|v v| = 1``, shape ``(*batch_shape, dim)``."""
+        return _F.random_vector(self, batch_shape, generator=generator, dtype=dtype, device=device)
+
+    def random_versor(
+        self,
+        batch_shape: Sequence[int] = (),
+        spin: bool = False,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Random versors: products of random normalised invertible vectors.
+
+        With ``spin=False`` each versor is, at random, a product of an even or an odd
+        number of vectors; with ``spin=True`` always an even number.
+        """
+        return _F.random_versor(
+            self, batch_shape, spin=spin, generator=generator, dtype=dtype, device=device
+        )
+
+
+from gatorch import functional as _F  # noqa: E402  (functional never imports algebras at runtime)

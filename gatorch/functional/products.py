@@ -1,0 +1,93 @@
+"""Bilinear products of an algebra on ``(..., dim)`` tensors.
+
+Each product is a sparse table of the algebra run through
+:func:`gatorch.functional.bilinear.bilinear`; the dense Cayley einsum is kept
+as :func:`bilinear_dense`, the reference the fast kernels are tested against.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from gatorch.functional.bilinear import bilinear, bilinear_reference
+
+if TYPE_CHECKING:
+    from gatorch.algebras.algebra import Algebra
+
+__all__ = ["bilinear_dense", "gp", "lcontract", "outer", "regressive"]
+
+
+def _check_pair(alg: Algebra, x: Tensor, y: Tensor, name: str, blade_dim: int) -> None:
+    for what, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name}: {what} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim == 0 or t.shape[blade_dim] != alg.dim:
+            raise ValueError(
+                f"{name}: expected {what} with {alg.dim} blade components (the blades of "
+                f"{alg!r}) on axis {blade_dim}, got shape {tuple(t.shape)}"
+            )
+        if not t.is_floating_point():
+            raise TypeError(f"{name}: expected floating-point {what}, got dtype {t.dtype}")
+
+
+def gp(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+    r"""Geometric product :math:`xy`.
+
+    Parameters
+    ----------
+    alg : Algebra
+    x, y : Tensor, shape (..., dim)
+        Batch dimensions broadcast. With ``blade_dim=0`` the blades are on the first
+        axis instead, ``(dim, ...)``: the kernel's native layout, no transposes.
+
+    Returns
+    -------
+    Tensor, shape (..., dim)
+        :math:`(xy)_k = \sum_{ij} C_{ijk} x_i y_j` over the non-zero entries of the
+        Cayley tensor only.
+    """
+    _check_pair(alg, x, y, "gp", blade_dim)
+    return bilinear(x, y, alg.gp_table, blade_dim=blade_dim)
+
+
+def outer(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+    r"""Outer (wedge) product :math:`x \wedge y`; shapes as in :func:`gp`."""
+    _check_pair(alg, x, y, "outer", blade_dim)
+    return bilinear(x, y, alg.outer_table, blade_dim=blade_dim)
+
+
+def lcontract(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+    r"""Left contraction :math:`x \rfloor y`: for blades, :math:`\langle e_A e_B\rangle_{|B|-|A|}`."""
+    _check_pair(alg, x, y, "lcontract", blade_dim)
+    return bilinear(x, y, alg.lcontract_table, blade_dim=blade_dim)
+
+
+def regressive(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+    r"""Regressive product (join, vee) :math:`x \vee y`.
+
+    :math:`x \vee y = \mathrm{undual}(\mathrm{dual}(x) \wedge \mathrm{dual}(y))`.
+
+    Defined through the metric-free complements (see :func:`gatorch.functional.dual`),
+    so it is the same in every signature, degenerate ones included. In PGA it joins
+    two points into the line through them.
+    """
+    _check_pair(alg, x, y, "regressive", blade_dim)
+    return bilinear(x, y, alg.regressive_table, blade_dim=blade_dim)
+
+
+def bilinear_dense(alg: Algebra, x: Tensor, y: Tensor, product: str = "gp") -> Tensor:
+    """Reference implementation of a product through the dense ``(dim, dim, dim)`` tensor."""
+    _check_pair(alg, x, y, f"{product} (dense)", -1)
+    dtype = torch.promote_types(x.dtype, y.dtype)
+    key = f"cayley_{product}"
+    cayley = _dense_cache.get((alg, key, x.device, dtype))
+    if cayley is None:
+        cayley = torch.as_tensor(alg.cayley(product), dtype=dtype, device=x.device)
+        _dense_cache[(alg, key, x.device, dtype)] = cayley
+    return bilinear_reference(x.to(dtype), y.to(dtype), cayley)
+
+
+_dense_cache: dict[tuple[object, str, torch.device, torch.dtype], Tensor] = {}

@@ -1,0 +1,1 @@
+"""Embedding geometric objects into multivectors and extracting them again, per algebra."""

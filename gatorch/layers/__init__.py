@@ -1,0 +1,1 @@
+"""Equivariant nn.Modules built on gatorch.functional (arrive with the layers issue)."""
