@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["Algebra"]
 
 _MAX_N = 12
+#: Algebras up to this many basis vectors build their sparse tables at construction
+#: (under 0.1 s for n = 8), so no table is ever built inside a ``torch.compile`` trace.
+_EAGER_TABLES_MAX_N = 8
 _CACHE: dict[tuple[tuple[int, ...], int], Algebra] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -136,7 +138,9 @@ class Algebra:
         d(self, "_names", tuple(names))
         d(self, "_name_to_index", {name: i for i, name in enumerate(names)})
         d(self, "_tensor_cache", {})
-        d(self, "_lock", threading.Lock())
+        d(self, "_constants_cpu", {k: torch.from_numpy(v) for k, v in self._constant_arrays().items()})
+        if n <= _EAGER_TABLES_MAX_N:
+            d(self, "_tables_built", self._build_tables())
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Algebra is immutable; cannot set {name!r}")
@@ -243,37 +247,65 @@ class Algebra:
             raise TypeError(f"{what}: expected a floating-point tensor, got dtype {x.dtype}")
 
     # -- numpy tables ---------------------------------------------------------------------------
-    @cached_property
     def _gp_raw(self) -> tuple[np.ndarray, np.ndarray]:
         """``(index, sign)``: ``e_i e_j = sign[i, j] * e_{index[i, j]}``; (dim, dim) each."""
         rb, sign = blade_product(self._bitmaps, self._metric_arr)
         return self._index_of_bitmap[rb], sign
 
-    def _table_from_mask(self, name: str, mask: np.ndarray) -> BilinearTable:
-        index, sign = self._gp_raw
-        i, j = np.nonzero(mask & (sign != 0))
-        return BilinearTable.from_terms(
-            name, i, j, index[i, j], sign[i, j], (self._dim, self._dim, self._dim)
-        )
+    def _build_tables(self) -> dict[str, BilinearTable]:
+        """The sparse tables of the four bilinear products (numpy, vectorised over pairs)."""
+        index, sign = self._gp_raw()
+        dims = (self._dim, self._dim, self._dim)
+        a, b = self._bitmaps[:, None], self._bitmaps[None, :]
 
-    @cached_property
+        def table(name: str, mask: np.ndarray) -> BilinearTable:
+            i, j = np.nonzero(mask & (sign != 0))
+            return BilinearTable.from_terms(name, i, j, index[i, j], sign[i, j], dims)
+
+        tables = {
+            "gp": table("gp", np.ones((self._dim, self._dim), dtype=bool)),
+            "outer": table("outer", (a & b) == 0),
+            # e_A ⌋ e_B = e_A e_B when A ⊆ B (then of grade |B| - |A|), else 0
+            "lcontract": table("lcontract", (a & b) == a),
+        }
+        # x ∨ y = undual(dual(x) ∧ dual(y)), with dual(e_a) = right[a] e_{perm[a]} and
+        # undual(e_m) = left[m] e_{perm[m]}; perm is an involution.
+        perm, right, left = self._complements
+        o = tables["outer"]
+        i, j = perm[o.i], perm[o.j]
+        s = o.s * right[i] * right[j] * left[o.k]
+        tables["regressive"] = BilinearTable.from_terms("regressive", i, j, perm[o.k], s, dims)
+        return tables
+
+    @property
+    def _tables(self) -> dict[str, BilinearTable]:
+        tables = self.__dict__.get("_tables_built")
+        if tables is None:  # only n > 8: smaller algebras build their tables at construction
+            tables = self._build_tables()
+            object.__setattr__(self, "_tables_built", tables)
+        return tables
+
+    @property
     def gp_table(self) -> BilinearTable:
         """Sparse table of the geometric product (``4**(p+q) * 3**r`` terms)."""
-        return self._table_from_mask("gp", np.ones((self._dim, self._dim), dtype=bool))
+        return self._tables["gp"]
 
-    @cached_property
+    @property
     def outer_table(self) -> BilinearTable:
         """Sparse table of the outer (wedge) product."""
-        a, b = self._bitmaps[:, None], self._bitmaps[None, :]
-        return self._table_from_mask("outer", (a & b) == 0)
+        return self._tables["outer"]
 
-    @cached_property
+    @property
     def lcontract_table(self) -> BilinearTable:
         """Sparse table of the left contraction ``x ⌋ y``: ``e_A ⌋ e_B = e_A e_B`` if A ⊆ B, else 0."""
-        a, b = self._bitmaps[:, None], self._bitmaps[None, :]
-        return self._table_from_mask("lcontract", (a & b) == a)
+        return self._tables["lcontract"]
 
-    @cached_property
+    @property
+    def regressive_table(self) -> BilinearTable:
+        """Sparse table of the regressive product ``x ∨ y = undual(dual(x) ∧ dual(y))``."""
+        return self._tables["regressive"]
+
+    @property
     def _complements(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(perm, right_sign, left_sign)`` of the right and left complements.
 
@@ -281,30 +313,18 @@ class Algebra:
         set). ``right_sign`` makes ``e_i ∧ dual(e_i) = I``; ``left_sign`` makes
         ``undual(e_i) ∧ e_i = I``, with ``I`` the last blade.
         """
+        cached = self.__dict__.get("_complements_built")
+        if cached is not None:
+            return cached
         full = (1 << self._n) - 1
         comp_bm = full ^ self._bitmaps
         perm = self._index_of_bitmap[comp_bm]
         right = reorder_sign(self._bitmaps, comp_bm).astype(np.float64)
         left = reorder_sign(comp_bm, self._bitmaps).astype(np.float64)
+        object.__setattr__(self, "_complements_built", (perm, right, left))
         return perm, right, left
 
-    @cached_property
-    def regressive_table(self) -> BilinearTable:
-        """Sparse table of the regressive product ``x ∨ y = undual(dual(x) ∧ dual(y))``."""
-        perm, right, left = self._complements
-        o = self.outer_table
-        # dual(e_a) = right[a] e_{perm[a]}, so e_a ∨ e_b collects the outer term
-        # (perm[a], perm[b]) -> m, followed by undual(e_m) = left[m] e_{perm[m]}.
-        inv = np.empty_like(perm)
-        inv[perm] = np.arange(self._dim)
-        a = inv[o.i]
-        b = inv[o.j]
-        s = o.s * right[a] * right[b] * left[o.k]
-        return BilinearTable.from_terms(
-            "regressive", a, b, perm[o.k], s, (self._dim, self._dim, self._dim)
-        )
-
-    @cached_property
+    @property
     def _signs(self) -> dict[str, np.ndarray]:
         g = np.asarray(self._grades)
         rev = np.where((g * (g - 1) // 2) % 2 == 0, 1.0, -1.0)
@@ -335,31 +355,38 @@ class Algebra:
 
     # -- torch constants --------------------------------------------------------------------------
     def constant(self, name: str, device: torch.device | str | None, dtype: torch.dtype) -> Tensor:
-        """A cached torch copy of a numpy table (``"reverse"``, ``"involute"``, ...)."""
+        """A cached torch copy, on ``device`` in ``dtype``, of one of the algebra's vectors.
+
+        Names: ``"reverse"``, ``"involute"``, ``"conjugate"`` (sign per blade),
+        ``"inner"`` (``<~e_A e_A>_0`` per blade), ``"complement_perm"``, ``"dual_sign"``,
+        ``"undual_sign"``, ``"grade_mask_K[,K...]"``. Traceable by ``torch.compile``.
+        """
         key = (name, torch.device(device) if device is not None else torch.device("cpu"), dtype)
         cache = self._tensor_cache
         t = cache.get(key)
         if t is None:
-            arr = self._constant_array(name)
-            t = torch.as_tensor(arr, dtype=dtype, device=key[1])
-            with self._lock:
-                cache[key] = t
+            if name.startswith("grade_mask_"):
+                ks = [int(k) for k in name[len("grade_mask_"):].split(",")]
+                base = torch.tensor([1.0 if g in ks else 0.0 for g in self._grades])
+            else:
+                base = self._constants_cpu[name]
+            t = base.to(device=key[1], dtype=dtype)
+            cache[key] = t  # a plain dict store: atomic, and traceable by dynamo
         return t
 
-    def _constant_array(self, name: str) -> np.ndarray:
-        if name in self._signs:
-            return self._signs[name]
+    def _constant_arrays(self) -> dict[str, np.ndarray]:
+        """The per-blade vectors behind :meth:`constant` (numpy)."""
         perm, right, left = self._complements
-        if name == "complement_perm":
-            return perm
-        if name == "dual_sign":  # dual(x)[perm[i]] = right[i] x[i]  =>  dual(x)[k] = right[inv k] x[inv k]
-            return right[perm]  # perm is an involution: perm[perm] = id
-        if name == "undual_sign":
-            return left[perm]
-        if name.startswith("grade_mask_"):
-            ks = [int(t) for t in name[len("grade_mask_"):].split(",")]
-            return np.isin(np.asarray(self._grades), ks).astype(np.float64)
-        raise KeyError(name)
+        out = dict(self._signs)
+        out["complement_perm"] = perm
+        # dual(x)[perm[i]] = right[i] x[i] and perm is an involution, so
+        # dual(x) = x[..., perm] * right[perm]; likewise for undual.
+        out["dual_sign"] = right[perm]
+        out["undual_sign"] = left[perm]
+        return out
+
+    def _constant_array(self, name: str) -> np.ndarray:
+        return self._constant_arrays()[name]
 
     # -- equivariant linear maps ------------------------------------------------------------------
     def equivariant_basis(self, group: str = "pin") -> Tensor:
@@ -435,9 +462,9 @@ class Algebra:
         """``sqrt(|<~x x>_0|)``; finite with zero gradient at null multivectors."""
         return _F.norm(self, x, keepdim=keepdim)
 
-    def sandwich(self, w: Tensor, x: Tensor) -> Tensor:
-        """Twisted versor action ``w involute^{|w|}(x) w^-1``."""
-        return _F.sandwich(self, w, x)
+    def sandwich(self, w: Tensor, x: Tensor, check: bool = True) -> Tensor:
+        """Twisted versor action ``w involute^{|w|}(x) w^-1``; ``check`` verifies ``w`` (eagerly)."""
+        return _F.sandwich(self, w, x, check=check)
 
     def inverse(self, w: Tensor, check: bool = True) -> Tensor:
         """Inverse of a versor, ``~w / <w ~w>_0``; ``ValueError`` for non-versors."""
