@@ -138,9 +138,9 @@ class Algebra:
         d(self, "_names", tuple(names))
         d(self, "_name_to_index", {name: i for i, name in enumerate(names)})
         d(self, "_tensor_cache", {})
-        d(self, "_constants_cpu", {k: torch.from_numpy(v) for k, v in self._constant_arrays().items()})
         if n <= _EAGER_TABLES_MAX_N:
             d(self, "_tables_built", self._build_tables())
+        d(self, "_constants_cpu", {k: torch.from_numpy(v) for k, v in self._constant_arrays().items()})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Algebra is immutable; cannot set {name!r}")
@@ -359,7 +359,8 @@ class Algebra:
 
         Names: ``"reverse"``, ``"involute"``, ``"conjugate"`` (sign per blade),
         ``"inner"`` (``<~e_A e_A>_0`` per blade), ``"complement_perm"``, ``"dual_sign"``,
-        ``"undual_sign"``, ``"grade_mask_K[,K...]"``. Traceable by ``torch.compile``.
+        ``"undual_sign"``, ``"grade_mask_K[,K...]"``, ``"bivector_lmul_{pos,src,sign}"``
+        (the matrix of left multiplication by a bivector). Traceable by ``torch.compile``.
         """
         key = (name, torch.device(device) if device is not None else torch.device("cpu"), dtype)
         cache = self._tensor_cache
@@ -383,6 +384,13 @@ class Algebra:
         # dual(x) = x[..., perm] * right[perm]; likewise for undual.
         out["dual_sign"] = right[perm]
         out["undual_sign"] = left[perm]
+        # left multiplication by a bivector, x -> B x, as a flat (dim * dim) matrix:
+        # entry [k * dim + j] = s * B[i] for each gp term (i, j, k, s) with grade(i) = 2
+        gp_t = self.gp_table
+        biv = np.asarray(self._grades)[gp_t.i] == 2
+        out["bivector_lmul_pos"] = gp_t.k[biv] * self._dim + gp_t.j[biv]
+        out["bivector_lmul_src"] = gp_t.i[biv]
+        out["bivector_lmul_sign"] = gp_t.s[biv]
         return out
 
     def _constant_array(self, name: str) -> np.ndarray:

@@ -25,6 +25,7 @@ import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
@@ -106,14 +107,28 @@ def _snap(a: np.ndarray) -> np.ndarray:
 def _block_nullspace(gens: list[np.ndarray], rows: slice, cols: slice) -> np.ndarray:
     """Solutions ``X`` (flattened, row-major) of ``X g_a = g_b X`` for all generators."""
     d_b, d_a = rows.stop - rows.start, cols.stop - cols.start
-    gram = np.zeros((d_b * d_a, d_b * d_a))
-    eye_a, eye_b = np.eye(d_a), np.eye(d_b)
+    eye_a, eye_b = torch.eye(d_a, dtype=torch.float64), torch.eye(d_b, dtype=torch.float64)
+    gram = torch.zeros((d_b * d_a, d_b * d_a), dtype=torch.float64)
     for g in gens:
-        k = np.kron(eye_b, g[cols, cols].T) - np.kron(g[rows, rows], eye_a)
+        ga = torch.from_numpy(np.ascontiguousarray(g[cols, cols]))
+        gb = torch.from_numpy(np.ascontiguousarray(g[rows, rows]))
+        k = torch.kron(eye_b, ga.T.contiguous()) - torch.kron(gb, eye_a)
         gram += k.T @ k
-    evals, evecs = np.linalg.eigh(gram)
+    evals, evecs = torch.linalg.eigh(gram)
     scale = max(float(evals[-1]), 1.0)
-    return evecs[:, evals < 1e-9 * scale].T
+    return evecs[:, evals < 1e-9 * scale].T.numpy()
+
+
+class _single_threaded:
+    """Run small dense linear algebra on one thread: BLAS threads oversubscribe busy machines
+    (a 400 x 400 problem took 30 s with two threads under load, 1 s on one)."""
+
+    def __enter__(self) -> None:
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.threads)
 
 
 def _compute(alg: Algebra, group: str) -> np.ndarray:
@@ -179,7 +194,8 @@ def equivariant_basis(alg: Algebra, group: str = "pin") -> np.ndarray:
     with _LOCK:
         basis = _CACHE.get(key)
         if basis is None:
-            basis = _compute(alg, group)
+            with _single_threaded():
+                basis = _compute(alg, group)
             basis.setflags(write=False)
             _CACHE[key] = basis
     return basis

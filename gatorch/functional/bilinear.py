@@ -213,6 +213,10 @@ def bilinear(x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1)
             f"(operand shapes {tuple(x.shape)} and {tuple(y.shape)})"
         ) from None
 
+    if blade_dim == 0:  # align batch axes on the right, as broadcasting does for blade_dim=-1
+        x = x.reshape(dx, *([1] * (len(batch) - len(bx))), *bx)
+        y = y.reshape(dy, *([1] * (len(batch) - len(by))), *by)
+
     if torch.compiler.is_compiling():
         if blade_dim == -1:
             x, y = x.expand(*batch, dx), y.expand(*batch, dy)

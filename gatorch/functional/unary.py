@@ -105,6 +105,13 @@ def inner_product(alg: Algebra, x: Tensor, y: Tensor, keepdim: bool = False) -> 
     """
     alg.check_dim(x, "inner_product x")
     alg.check_dim(y, "inner_product y")
+    try:
+        torch.broadcast_shapes(x.shape, y.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"inner_product: batch shapes {tuple(x.shape[:-1])} and {tuple(y.shape[:-1])} do not "
+            f"broadcast (operand shapes {tuple(x.shape)} and {tuple(y.shape)})"
+        ) from None
     dtype = torch.promote_types(x.dtype, y.dtype)
     w = alg.constant("inner", x.device, dtype)
     return ((x * w) * y).sum(-1, keepdim=keepdim)

@@ -123,26 +123,19 @@ def _exp_simple(alg: Algebra, b: Tensor) -> Tensor:
     return torch.cat([out[..., :1] + c, out[..., 1:]], dim=-1)
 
 
-def _exp_series(alg: Algebra, b: Tensor) -> Tensor:
-    """``exp(B)`` by scaling and squaring of a Taylor series: any bivector, any signature.
+def _exp_matrix(alg: Algebra, b: Tensor) -> Tensor:
+    """``exp(B)`` for any bivector: the matrix exponential of left multiplication by ``B``.
 
-    Every basis blade acts on the algebra as a signed permutation (or zero), so the
-    operator norm of ``B`` is at most ``sum |B_A|``; ``B`` is scaled by ``2**-s`` below
-    1/2, where the order-14 Taylor series is exact to double precision, and squared back.
+    ``exp(B) = exp(L_B) 1``, with ``L_B`` the ``(dim, dim)`` matrix of ``x -> B x`` built
+    from the sparse table's grade-2 terms (each (row, column) pair has one term);
+    ``torch.linalg.matrix_exp`` (scaling and squaring of a Padé approximant) does the rest.
     """
-    l1 = b.abs().sum(-1, keepdim=True)
-    s = torch.ceil(torch.log2(l1.clamp_min(0.5))).clamp(0, 60) + 1
-    x = b / torch.exp2(s)
-    one = torch.zeros_like(b)
-    one[..., 0] = 1
-    result, term = one, one
-    for k in range(1, 15):
-        term = gp(alg, term, x) / k
-        result = result + term
-    steps = 24 if torch.compiler.is_compiling() else int(s.max()) if s.numel() else 0
-    for it in range(steps):
-        result = torch.where(s > it, gp(alg, result, result), result)
-    return result
+    pos = alg.constant("bivector_lmul_pos", b.device, torch.int64)
+    idx_i = alg.constant("bivector_lmul_src", b.device, torch.int64)
+    sign = alg.constant("bivector_lmul_sign", b.device, b.dtype)
+    flat = torch.zeros(*b.shape[:-1], alg.dim * alg.dim, dtype=b.dtype, device=b.device)
+    flat = flat.index_copy(-1, pos, b.index_select(-1, idx_i) * sign)
+    return torch.linalg.matrix_exp(flat.unflatten(-1, (alg.dim, alg.dim)))[..., 0]
 
 
 def exp(alg: Algebra, b: Tensor) -> Tensor:
@@ -154,7 +147,7 @@ def exp(alg: Algebra, b: Tensor) -> Tensor:
     :math:`\beta < 0` (rotations), :math:`\cosh, \sinh` for :math:`\beta > 0` (boosts)
     and :math:`c = s = 1` for :math:`\beta = 0` (translations), evaluated by series near
     0 so gradients stay finite. Non-simple bivectors (screw motions, double rotations,
-    ``n >= 4``) use scaling and squaring of the Taylor series.
+    ``n >= 4``) use the matrix exponential of left multiplication by :math:`B`.
 
     Parameters
     ----------
@@ -183,7 +176,7 @@ def exp(alg: Algebra, b: Tensor) -> Tensor:
     simple = wedge <= _rtol(b.dtype) * scale
     if not torch.compiler.is_compiling() and bool(simple.all()):
         return closed
-    return torch.where(simple, closed, _exp_series(alg, b))
+    return torch.where(simple, closed, _exp_matrix(alg, b))
 
 
 def random_vector(

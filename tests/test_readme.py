@@ -1,0 +1,15 @@
+"""The README's example runs as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_example_runs():
+    text = README.read_text()
+    match = re.search(r"## A 15-line example\n\n```python\n(.*?)```", text, re.S)
+    assert match, "README lost its example section"
+    code = match.group(1)
+    assert len(code.strip().splitlines()) <= 15
+    exec(compile(code, str(README), "exec"), {})
