@@ -21,10 +21,10 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test  ## run the test suite and the linter
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check gatorch tests benchmarks examples
+	$(BIN)/ruff check .
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check gatorch tests benchmarks examples
+	$(BIN)/ruff check .
 
 bench: $(VENV)/.installed-bench  ## side-by-side product benchmark against other libraries
 	$(BIN)/python benchmarks/bench_products.py
