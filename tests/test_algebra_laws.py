@@ -13,15 +13,11 @@ import torch
 
 from gatorch import PGA3, Algebra
 from gatorch import functional as F
+from tests.equivariance import ALGEBRAS as SHARED_ALGEBRAS
 from tests.equivariance import parity, versors
 
 ALGEBRAS: dict[str, Algebra] = {
-    "VGA3": Algebra(3, 0, 0),
-    "PGA3": Algebra(3, 0, 1),
-    "STA": Algebra.from_signature([1, -1, -1, -1], start_index=0),
-    "CGA3": Algebra(4, 1, 0),
-    "Cl(2,0,1)": Algebra(2, 0, 1),
-    "Cl(2,2,1)": Algebra(2, 2, 1),
+    **SHARED_ALGEBRAS,
     "Cl(4,0)": Algebra(4, 0, 0),
     "Cl(0,3)": Algebra(0, 3, 0),
     "[-1,0,1]": Algebra.from_signature([-1, 0, 1]),
