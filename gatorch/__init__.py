@@ -1,13 +1,14 @@
 """gatorch: geometric-algebra (Clifford-algebra) neural networks for PyTorch.
 
 The public API is what this module exports: the :class:`Algebra` (any signature
-``(p, q, r)``), the presets, and the subpackages ``functional`` (stateless ops) and
-``interface`` (embedding geometric objects into multivectors).
+``(p, q, r)``), the presets, and the subpackages ``functional`` (stateless ops),
+``interface`` (embedding geometric objects into multivectors) and ``layers``
+(equivariant ``nn.Module``s).
 """
 
-from gatorch import functional, interface
+from gatorch import functional, interface, layers
 from gatorch.algebras import CGA3, PGA3, STA, VGA3, Algebra
 
 __version__ = "0.1.0"
 
-__all__ = ["CGA3", "PGA3", "STA", "VGA3", "Algebra", "__version__", "functional", "interface"]
+__all__ = ["CGA3", "PGA3", "STA", "VGA3", "Algebra", "__version__", "functional", "interface", "layers"]
