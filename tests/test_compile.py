@@ -43,15 +43,21 @@ def test_fullgraph_compile_matches_eager(alg):
     torch.testing.assert_close(gy_c, gy_e, atol=1e-9, rtol=1e-9)
 
 
-def test_equilinear_fullgraph_compile_matches_eager():
-    from gatorch.layers import EquiLinear
+def test_layers_fullgraph_compile_matches_eager():
+    from gatorch.layers import EquiLayerNorm, EquiLinear, ScalarGatedNonlinearity
 
     torch._dynamo.reset()
     torch.manual_seed(0)
-    layer = EquiLinear(PGA3, 4, 6, in_s_channels=3, out_s_channels=2).double()
+    linear = EquiLinear(PGA3, 4, 6, in_s_channels=3, out_s_channels=2).double()
+    norm = EquiLayerNorm(PGA3, s_channels=2).double()
+    gate = ScalarGatedNonlinearity(PGA3, "gelu")
+
+    def block(x, s):
+        return gate(*norm(*linear(x, s)))
+
     x = torch.randn(5, 4, PGA3.dim, dtype=torch.float64)
     s = torch.randn(5, 3, dtype=torch.float64)
-    y_e, t_e = layer(x, s)
-    y_c, t_c = torch.compile(layer, fullgraph=True)(x, s)
+    y_e, t_e = block(x, s)
+    y_c, t_c = torch.compile(block, fullgraph=True)(x, s)
     torch.testing.assert_close(y_c, y_e, atol=1e-12, rtol=1e-12)
     torch.testing.assert_close(t_c, t_e, atol=1e-12, rtol=1e-12)

@@ -6,5 +6,6 @@ issue (bilinear, nonlinearities, normalisation, attention, blocks).
 """
 
 from gatorch.layers.linear import EquiLinear
+from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
 
-__all__ = ["EquiLinear"]
+__all__ = ["EquiLayerNorm", "EquiLinear", "ScalarGatedNonlinearity"]

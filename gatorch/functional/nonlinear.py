@@ -1,0 +1,83 @@
+r"""Equivariant nonlinearities and normalisation of multivector channels.
+
+Both act through invariants only, so they commute with the twisted versor action:
+
+* gated nonlinearities scale each multivector by a function of its scalar coefficient,
+  which is invariant under every versor (GATr's scalar gating);
+* layer normalisation divides by an invariant norm: the mean over channels of
+  :math:`\sum_k |\langle x, x\rangle_k|` per grade (blades with a degenerate factor
+  dropped, absolute value per grade for indefinite metrics, L-GATr's choice). It is
+  computed in float32 (or wider) even under autocast, and stays finite for null inputs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from gatorch.algebras.algebra import Algebra
+
+__all__ = ["GATES", "equi_layer_norm", "gated", "grade_invariants"]
+
+GATES = {
+    "gelu": lambda s: torch.nn.functional.gelu(s, approximate="tanh"),
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+}
+
+
+def gated(alg: Algebra, x: Tensor, gate: str = "gelu") -> Tensor:
+    r"""Scalar-gated nonlinearity :math:`x \mapsto \sigma(\langle x\rangle_0)\, x` (GATr's gating).
+
+    The gate is the activation of the scalar coefficient, an invariant, so the map is
+    equivariant: ``x * gelu(x_0)``, ``x * relu(x_0)`` or ``x * sigmoid(x_0)``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., dim)
+    gate : {"gelu", "relu", "sigmoid"}
+    """
+    alg.check_dim(x, "gated")
+    if gate not in GATES:
+        raise ValueError(f"gated: unknown gate {gate!r}; expected one of {sorted(GATES)}")
+    return x * GATES[gate](x[..., :1])
+
+
+def grade_invariants(alg: Algebra, x: Tensor) -> Tensor:
+    """Per-grade invariants ``|<x_k, x_k>|`` (degenerate blades dropped), shape (..., n + 1)."""
+    alg.check_dim(x, "grade_invariants")
+    w = alg.constant("inner", x.device, x.dtype)
+    sq = x * x * w
+    parts = [sq[..., alg.grade_slice(k)].sum(-1, keepdim=True).abs() for k in range(alg.n + 1)]
+    return torch.cat(parts, dim=-1)
+
+
+def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6) -> Tensor:
+    r"""Normalise multivector channels by their mean invariant norm.
+
+    .. math::
+        y = x \Big/ \sqrt{\tfrac{1}{C}\sum_c \sum_k |\langle x_c, x_c\rangle_k| + \epsilon}
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., channels, dim)
+    eps : float
+        Added under the square root: null inputs (e.g. pure ``e0`` in PGA) give finite
+        outputs and gradients.
+
+    Returns
+    -------
+    Tensor, shape (..., channels, dim), in the dtype of ``x``.
+    """
+    alg.check_dim(x, "equi_layer_norm")
+    if x.ndim < 2:
+        raise ValueError(f"equi_layer_norm: expected (..., channels, {alg.dim}), got {tuple(x.shape)}")
+    wide = torch.promote_types(x.dtype, torch.float32)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        xw = x.to(wide)
+        norm2 = grade_invariants(alg, xw).sum(-1).mean(-1, keepdim=True)  # (..., 1)
+        out = xw / torch.sqrt(norm2 + eps)[..., None]
+    return out.to(x.dtype)

@@ -1,0 +1,95 @@
+"""Equivariant nonlinearity and normalisation modules: ``ScalarGatedNonlinearity``, ``EquiLayerNorm``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gatorch.algebras.algebra import Algebra
+from gatorch.functional.nonlinear import GATES, equi_layer_norm, gated
+
+__all__ = ["EquiLayerNorm", "ScalarGatedNonlinearity"]
+
+
+def _check_alg(alg: object, who: str) -> None:
+    if not isinstance(alg, Algebra):
+        raise TypeError(f"{who}: alg must be a gatorch.Algebra, got {type(alg).__name__}")
+
+
+class ScalarGatedNonlinearity(nn.Module):
+    """GATr's gated nonlinearity: multivectors times ``act(scalar coefficient)``; scalars ``act(s)``.
+
+    Parameters
+    ----------
+    alg : Algebra
+    gate : {"gelu", "relu", "sigmoid"}
+
+    Shapes
+    ------
+    ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``,
+    ``scalars: (..., s_channels)`` (an empty tensor is returned when ``None``).
+    """
+
+    def __init__(self, alg: Algebra, gate: str = "gelu") -> None:
+        super().__init__()
+        _check_alg(alg, "ScalarGatedNonlinearity")
+        if gate not in GATES:
+            raise ValueError(
+                f"ScalarGatedNonlinearity: unknown gate {gate!r}; expected one of {sorted(GATES)}"
+            )
+        self.alg, self.gate = alg, gate
+
+    def extra_repr(self) -> str:
+        return f"{self.alg!r}, gate={self.gate!r}"
+
+    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        out = gated(self.alg, mv, self.gate)
+        if scalars is None:
+            return out, mv.new_zeros(*mv.shape[:-2], 0)
+        return out, GATES[self.gate](scalars)
+
+
+class EquiLayerNorm(nn.Module):
+    """Equivariant layer norm of multivector channels (and a plain LayerNorm of scalars).
+
+    See :func:`gatorch.functional.nonlinear.equi_layer_norm`: finite for degenerate and
+    indefinite metrics and for null inputs, computed in float32 under autocast.
+
+    Parameters
+    ----------
+    alg : Algebra
+    s_channels : int
+        Scalar channels normalised by ``nn.LayerNorm`` (0: none).
+    eps : float
+
+    Shapes
+    ------
+    ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``.
+    """
+
+    def __init__(self, alg: Algebra, s_channels: int = 0, eps: float = 1e-6) -> None:
+        super().__init__()
+        _check_alg(alg, "EquiLayerNorm")
+        if not isinstance(s_channels, int) or s_channels < 0:
+            raise ValueError(f"EquiLayerNorm: s_channels must be an int >= 0, got {s_channels!r}")
+        self.alg, self.eps, self.s_channels = alg, float(eps), s_channels
+        self.scalar_norm = nn.LayerNorm(s_channels, eps=eps) if s_channels else None
+
+    def extra_repr(self) -> str:
+        return f"{self.alg!r}, s_channels={self.s_channels}, eps={self.eps}"
+
+    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        out = equi_layer_norm(self.alg, mv, self.eps)
+        if self.scalar_norm is None:
+            if scalars is not None and scalars.shape[-1] != 0:
+                raise ValueError(
+                    f"EquiLayerNorm was built with s_channels=0 but received scalars of shape "
+                    f"{tuple(scalars.shape)}"
+                )
+            return out, mv.new_zeros(*mv.shape[:-2], 0)
+        if scalars is None or scalars.shape[-1] != self.s_channels:
+            got = None if scalars is None else tuple(scalars.shape)
+            raise ValueError(f"EquiLayerNorm: expected scalars of shape (..., {self.s_channels}), got {got}")
+        with torch.autocast(device_type=scalars.device.type, enabled=False):
+            s = self.scalar_norm(scalars.to(torch.promote_types(scalars.dtype, torch.float32)))
+        return out, s.to(scalars.dtype)
