@@ -394,7 +394,8 @@ class Algebra:
         return out
 
     def _constant_array(self, name: str) -> np.ndarray:
-        return self._constant_arrays()[name]
+        """One of the arrays behind :meth:`constant`, read from the copy built at construction."""
+        return self._constants_cpu[name].numpy()
 
     # -- equivariant linear maps ------------------------------------------------------------------
     def equivariant_basis(self, group: str = "pin") -> Tensor:
