@@ -30,7 +30,16 @@ import torch
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
 
-__all__ = ["action_matrix", "equivariant_basis"]
+__all__ = ["GROUPS", "action_matrix", "check_group", "equivariant_basis"]
+
+#: The versor groups a layer can be equivariant to.
+GROUPS = ("pin", "spin")
+
+
+def check_group(group: str, who: str) -> None:
+    """Raise ``ValueError`` naming ``who`` unless ``group`` is one of :data:`GROUPS`."""
+    if group not in GROUPS:
+        raise ValueError(f"{who}: group must be 'pin' or 'spin', got {group!r}")
 
 _CACHE: dict[tuple[Algebra, str], np.ndarray] = {}
 _LOCK = threading.Lock()
@@ -186,8 +195,7 @@ def equivariant_basis(alg: Algebra, group: str = "pin") -> np.ndarray:
     maps between grades ordered by (input grade, output grade). Counts (Pin / Spin):
     Cl(3,0) 4/8, Cl(3,0,1) 9/16, Cl(1,3) 5/10, Cl(4,1) 6/12, Cl(2,0,1) 7/13.
     """
-    if group not in ("pin", "spin"):
-        raise ValueError(f"equivariant_basis: group must be 'pin' or 'spin', got {group!r}")
+    check_group(group, "equivariant_basis")
     if alg.signature[0] + alg.signature[1] == 0:
         raise ValueError(f"equivariant_basis: {alg!r} has no invertible vectors, so no versor group")
     key = (alg, group)

@@ -17,13 +17,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gatorch.algebras.equivariant import check_group
+
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
 
 __all__ = ["LinearPlan", "equi_linear", "invariant_components", "linear_plan"]
-
-_GROUPS = ("pin", "spin")
-
 
 @dataclass(frozen=True)
 class LinearPlan:
@@ -47,14 +46,9 @@ class LinearPlan:
 _PLANS: dict[tuple[Algebra, str], LinearPlan] = {}
 
 
-def _check_group(group: str) -> None:
-    if group not in _GROUPS:
-        raise ValueError(f"group must be one of {_GROUPS}, got {group!r}")
-
-
 def linear_plan(alg: Algebra, group: str = "pin") -> LinearPlan:
     """The block structure of ``alg.equivariant_basis(group)`` (cached)."""
-    _check_group(group)
+    check_group(group, "linear_plan")
     plan = _PLANS.get((alg, group))
     if plan is not None:
         return plan
@@ -92,7 +86,7 @@ def invariant_components(alg: Algebra, group: str = "pin", kind: str = "blades")
     """
     from gatorch.algebras.equivariant import _generators
 
-    _check_group(group)
+    check_group(group, "invariant_components")
     if kind not in ("blades", "coefficients"):
         raise ValueError(f"kind must be 'blades' or 'coefficients', got {kind!r}")
     rng = np.random.default_rng(0)

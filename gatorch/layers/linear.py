@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.linear import equi_linear, invariant_components, linear_plan
+from gatorch.layers._checks import check_algebra
 
 __all__ = ["EquiLinear"]
 
@@ -63,8 +64,7 @@ class EquiLinear(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        if not isinstance(alg, Algebra):
-            raise TypeError(f"EquiLinear: alg must be a gatorch.Algebra, got {type(alg).__name__}")
+        check_algebra(alg, "EquiLinear")
         for name, value, least in (
             ("in_channels", in_channels, 1),
             ("out_channels", out_channels, 1),

@@ -7,13 +7,9 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.nonlinear import GATES, equi_layer_norm, gated
+from gatorch.layers._checks import check_algebra
 
 __all__ = ["EquiLayerNorm", "ScalarGatedNonlinearity"]
-
-
-def _check_alg(alg: object, who: str) -> None:
-    if not isinstance(alg, Algebra):
-        raise TypeError(f"{who}: alg must be a gatorch.Algebra, got {type(alg).__name__}")
 
 
 class ScalarGatedNonlinearity(nn.Module):
@@ -32,7 +28,7 @@ class ScalarGatedNonlinearity(nn.Module):
 
     def __init__(self, alg: Algebra, gate: str = "gelu") -> None:
         super().__init__()
-        _check_alg(alg, "ScalarGatedNonlinearity")
+        check_algebra(alg, "ScalarGatedNonlinearity")
         if gate not in GATES:
             raise ValueError(
                 f"ScalarGatedNonlinearity: unknown gate {gate!r}; expected one of {sorted(GATES)}"
@@ -69,7 +65,7 @@ class EquiLayerNorm(nn.Module):
 
     def __init__(self, alg: Algebra, s_channels: int = 0, eps: float = 1e-6) -> None:
         super().__init__()
-        _check_alg(alg, "EquiLayerNorm")
+        check_algebra(alg, "EquiLayerNorm")
         if not isinstance(s_channels, int) or s_channels < 0:
             raise ValueError(f"EquiLayerNorm: s_channels must be an int >= 0, got {s_channels!r}")
         self.alg, self.eps, self.s_channels = alg, float(eps), s_channels
