@@ -88,6 +88,21 @@ class _Transpose(torch.autograd.Function):
         return _Transpose.apply(grad.contiguous())
 
 
+def _rows(x: Tensor, batch: torch.Size, n_items: int) -> Tensor:
+    """``(..., d)`` operand as contiguous blade-first rows ``(d, n_items)``.
+
+    Free (a view) when ``x`` already has blade-first storage, e.g. the output of another
+    product or of :func:`~gatorch.functional.linear.equi_linear`; one blocked transpose
+    otherwise.
+    """
+    d = x.shape[-1]
+    xe = x.expand(*batch, d)
+    xb = xe.movedim(-1, 0)
+    if xb.is_contiguous():
+        return xb.reshape(d, n_items)
+    return _Transpose.apply(xe.reshape(n_items, d))
+
+
 # -- eager kernels (blade-first, 2-D) ---------------------------------------------------------------
 def _run_rows(xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
     """``(dx, N), (dy, N) -> (dout, N)``: one fused multiply-add per non-zero term."""
@@ -233,10 +248,9 @@ def bilinear(x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1)
     for size in batch:
         n_items *= size
     if blade_dim == -1:
-        x2 = x.expand(*batch, dx).reshape(n_items, dx)
-        y2 = y.expand(*batch, dy).reshape(n_items, dy)
-        out = _BilinearFn.apply(_Transpose.apply(x2), _Transpose.apply(y2), table)
-        return _Transpose.apply(out).view(*batch, dout)
+        out = _BilinearFn.apply(_rows(x, batch, n_items), _rows(y, batch, n_items), table)
+        # the result keeps the kernel's blade-first storage: a (..., dout) view, no transpose
+        return out.view(dout, *batch).movedim(0, -1)
     xt = x.expand(dx, *batch).reshape(dx, n_items)
     yt = y.expand(dy, *batch).reshape(dy, n_items)
     return _BilinearFn.apply(xt.contiguous(), yt.contiguous(), table).view(dout, *batch)

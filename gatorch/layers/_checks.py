@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from gatorch.algebras.algebra import Algebra
 
 
@@ -9,3 +11,25 @@ def check_algebra(alg: object, who: str) -> None:
     """Raise ``TypeError`` naming ``who`` unless ``alg`` is a :class:`~gatorch.Algebra`."""
     if not isinstance(alg, Algebra):
         raise TypeError(f"{who}: alg must be a gatorch.Algebra, got {type(alg).__name__}")
+
+
+def check_mv(alg: Algebra, mv: object, channels: int, who: str) -> None:
+    """Raise unless ``mv`` is a ``(..., channels, alg.dim)`` floating tensor."""
+    alg.check_dim(mv, f"{who} input")  # type: ignore[arg-type]
+    assert isinstance(mv, torch.Tensor)
+    if mv.ndim < 2 or mv.shape[-2] != channels:
+        raise ValueError(
+            f"{who}: expected input of shape (..., {channels}, {alg.dim}), got {tuple(mv.shape)}"
+        )
+
+
+def check_scalars(scalars: object, channels: int, who: str) -> None:
+    """Raise unless ``scalars`` matches ``channels`` scalar channels (``None`` or empty when 0)."""
+    if channels:
+        if not isinstance(scalars, torch.Tensor) or scalars.shape[-1] != channels:
+            got = tuple(scalars.shape) if isinstance(scalars, torch.Tensor) else scalars
+            raise ValueError(f"{who}: expected scalars of shape (..., {channels}), got {got}")
+    elif isinstance(scalars, torch.Tensor) and scalars.shape[-1] != 0:
+        raise ValueError(
+            f"{who} was built with s_channels=0 but received scalars of shape {tuple(scalars.shape)}"
+        )

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.linear import equi_linear, invariant_components, linear_plan
-from gatorch.layers._checks import check_algebra
+from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 
 __all__ = ["EquiLinear"]
 
@@ -80,7 +80,6 @@ class EquiLinear(nn.Module):
         self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
         inv = invariant_components(alg, group, "blades")
         readable = invariant_components(alg, group, "coefficients")
-        self.register_buffer("_inv", torch.tensor(inv, dtype=torch.long), persistent=False)
         self.register_buffer("_readable", torch.tensor(readable, dtype=torch.long), persistent=False)
         n_inv, n_read = len(inv), len(readable)
 
@@ -131,32 +130,14 @@ class EquiLinear(nn.Module):
         )
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        self.alg.check_dim(mv, "EquiLinear input")
-        if mv.ndim < 2 or mv.shape[-2] != self.in_channels:
-            raise ValueError(
-                f"EquiLinear: expected input of shape (..., {self.in_channels}, {self.alg.dim}), "
-                f"got {tuple(mv.shape)}"
-            )
-        if self.in_s_channels:
-            if scalars is None or scalars.shape[-1] != self.in_s_channels:
-                got = None if scalars is None else tuple(scalars.shape)
-                raise ValueError(
-                    f"EquiLinear: expected scalars of shape (..., {self.in_s_channels}), got {got}"
-                )
-        elif scalars is not None and scalars.shape[-1] != 0:
-            raise ValueError(
-                f"EquiLinear was built with in_s_channels=0 but received scalars of shape "
-                f"{tuple(scalars.shape)}"
-            )
-        out = equi_linear(self.alg, mv, self.weight, self.group)
-        inv = self._inv
-        extra = None
+        check_mv(self.alg, mv, self.in_channels, "EquiLinear")
+        check_scalars(scalars, self.in_s_channels, "EquiLinear")
+        extra = None  # added to the invariant blades: scalar inputs and the bias
         if self.s_to_mv is not None:
             extra = torch.einsum("...j,ocj->...oc", scalars, self.s_to_mv)
         if self.bias is not None:
             extra = self.bias if extra is None else extra + self.bias
-        if extra is not None:
-            out = out.index_add(-1, inv, extra.expand(*out.shape[:-1], inv.numel()))
+        out = equi_linear(self.alg, mv, self.weight, self.group, bias=extra)
 
         batch = mv.shape[:-2]
         s_out = mv.new_zeros(*batch, self.out_s_channels)
