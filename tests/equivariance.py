@@ -19,14 +19,31 @@ ALGEBRAS: dict[str, Algebra] = {
 }
 
 
-def versors(alg: Algebra, batch: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``batch`` random versors, the first half even (rotations) and the second half odd."""
+def versors(
+    alg: Algebra, batch: int, seed: int = 0, dtype: torch.dtype = torch.float64, max_entry: float = 30.0
+) -> torch.Tensor:
+    """``batch`` random versors, the first half even (rotations) and the second half odd.
+
+    Boosts are bounded: only versors whose action matrix has entries of size at most
+    ``max_entry`` are kept (indefinite signatures otherwise draw boosts large enough to
+    eat float64 precision in quadratic invariants).
+    """
     g = torch.Generator().manual_seed(seed)
-    even = alg.random_versor((batch,), spin=True, generator=g, dtype=dtype)
-    vec = alg.random_vector((batch,), generator=g, dtype=dtype)
+    pool = 16 * batch
+    even = alg.random_versor((pool,), spin=True, generator=g, dtype=dtype)
+    vec = alg.random_vector((pool,), generator=g, dtype=dtype)
     odd = alg.gp(even, vec)
+    eye = torch.eye(alg.dim, dtype=dtype)
+
+    def bounded(w: torch.Tensor, count: int) -> torch.Tensor:
+        size = alg.sandwich(w[:, None], eye[None]).abs().amax(dim=(-2, -1))
+        keep = w[size <= max_entry]
+        if keep.shape[0] < count:
+            raise RuntimeError(f"versors: only {keep.shape[0]} of {pool} draws within max_entry={max_entry}")
+        return keep[:count]
+
     half = batch // 2
-    return torch.cat([even[:half], odd[half:]])
+    return torch.cat([bounded(even, half), bounded(odd, batch - half)])
 
 
 def parity(alg: Algebra, w: torch.Tensor) -> torch.Tensor:
@@ -48,3 +65,26 @@ def check_equivariant(
     lhs = fn(alg.sandwich(wb, x))
     rhs = alg.sandwich(wb, fn(x))
     torch.testing.assert_close(lhs, rhs, atol=atol, rtol=rtol)
+
+
+def check_layer_equivariant(
+    alg: Algebra,
+    layer: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    mv: torch.Tensor,
+    scalars: torch.Tensor | None,
+    w: torch.Tensor,
+    atol: float = 1e-9,
+    rtol: float = 1e-9,
+    **kwargs: object,
+) -> None:
+    """Assert a ``(mv, s) -> (mv, s)`` layer commutes with the action and its scalars are invariant.
+
+    ``mv: (B, ..., channels, dim)`` with one versor per leading batch entry, ``w: (B, dim)``.
+    """
+    wb = w.reshape(w.shape[0], *([1] * (mv.ndim - 2)), alg.dim)
+    mv_t = alg.sandwich(wb, mv)
+    out_mv, out_s = layer(mv, scalars, **kwargs)
+    out_mv_t, out_s_t = layer(mv_t, scalars, **kwargs)
+    wo = w.reshape(w.shape[0], *([1] * (out_mv.ndim - 2)), alg.dim)
+    torch.testing.assert_close(out_mv_t, alg.sandwich(wo, out_mv), atol=atol, rtol=rtol)
+    torch.testing.assert_close(out_s_t, out_s, atol=atol, rtol=rtol)

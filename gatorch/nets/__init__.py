@@ -1,4 +1,5 @@
-"""Networks composed from gatorch.layers: GATr and a Clifford message-passing net.
+"""Networks composed from gatorch.layers: GATr for any algebra and a Clifford message-passing net."""
 
-They arrive with the layers issue.
-"""
+from gatorch.nets.gatr import GATr
+
+__all__ = ["GATr"]

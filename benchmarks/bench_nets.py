@@ -1,0 +1,236 @@
+"""One training step (forward + backward) of gatorch's GATr next to L-GATr, plus peak memory.
+
+Usage::
+
+    python benchmarks/bench_nets.py            # STA and PGA GATr steps, steerable GP
+    python benchmarks/bench_nets.py --quick    # fewer repeats
+    python benchmarks/bench_nets.py --markdown # tables for docs/performance.md
+
+Every configuration runs in its own subprocess (same shapes, same thread count), so the
+peak-memory column is that process's resident-set growth during the steps, and one
+configuration's caches cannot help another. The shape follows the issue: 4 blocks,
+16 multivector + 32 scalar channels, 4 heads, batch 8 x 128 tokens, MLP ratio 4, float32.
+L-GATr runs with ``subgroup=False`` (the full Lorentz group, like gatorch's ``group="pin"``)
+in each of its eager kernel configurations (``sparse_gp`` x ``sparse_linear``), and once
+with its defaults (``subgroup=True``, the connected subgroup only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHAPE = {"batch": 8, "items": 128, "mv": 16, "s": 32, "blocks": 4, "heads": 4}
+
+#: name -> (library, options)
+CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
+    "gatorch GATr (STA)": ("gatorch", {"algebra": "STA"}),
+    "gatorch GATr (STA, compiled)": ("gatorch", {"algebra": "STA", "compile": True}),
+    "L-GATr sparse_gp + sparse_linear": (
+        "lgatr",
+        {"sparse_gp": True, "sparse_linear": True, "subgroup": False},
+    ),
+    "L-GATr sparse_gp + dense linear": (
+        "lgatr",
+        {"sparse_gp": True, "sparse_linear": False, "subgroup": False},
+    ),
+    "L-GATr dense gp + sparse_linear": (
+        "lgatr",
+        {"sparse_gp": False, "sparse_linear": True, "subgroup": False},
+    ),
+    "L-GATr dense gp + dense linear": (
+        "lgatr",
+        {"sparse_gp": False, "sparse_linear": False, "subgroup": False},
+    ),
+    "L-GATr defaults (subgroup)": ("lgatr", {}),
+    "gatorch GATr (PGA3, distance + join)": ("gatorch", {"algebra": "PGA3", "distance": True}),
+}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _build(library: str, options: dict[str, object]):  # type: ignore[no-untyped-def]
+    import torch
+
+    b, n, c, s = SHAPE["batch"], SHAPE["items"], SHAPE["mv"], SHAPE["s"]
+    if library == "gatorch":
+        import gatorch
+        from gatorch.nets import GATr
+
+        alg = getattr(gatorch, str(options["algebra"]))
+        net = GATr(
+            alg,
+            in_mv_channels=c,
+            out_mv_channels=c,
+            hidden_mv_channels=c,
+            in_s_channels=s,
+            out_s_channels=s,
+            hidden_s_channels=s,
+            num_blocks=SHAPE["blocks"],
+            num_heads=SHAPE["heads"],
+            attention={"distance_features": bool(options.get("distance", False))},
+            mlp={"mlp_ratio": 4, "num_layers": 2},
+        )
+        dim = alg.dim
+        step_net = torch.compile(net) if options.get("compile") else net
+    else:
+        from lgatr import LGATr
+
+        net = LGATr(
+            num_blocks=SHAPE["blocks"],
+            in_mv_channels=c,
+            out_mv_channels=c,
+            hidden_mv_channels=c,
+            in_s_channels=s,
+            out_s_channels=s,
+            hidden_s_channels=s,
+            attention={"num_heads": SHAPE["heads"]},
+            mlp={"mlp_ratio": 4, "num_layers_mlp": 2},
+            primitives=options or None,
+        )
+        dim = 16
+        step_net = net
+    g = torch.Generator().manual_seed(0)
+    mv = torch.randn(b, n, c, dim, generator=g)
+    sc = torch.randn(b, n, s, generator=g)
+    return net, step_net, mv, sc
+
+
+def worker(name: str, repeats: int, warmup: int) -> dict[str, object]:
+    """Time ``repeats`` training steps of one configuration (runs in a subprocess)."""
+    import torch
+
+    library, options = CONFIGS[name]
+    net, step_net, mv, sc = _build(library, options)
+    params = sum(p.numel() for p in net.parameters())
+
+    def step() -> None:
+        net.zero_grad(set_to_none=True)
+        out_mv, out_s = step_net(mv, sc)
+        loss = out_mv.square().mean() + out_s.square().mean()
+        loss.backward()
+
+    t0 = time.perf_counter()
+    step()  # first call: builds caches (and compiles, for compiled configurations)
+    first = time.perf_counter() - t0
+    base = _rss_mb()
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "name": name,
+        "ms": 1e3 * statistics.median(times),
+        "first_s": first,
+        "peak_mb": peak - base if peak > base else 0.0,
+        "params": params,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_config(name: str, repeats: int, warmup: int) -> dict[str, object]:
+    """Run :func:`worker` for one configuration in a fresh interpreter."""
+    cmd = [sys.executable, __file__, "--worker", name, "--repeats", str(repeats), "--warmup", str(warmup)]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    if res.returncode != 0:
+        return {"name": name, "error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warmup step")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled gatorch configuration")
+    parser.add_argument("--no-steerable", action="store_true", help="skip the steerable geometric product")
+    parser.add_argument("--only", nargs="*", help="run only these configuration names")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.warmup = 3, 1
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeats, args.warmup)))
+        return
+
+    names = list(CONFIGS) if not args.only else args.only
+    if args.no_compile:
+        names = [n for n in names if "compiled" not in n]
+    print(
+        f"# GATr training step: batch {SHAPE['batch']} x {SHAPE['items']} tokens, {SHAPE['blocks']} blocks, "
+        f"{SHAPE['mv']} mv + {SHAPE['s']} scalar channels, {SHAPE['heads']} heads, float32, "
+        f"median of {args.repeats} steps; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    rows = []
+    for name in names:
+        print(f"  running {name} ...", file=sys.stderr, flush=True)
+        rows.append(run_config(name, args.repeats, args.warmup))
+    lgatr = [r for r in rows if r["name"].startswith("L-GATr") and "ms" in r and "defaults" not in r["name"]]
+    best = min(lgatr, key=lambda r: r["ms"]) if lgatr else None
+    header = "| configuration | step ms | vs best L-GATr (Pin) | peak MB | params | first step s |"
+    print(header)
+    print("|" + "---|" * 6)
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['name']} | error: {r['error']} | | | | |")
+            continue
+        ratio = (
+            f"{best['ms'] / r['ms']:.2f}x"
+            if best and r["name"] != best["name"]
+            else ("1.00x" if best else "")
+        )
+        print(
+            f"| {r['name']} | {r['ms']:.1f} | {ratio} | {r['peak_mb']:.0f} | {r['params']} "
+            f"| {r['first_s']:.1f} |"
+        )
+    if best:
+        print(f"\nbest L-GATr (Pin) configuration: {best['name']} ({best['ms']:.1f} ms)")
+    if not args.no_steerable:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_steerable import run as run_steerable  # type: ignore[import-not-found]
+
+        print("\n# SteerableGeometricProduct vs CGENN's dense weighted-Cayley product")
+        rows_s = run_steerable(
+            algebras=["VGA3", "PGA3", "STA", "CGA3"],
+            items=1024,
+            channels=16,
+            repeats=args.repeats,
+            warmup=args.warmup,
+        )
+        keys = list(rows_s[0]) if rows_s else []
+        print("| " + " | ".join(keys) + " |")
+        print("|" + "---|" * len(keys))
+        for r in rows_s:
+            print(
+                "| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()) + " |"
+            )
+
+
+if __name__ == "__main__":
+    main()

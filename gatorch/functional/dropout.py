@@ -1,0 +1,37 @@
+"""Equivariant dropout of multivector channels: whole grades are kept or dropped together."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from gatorch.algebras.algebra import Algebra
+
+__all__ = ["grade_dropout"]
+
+
+def grade_dropout(alg: Algebra, x: Tensor, p: float, training: bool = True) -> Tensor:
+    r"""Drop each grade of each channel with probability ``p``; scale the rest by ``1/(1-p)``.
+
+    One Bernoulli draw per ``(batch..., channel, grade)`` is shared by all blades of that
+    grade, so the mask commutes with the group action (which maps each grade to itself).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., channels, dim)
+    p : float
+        Drop probability in ``[0, 1)``.
+    training : bool
+        Identity when ``False`` or when ``p == 0``.
+    """
+    alg.check_dim(x, "grade_dropout")
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"grade_dropout: p must be in [0, 1), got {p!r}")
+    if not training or p == 0.0:
+        return x
+    keep = torch.empty(*x.shape[:-1], alg.n + 1, dtype=x.dtype, device=x.device).bernoulli_(1.0 - p)
+    grade_of = torch.tensor(alg.grades, device=x.device)
+    return x * keep.index_select(-1, grade_of) / (1.0 - p)

@@ -1,0 +1,298 @@
+"""``SelfAttention`` and ``CrossAttention`` over items of multivector and scalar channels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gatorch.algebras.algebra import Algebra
+from gatorch.functional.attention import distance_components, geometric_attention
+from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers.config import AttentionConfig
+from gatorch.layers.dropout import GradeDropout
+from gatorch.layers.linear import EquiLinear
+
+__all__ = ["CrossAttention", "SelfAttention"]
+
+
+def _split_heads(t: Tensor, heads: int, per_head: int) -> Tensor:
+    """``(B, N, heads * per_head, ...) -> (B, heads, N, per_head, ...)``."""
+    t = t.unflatten(2, (heads, per_head))
+    return t.transpose(1, 2)
+
+
+def _prepare_mask(
+    attn_mask: Tensor | None, batch: tuple[int, ...], items_q: int, items_k: int
+) -> Tensor | None:
+    """Bring a user mask of shape ``(items_q, items_k)`` or ``(batch..., items_q, items_k)`` to SDPA's."""
+    if attn_mask is None:
+        return None
+    if not isinstance(attn_mask, torch.Tensor):
+        raise TypeError(f"attn_mask must be a tensor, got {type(attn_mask).__name__}")
+    if attn_mask.ndim < 2 or attn_mask.shape[-2:] != (items_q, items_k):
+        raise ValueError(
+            f"attn_mask: expected shape (..., {items_q}, {items_k}) (queries x keys), "
+            f"got {tuple(attn_mask.shape)}"
+        )
+    if attn_mask.ndim == 2:
+        return attn_mask
+    lead = attn_mask.shape[:-2]
+    try:
+        target = torch.broadcast_shapes(lead, batch)
+    except RuntimeError:
+        raise ValueError(
+            f"attn_mask: leading dims {tuple(lead)} do not broadcast against the batch dims {batch}"
+        ) from None
+    if target != batch:
+        raise ValueError(
+            f"attn_mask: leading dims {tuple(lead)} do not broadcast against the batch dims {batch}"
+        )
+    m = attn_mask.expand(*batch, items_q, items_k).reshape(-1, 1, items_q, items_k)
+    return m
+
+
+class _AttentionBase(nn.Module):
+    """Projections, heads and output map shared by self- and cross-attention."""
+
+    def __init__(
+        self,
+        alg: Algebra,
+        who: str,
+        q_channels: tuple[int, int],
+        kv_channels: tuple[int, int],
+        out_channels: tuple[int, int],
+        config: AttentionConfig | Mapping[str, Any] | None,
+        fused: bool,
+    ) -> None:
+        super().__init__()
+        check_algebra(alg, who)
+        cfg = AttentionConfig.cast(config)
+        if cfg.distance_features:
+            distance_components(alg)  # raises for non-PGA algebras
+        self.alg, self.config, self.who = alg, cfg, who
+        (qm, qs), (km, ks), (om, os_) = q_channels, kv_channels, out_channels
+        for name, value in (("mv_channels", qm), ("context mv_channels", km), ("out_mv_channels", om)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{who}: {name} must be an int >= 1, got {value!r}")
+        self.q_channels, self.kv_channels = q_channels, kv_channels
+        self.heads = cfg.num_heads
+        self.kv_heads = 1 if cfg.multi_query else cfg.num_heads
+        self.hm, self.hs = cfg.head_channels(qm, qs)
+        if (qs == 0) != (ks == 0) and self.hs:
+            raise ValueError(
+                f"{who}: queries have {qs} scalar channels and keys/values {ks}; both or neither need scalars"
+            )
+        if qs == 0 or ks == 0:
+            self.hs = 0
+        hm, hs, h, hkv = self.hm, self.hs, self.heads, self.kv_heads
+        if fused:  # one projection for queries, keys and values
+            self.qkv = EquiLinear(
+                alg, qm, (h + 2 * hkv) * hm, in_s_channels=qs, out_s_channels=(h + 2 * hkv) * hs
+            )
+        else:
+            self.q_proj = EquiLinear(alg, qm, h * hm, in_s_channels=qs, out_s_channels=h * hs)
+            self.kv_proj = EquiLinear(alg, km, 2 * hkv * hm, in_s_channels=ks, out_s_channels=2 * hkv * hs)
+        self.out_proj = EquiLinear(alg, h * hm, om, in_s_channels=h * hs, out_s_channels=os_)
+        self.dropout = GradeDropout(alg, cfg.dropout) if cfg.dropout > 0 else None
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (
+            f"{self.alg!r}, heads={self.heads}, kv_heads={self.kv_heads}, "
+            f"head_mv={self.hm}, head_s={self.hs}, "
+            f"distance_features={c.distance_features}"
+        )
+
+    def _attend(
+        self,
+        q: tuple[Tensor, Tensor],
+        kv: tuple[Tensor, Tensor],
+        batch: tuple[int, ...],
+        attn_mask: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """``q``: ``(B, Nq, h*hm, dim), (B, Nq, h*hs)``; ``kv`` likewise with ``2*hkv`` heads."""
+        h, hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
+        q_mv = _split_heads(q[0], h, hm)
+        k_mv, v_mv = _split_heads(kv[0], 2 * hkv, hm).split(hkv, dim=1)
+        if hs:
+            q_s = _split_heads(q[1], h, hs)
+            k_s, v_s = _split_heads(kv[1], 2 * hkv, hs).split(hkv, dim=1)
+        else:
+            q_s = k_s = v_s = None
+        mask = _prepare_mask(attn_mask, batch, q_mv.shape[2], k_mv.shape[2])
+        out_mv, out_s = geometric_attention(
+            self.alg,
+            q_mv,
+            k_mv,
+            v_mv,
+            q_s,
+            k_s,
+            v_s,
+            attn_mask=mask,
+            distance=self.config.distance_features,
+            dropout_p=self.config.dropout if self.training else 0.0,
+        )
+        # (B, h, N, hm, dim) -> (B, N, h * hm, dim)
+        out_mv = out_mv.transpose(1, 2).flatten(2, 3)
+        out_s = out_s.transpose(1, 2).flatten(2, 3)
+        mv, s = self.out_proj(out_mv, out_s if hs else None)
+        if self.dropout is not None:
+            mv, s = self.dropout(mv, s)
+        return mv, s
+
+
+def _flatten_batch(mv: Tensor, s: Tensor | None) -> tuple[Tensor, Tensor | None, tuple[int, ...]]:
+    """``(batch..., N, C, dim) -> (B, N, C, dim)`` and the batch shape."""
+    if mv.ndim < 3:
+        raise ValueError(
+            "attention: expected multivectors of shape (batch..., items, channels, dim), "
+            f"got {tuple(mv.shape)}"
+        )
+    batch = tuple(mv.shape[:-3])
+    mv = mv.reshape(-1, *mv.shape[-3:])
+    if s is not None:
+        if tuple(s.shape[:-1]) != (*batch, mv.shape[1]):
+            raise ValueError(
+                f"attention: scalars of shape {tuple(s.shape)} do not match multivectors of shape "
+                f"{(*batch, *mv.shape[1:])} (expected (batch..., items, s_channels))"
+            )
+        s = s.reshape(-1, *s.shape[-2:])
+    return mv, s, batch
+
+
+class SelfAttention(_AttentionBase):
+    r"""Multi-head geometric self-attention (GATr).
+
+    Queries, keys and values are :class:`EquiLinear` projections of the input (one fused
+    layer); the logits are invariant (inner product of multivector channels, dot product
+    of scalar channels, optionally the PGA distance term), see
+    :func:`gatorch.functional.attention.geometric_attention`; the heads are concatenated and
+    mixed by an output :class:`EquiLinear`. One ``scaled_dot_product_attention`` call.
+
+    Parameters
+    ----------
+    alg : Algebra
+    mv_channels : int
+    s_channels : int
+    config : AttentionConfig or mapping, optional
+    out_mv_channels, out_s_channels : int, optional
+        Default to the input channels.
+
+    Shapes
+    ------
+    ``forward(mv, scalars=None, attn_mask=None) -> (mv_out, s_out)`` with
+    ``mv: (batch..., items, mv_channels, dim)``, ``scalars: (batch..., items, s_channels)``,
+    ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)`` or
+    ``(batch..., items, items)`` (see :func:`~gatorch.functional.attention.block_diagonal_mask`
+    for packed variable-size sets).
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        mv_channels: int,
+        s_channels: int = 0,
+        config: AttentionConfig | Mapping[str, Any] | None = None,
+        *,
+        out_mv_channels: int | None = None,
+        out_s_channels: int | None = None,
+    ) -> None:
+        om = mv_channels if out_mv_channels is None else out_mv_channels
+        os_ = s_channels if out_s_channels is None else out_s_channels
+        super().__init__(
+            alg,
+            "SelfAttention",
+            (mv_channels, s_channels),
+            (mv_channels, s_channels),
+            (om, os_),
+            config,
+            fused=True,
+        )
+
+    def forward(
+        self, mv: Tensor, scalars: Tensor | None = None, attn_mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        qm, qs = self.q_channels
+        check_mv(self.alg, mv, qm, "SelfAttention")
+        check_scalars(scalars, qs, "SelfAttention")
+        x, s, batch = _flatten_batch(mv, scalars if qs else None)
+        qkv_mv, qkv_s = self.qkv(x, s)
+        h, _hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
+        q = (qkv_mv[:, :, : h * hm], qkv_s[..., : h * hs])
+        kv = (qkv_mv[:, :, h * hm :], qkv_s[..., h * hs :])
+        out_mv, out_s = self._attend(q, kv, batch, attn_mask)
+        return out_mv.reshape(*batch, *out_mv.shape[1:]), out_s.reshape(*batch, *out_s.shape[1:])
+
+
+class CrossAttention(_AttentionBase):
+    r"""Multi-head geometric cross-attention: queries from ``mv``, keys and values from a context.
+
+    Same logits and output map as :class:`SelfAttention`.
+
+    Parameters
+    ----------
+    alg : Algebra
+    mv_channels, s_channels : int
+        Channels of the query stream (and, by default, of the output).
+    context_mv_channels, context_s_channels : int
+        Channels of the context (keys and values).
+    config : AttentionConfig or mapping, optional
+    out_mv_channels, out_s_channels : int, optional
+
+    Shapes
+    ------
+    ``forward(mv, context_mv, scalars=None, context_scalars=None, attn_mask=None)`` with
+    ``mv: (batch..., items_q, mv_channels, dim)``,
+    ``context_mv: (batch..., items_k, context_mv_channels, dim)``, ``attn_mask`` of shape
+    ``(items_q, items_k)`` or ``(batch..., items_q, items_k)``; returns
+    ``(batch..., items_q, out_mv_channels, dim)`` and ``(batch..., items_q, out_s_channels)``.
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        mv_channels: int,
+        context_mv_channels: int,
+        s_channels: int = 0,
+        context_s_channels: int = 0,
+        config: AttentionConfig | Mapping[str, Any] | None = None,
+        *,
+        out_mv_channels: int | None = None,
+        out_s_channels: int | None = None,
+    ) -> None:
+        om = mv_channels if out_mv_channels is None else out_mv_channels
+        os_ = s_channels if out_s_channels is None else out_s_channels
+        super().__init__(
+            alg,
+            "CrossAttention",
+            (mv_channels, s_channels),
+            (context_mv_channels, context_s_channels),
+            (om, os_),
+            config,
+            fused=False,
+        )
+
+    def forward(
+        self,
+        mv: Tensor,
+        context_mv: Tensor,
+        scalars: Tensor | None = None,
+        context_scalars: Tensor | None = None,
+        attn_mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        (qm, qs), (km, ks) = self.q_channels, self.kv_channels
+        check_mv(self.alg, mv, qm, "CrossAttention")
+        check_mv(self.alg, context_mv, km, "CrossAttention context")
+        check_scalars(scalars, qs, "CrossAttention")
+        check_scalars(context_scalars, ks, "CrossAttention context")
+        x, s, batch = _flatten_batch(mv, scalars if qs else None)
+        c, cs, cbatch = _flatten_batch(context_mv, context_scalars if ks else None)
+        if cbatch != batch:
+            raise ValueError(f"CrossAttention: batch dims of queries {batch} and context {cbatch} differ")
+        q = self.q_proj(x, s)
+        kv = self.kv_proj(c, cs)
+        out_mv, out_s = self._attend(q, kv, batch, attn_mask)
+        return out_mv.reshape(*batch, *out_mv.shape[1:]), out_s.reshape(*batch, *out_s.shape[1:])
