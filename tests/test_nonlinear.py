@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gatorch import PGA3
-from gatorch.functional.nonlinear import grade_invariants
+from gatorch.functional.nonlinear import GATES, gated, grade_invariants
 from gatorch.layers import EquiLayerNorm, ScalarGatedNonlinearity
 from tests.equivariance import ALGEBRAS, versors
 
@@ -78,3 +78,12 @@ def test_bad_input():
         EquiLayerNorm(PGA3, s_channels=3)(torch.randn(2, 3, 16))
     with pytest.raises(TypeError, match="Algebra"):
         EquiLayerNorm("PGA3")
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+def test_gated_gradients(gate: str) -> None:
+    """The eager gated op's hand-written backward: gradcheck and gradgradcheck in float64."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, PGA3.dim, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda t: gated(PGA3, t, gate), (x,))
+    torch.autograd.gradgradcheck(lambda t: gated(PGA3, t, gate), (x,))

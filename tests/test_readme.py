@@ -13,3 +13,11 @@ def test_readme_example_runs():
     code = match.group(1)
     assert len(code.strip().splitlines()) <= 15
     exec(compile(code, str(README), "exec"), {})
+
+
+def test_readme_gatr_example_runs():
+    match = re.search(r"## A GATr in 14 lines\n\n```python\n(.*?)```", README.read_text(), re.S)
+    assert match, "README lost its GATr example section"
+    code = match.group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 14
+    exec(compile(code, str(README), "exec"), {})

@@ -43,16 +43,60 @@ def gated(alg: Algebra, x: Tensor, gate: str = "gelu") -> Tensor:
     alg.check_dim(x, "gated")
     if gate not in GATES:
         raise ValueError(f"gated: unknown gate {gate!r}; expected one of {sorted(GATES)}")
-    return x * GATES[gate](x[..., :1])
+    if torch.compiler.is_compiling() or not (torch.is_grad_enabled() and x.requires_grad):
+        return x * GATES[gate](x[..., :1])  # inductor fuses this; no autograd bookkeeping needed
+    return _Gated.apply(x, gate)
+
+
+class _Gated(torch.autograd.Function):
+    """Eager ``x * act(x_0)`` whose backward adds the gate's gradient to component 0 in place.
+
+    Plain autograd would route that gradient through a slice backward (a zero-filled copy
+    of ``x`` and one more full-size add).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, gate: str) -> Tensor:  # type: ignore[override]
+        ctx.gate = gate
+        ctx.save_for_backward(x)
+        return x * GATES[gate](x[..., :1])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        create = torch.is_grad_enabled()  # double backward: keep the graph through x
+        with torch.enable_grad():
+            x0 = x[..., :1]
+            if not x0.requires_grad:
+                x0 = x0.detach().requires_grad_(True)
+            g = GATES[ctx.gate](x0)
+            # d/dx (x * g(x_0)) = g(x_0) + e_0 (x . grad) g'(x_0)
+            (dg,) = torch.autograd.grad(g, x0, (grad * x).sum(-1, keepdim=True), create_graph=create)
+        gx = grad * g
+        gx[..., :1] += dg
+        return gx, None
 
 
 def grade_invariants(alg: Algebra, x: Tensor) -> Tensor:
     """Per-grade invariants ``|<x_k, x_k>|`` (degenerate blades dropped), shape (..., n + 1)."""
     alg.check_dim(x, "grade_invariants")
-    w = alg.constant("inner", x.device, x.dtype)
-    sq = x * x * w
-    parts = [sq[..., alg.grade_slice(k)].sum(-1, keepdim=True).abs() for k in range(alg.n + 1)]
-    return torch.cat(parts, dim=-1)
+    # (x * x) @ G with G[A, k] = <~e_A e_A>_0 [grade(A) == k]: the per-grade sums in one matmul
+    return torch.matmul(x * x, _grade_inner_matrix(alg, x.device, x.dtype)).abs()
+
+
+_GRADE_INNER: dict[tuple[Algebra, torch.device, torch.dtype], Tensor] = {}
+
+
+def _grade_inner_matrix(alg: Algebra, device: torch.device, dtype: torch.dtype) -> Tensor:
+    key = (alg, device, dtype)
+    m = _GRADE_INNER.get(key)
+    if m is None:
+        w = alg.constant("inner", device, dtype)
+        onehot = torch.nn.functional.one_hot(torch.tensor(alg.grades), alg.n + 1).to(
+            device=device, dtype=dtype
+        )
+        m = _GRADE_INNER[key] = w[:, None] * onehot
+    return m
 
 
 def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6) -> Tensor:
