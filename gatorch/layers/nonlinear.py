@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.nonlinear import GATES, equi_layer_norm, gated
-from gatorch.layers._checks import check_algebra
+from gatorch.layers._checks import check_algebra, check_scalars
 
 __all__ = ["EquiLayerNorm", "ScalarGatedNonlinearity"]
 
@@ -76,16 +76,10 @@ class EquiLayerNorm(nn.Module):
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         out = equi_layer_norm(self.alg, mv, self.eps)
+        check_scalars(scalars, self.s_channels, "EquiLayerNorm")
         if self.scalar_norm is None:
-            if scalars is not None and scalars.shape[-1] != 0:
-                raise ValueError(
-                    f"EquiLayerNorm was built with s_channels=0 but received scalars of shape "
-                    f"{tuple(scalars.shape)}"
-                )
             return out, mv.new_zeros(*mv.shape[:-2], 0)
-        if scalars is None or scalars.shape[-1] != self.s_channels:
-            got = None if scalars is None else tuple(scalars.shape)
-            raise ValueError(f"EquiLayerNorm: expected scalars of shape (..., {self.s_channels}), got {got}")
+        assert scalars is not None
         with torch.autocast(device_type=scalars.device.type, enabled=False):
             s = self.scalar_norm(scalars.to(torch.promote_types(scalars.dtype, torch.float32)))
         return out, s.to(scalars.dtype)
