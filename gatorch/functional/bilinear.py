@@ -15,6 +15,10 @@ How it runs
   The backward pass is the same kernel run on the transposed tables
   (``grad_x = B_x(g, y)``, ``grad_y = B_y(x, g)``), so it is as sparse as the
   forward and itself differentiable.
+* **Layout.** With ``blade_dim=-1`` the operands are read without a copy when they
+  already have blade-first storage (a ``(..., dim)`` view of ``(dim, ...)`` memory, as
+  :func:`~gatorch.functional.linear.equi_linear` and this kernel return), and the
+  result is such a view too: chains of layers and products never transpose.
 * **Under ``torch.compile``.** The same sum of products is written out as one
   expression per output component (constants are Python floats, so no graph
   breaks) and inductor fuses it into a single loop that reads each operand once.
