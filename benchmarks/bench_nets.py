@@ -166,7 +166,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warmup step")
-    parser.add_argument("--no-compile", action="store_true", help="skip the compiled gatorch configuration")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time the compiled gatorch GATr (compiling takes minutes)"
+    )
     parser.add_argument("--no-steerable", action="store_true", help="skip the steerable geometric product")
     parser.add_argument("--only", nargs="*", help="run only these configuration names")
     parser.add_argument("--markdown", action="store_true")
@@ -179,7 +181,7 @@ def main() -> None:
         return
 
     names = list(CONFIGS) if not args.only else args.only
-    if args.no_compile:
+    if not args.compile:
         names = [n for n in names if "compiled" not in n]
     print(
         f"# GATr training step: batch {SHAPE['batch']} x {SHAPE['items']} tokens, {SHAPE['blocks']} blocks, "

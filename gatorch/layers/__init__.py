@@ -12,6 +12,7 @@ from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.mlp import GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
+from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
 
 __all__ = [
     "AttentionConfig",
@@ -23,6 +24,8 @@ __all__ = [
     "GeometricBilinear",
     "GradeDropout",
     "MLPConfig",
+    "MVSiLU",
     "ScalarGatedNonlinearity",
     "SelfAttention",
+    "SteerableGeometricProduct",
 ]
