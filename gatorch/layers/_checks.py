@@ -13,6 +13,15 @@ def check_algebra(alg: object, who: str) -> None:
         raise TypeError(f"{who}: alg must be a gatorch.Algebra, got {type(alg).__name__}")
 
 
+def check_int(who: str, name: str, value: object, least: int, optional: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int ``>= least`` (or ``None`` when ``optional``)."""
+    if optional and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        bound = f">= {least}" + (" or None" if optional else "")
+        raise ValueError(f"{who}: {name} must be an int {bound}, got {value!r}")
+
+
 def check_mv(alg: Algebra, mv: object, channels: int, who: str) -> None:
     """Raise unless ``mv`` is a ``(..., channels, alg.dim)`` floating tensor."""
     alg.check_dim(mv, f"{who} input")  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gatorch.functional.nonlinear import GATES
+from gatorch.layers._checks import check_int
 
 __all__ = ["AttentionConfig", "MLPConfig"]
 
@@ -38,15 +39,6 @@ class _Config:
             return cls(**config)
         raise TypeError(
             f"{cls.__name__}.cast: expected a {cls.__name__}, a mapping or None, got {type(config).__name__}"
-        )
-
-
-def _check_int(owner: str, name: str, value: object, least: int, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise ValueError(
-            f"{owner}: {name} must be an int >= {least}{' or None' if optional else ''}, got {value!r}"
         )
 
 
@@ -85,9 +77,9 @@ class AttentionConfig(_Config):
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_int("AttentionConfig", "num_heads", self.num_heads, 1)
-        _check_int("AttentionConfig", "head_mv_channels", self.head_mv_channels, 1, optional=True)
-        _check_int("AttentionConfig", "head_s_channels", self.head_s_channels, 0, optional=True)
+        check_int("AttentionConfig", "num_heads", self.num_heads, 1)
+        check_int("AttentionConfig", "head_mv_channels", self.head_mv_channels, 1, optional=True)
+        check_int("AttentionConfig", "head_s_channels", self.head_s_channels, 0, optional=True)
         _check_prob("AttentionConfig", self.dropout)
 
     def head_channels(self, mv_channels: int, s_channels: int) -> tuple[int, int]:
@@ -132,8 +124,8 @@ class MLPConfig(_Config):
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_int("MLPConfig", "mlp_ratio", self.mlp_ratio, 1)
-        _check_int("MLPConfig", "num_layers", self.num_layers, 2)
+        check_int("MLPConfig", "mlp_ratio", self.mlp_ratio, 1)
+        check_int("MLPConfig", "num_layers", self.num_layers, 2)
         if self.activation not in GATES:
             raise ValueError(
                 f"MLPConfig: unknown activation {self.activation!r}; expected one of {sorted(GATES)}"

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.linear import equi_linear, invariant_components, linear_plan
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
 
 __all__ = ["EquiLinear"]
 
@@ -71,8 +71,7 @@ class EquiLinear(nn.Module):
             ("in_s_channels", in_s_channels, 0),
             ("out_s_channels", out_s_channels, 0),
         ):
-            if not isinstance(value, int) or value < least:
-                raise ValueError(f"EquiLinear: {name} must be an int >= {least}, got {value!r}")
+            check_int("EquiLinear", name, value, least)
         plan = linear_plan(alg, group)  # validates group
         self.alg = alg
         self.group = group

@@ -14,15 +14,10 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.steerable import mv_silu, steerable_gp, steerable_init_std, steerable_paths
-from gatorch.layers._checks import check_algebra, check_mv
+from gatorch.layers._checks import check_algebra, check_int, check_mv
 from gatorch.layers.linear import EquiLinear
 
 __all__ = ["MVSiLU", "SteerableGeometricProduct"]
-
-
-def _check_int(value: object, name: str, least: int, who: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise ValueError(f"{who}: {name} must be an int >= {least}, got {value!r}")
 
 
 def _pass_scalars(mv: Tensor, scalars: Tensor | None) -> Tensor:
@@ -74,8 +69,8 @@ class SteerableGeometricProduct(nn.Module):
     ) -> None:
         super().__init__()
         check_algebra(alg, "SteerableGeometricProduct")
-        _check_int(channels, "channels", 1, "SteerableGeometricProduct")
-        _check_int(in_s_channels, "in_s_channels", 0, "SteerableGeometricProduct")
+        check_int("SteerableGeometricProduct", "channels", channels, 1)
+        check_int("SteerableGeometricProduct", "in_s_channels", in_s_channels, 0)
         self.alg, self.channels, self.in_s_channels = alg, channels, in_s_channels
         self.include_first_order = bool(include_first_order)
         self.right = EquiLinear(alg, channels, channels, in_s_channels=in_s_channels, bias=False)
@@ -131,7 +126,7 @@ class MVSiLU(nn.Module):
     def __init__(self, alg: Algebra, channels: int) -> None:
         super().__init__()
         check_algebra(alg, "MVSiLU")
-        _check_int(channels, "channels", 1, "MVSiLU")
+        check_int("MVSiLU", "channels", channels, 1)
         self.alg, self.channels = alg, channels
         self.a = nn.Parameter(torch.ones(channels, alg.n + 1))
         self.b = nn.Parameter(torch.zeros(channels, alg.n + 1))

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.nonlinear import EquiLayerNorm
 from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
@@ -188,8 +188,7 @@ class CliffordGNN(nn.Module):
             ("hidden_s_channels", hidden_s_channels, 0),
             ("num_layers", num_layers, 1),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise ValueError(f"CliffordGNN: {name} must be an int >= {least}, got {value!r}")
+            check_int("CliffordGNN", name, value, least)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"CliffordGNN: aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         self.alg, self.aggregation = alg, aggregation
