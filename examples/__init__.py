@@ -1,0 +1,1 @@
+"""Examples that use gatorch (run from the repository root: ``python -m examples.<name>``)."""

@@ -1,0 +1,1 @@
+"""n-body dynamics examples: simulators, models, training, prediction (see ``examples/nbody/README.md``)."""
