@@ -1,0 +1,116 @@
+"""PNG plots of an n-body run: loss curves, and predicted vs true final positions."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["plot_losses", "plot_predictions"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_losses(csv_path: str | Path, out: str | Path, title: str = "") -> Path:
+    """Training loss and validation MSE per epoch (log scale) from a run's ``log.csv``.
+
+    Parameters
+    ----------
+    csv_path : path
+        The CSV written by the trainer (columns ``epoch, train_loss, val_mse, ...``).
+    out : path
+        Where the PNG goes.
+    title : str
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    with Path(csv_path).open() as fh:
+        rows = list(csv.DictReader(fh))
+    epoch = [int(r["epoch"]) for r in rows]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epoch, [float(r["train_loss"]) for r in rows], label="train loss (MSE)")
+    ax.plot(epoch, [float(r["val_mse"]) for r in rows], label="validation MSE")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
+
+
+@torch.no_grad()
+def plot_predictions(
+    model: nn.Module, arrays: dict[str, np.ndarray], out: str | Path, task: str, systems: int = 3
+) -> Path:
+    """Input, true and predicted final positions of the first ``systems`` test systems (x-y view).
+
+    Parameters
+    ----------
+    model : nn.Module
+        An n-body model, ``(loc, vel, attr) -> positions``.
+    arrays : dict of numpy arrays
+        A split from :func:`examples.nbody.simulate.load_split`; for the charged task its
+        ``frames_loc`` draw the true path between input and target.
+    out : path
+    task : str
+        Used in the title.
+    systems : int
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    param = next(model.parameters())
+    as_t = {k: torch.as_tensor(arrays[k][:systems], dtype=param.dtype, device=param.device)
+            for k in ("loc", "vel", "attr")}  # fmt: skip
+    was_training = model.training
+    model.eval()
+    pred = model(as_t["loc"], as_t["vel"], as_t["attr"]).cpu().numpy()
+    model.train(was_training)
+    loc, target = arrays["loc"][:systems], arrays["target"][:systems]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, systems, figsize=(4.2 * systems, 4.2), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for s, ax in enumerate(axes[0]):
+        for i in range(loc.shape[1]):
+            c = colors[i % len(colors)]
+            if "frames_loc" in arrays:
+                path = arrays["frames_loc"][s, 30:41, i]
+                ax.plot(path[:, 0], path[:, 1], color=c, alpha=0.35, lw=1)
+            ax.scatter(*loc[s, i, :2], color=c, marker="o", s=25, alpha=0.5)
+            ax.scatter(*target[s, i, :2], color=c, marker="x", s=60)
+            ax.scatter(*pred[s, i, :2], facecolors="none", edgecolors=c, marker="o", s=90)
+        mse = float(((pred[s] - target[s]) ** 2).mean())
+        ax.set_title(f"test system {s}: MSE {mse:.4f}")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(True, alpha=0.3)
+    handles = [
+        plt.Line2D([], [], color="gray", marker="o", ls="", alpha=0.5, label="input"),
+        plt.Line2D([], [], color="gray", marker="x", ls="", label="true final"),
+        plt.Line2D([], [], color="gray", marker="o", ls="", mfc="none", label="predicted final"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=3)
+    fig.suptitle(f"{task}: x-y projection, one colour per particle")
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
