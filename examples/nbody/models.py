@@ -58,6 +58,14 @@ def attr_scalars(attr: Tensor, mode: str) -> Tensor:
     return torch.stack([attr.log(), attr], dim=-1)
 
 
+def _centred(loc: Tensor, vel: Tensor, attr: Tensor, time_scale: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs; the system centres ``(B, 1, 3)``, centred positions and extrapolations."""
+    _check_inputs(loc, vel, attr)
+    center = loc.mean(dim=-2, keepdim=True)
+    x = loc - center
+    return center, x, x + time_scale * vel
+
+
 def _n_attr(mode: str) -> int:
     return 1 if _check_attr_features(mode) == "raw" else 2
 
@@ -109,10 +117,7 @@ class NBodyGATr(nn.Module):
         )
 
     def forward(self, loc: Tensor, vel: Tensor, attr: Tensor) -> Tensor:
-        _check_inputs(loc, vel, attr)
-        center = loc.mean(dim=-2, keepdim=True)
-        x = loc - center
-        x_lin = x + self.time_scale * vel
+        center, x, x_lin = _centred(loc, vel, attr, self.time_scale)
         mv = torch.stack([pga.embed_point(x), pga.embed_direction(vel), pga.embed_point(x_lin)], dim=-2)
         out, _ = self.net(mv, attr_scalars(attr, self.attr_features))
         y = out[..., 0, :]
@@ -171,11 +176,8 @@ class NBodyCGENN(nn.Module):
         )
 
     def forward(self, loc: Tensor, vel: Tensor, attr: Tensor) -> Tensor:
-        _check_inputs(loc, vel, attr)
+        center, x, x_lin = _centred(loc, vel, attr, self.time_scale)
         batch, n, _ = loc.shape
-        center = loc.mean(dim=-2, keepdim=True)
-        x = loc - center
-        x_lin = x + self.time_scale * vel
         mv = torch.stack([vga.embed_vector(x), vga.embed_vector(vel), vga.embed_vector(x_lin)], dim=-2)
         scalars = attr_scalars(attr, self.attr_features)
         edges = _complete_graph(batch, n, loc.device)
