@@ -13,11 +13,11 @@ $(BIN)/activate:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed-test: $(BIN)/activate pyproject.toml
-	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples]"
+	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples,irreps]"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test
-	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples,bench]"
+	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples,irreps,bench]"
 	touch $@
 
 test: $(VENV)/.installed-test  ## run the test suite and the linter

@@ -3,7 +3,10 @@
 The public API is what this module exports: the :class:`Algebra` (any signature
 ``(p, q, r)``), the presets, and the subpackages ``functional`` (stateless ops),
 ``interface`` (embedding geometric objects into multivectors), ``layers``
-(equivariant ``nn.Module``s) and ``nets`` (networks built from the layers: ``GATr``).
+(equivariant ``nn.Module``s) and ``nets`` (networks built from the layers: ``GATr``,
+``CliffordGNN``). Two more subpackages are public but not imported here, because they
+wrap optional dependencies: ``gatorch.irreps`` (the e3nn bridge, extra ``irreps``) and
+``gatorch.interop`` (conversion to the ``clifford`` package).
 """
 
 from gatorch import functional, interface, layers, nets

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -21,3 +23,11 @@ def test_readme_gatr_example_runs():
     code = match.group(1)
     assert len([line for line in code.splitlines() if line.strip()]) <= 14
     exec(compile(code, str(README), "exec"), {})
+
+
+def test_readme_irreps_example_runs():
+    pytest.importorskip("e3nn")
+    text = README.read_text()
+    match = re.search(r"## e3nn irreps and the `clifford` package\n.*?```python\n(.*?)```", text, re.S)
+    assert match, "README lost its irreps example"
+    exec(compile(match.group(1), str(README), "exec"), {})
