@@ -10,6 +10,7 @@ never a dense ``(out * dim, in * dim)`` matrix.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,11 +19,12 @@ import torch
 from torch import Tensor
 
 from gatorch.algebras.equivariant import check_group
+from gatorch.functional.bilinear import _transpose_copy
 
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
 
-__all__ = ["LinearPlan", "equi_linear", "invariant_components", "linear_plan"]
+__all__ = ["LinearPlan", "equi_linear", "equi_linear_readout", "invariant_components", "linear_plan"]
 
 
 @dataclass(frozen=True)
@@ -194,40 +196,129 @@ def _slot_tensors(
     return out
 
 
-class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward makes the incoming gradient contiguous.
+def _slot_weight(weight: Tensor, maps: Tensor, sign: Tensor, plain: bool) -> Tensor:
+    """Per-blade weights ``(dim, in, out)`` of one slot: the blade's basis-map weight times its sign.
 
-    The GEMM output is handed on as a blade-first view; gradients flowing back often
-    arrive with another layout, and ``bmm``'s backward would then copy per batch entry.
+    ``plain``: the slot is the identity slot (all signs +1), so no multiplication is needed;
+    the result is made batch-major for ``bmm`` (tiny: ``dim * in * out``).
+    """
+    wk = weight.index_select(2, maps).permute(2, 1, 0)
+    return wk.contiguous() if plain else wk * sign[:, None, None]
+
+
+def _blade_rows(x: Tensor, dim: int, channels: int) -> Tensor:
+    """``(..., C, dim) -> (dim, N, C)``: a view when ``x`` has blade-first storage, else one blocked copy.
+
+    ``bmm`` needs every ``(N, C)`` matrix to have a unit stride; a batch-last ``x`` viewed
+    blade-first has none, and ``bmm`` would copy it once per blade (slowly).
+    """
+    xb = x.movedim(-1, 0).reshape(dim, -1, channels)
+    if xb.stride(-1) == 1 and xb.stride(-2) == channels:
+        return xb
+    return _transpose_copy(x.reshape(-1, dim)).view(dim, -1, channels)
+
+
+class _SlotLinear(torch.autograd.Function):
+    """Eager slot kernel with the scalar readout fused in, and a hand-written backward.
+
+    Forward: ``ob = sum_k bmm(x[src_k], W_k)`` in blade-first rows ``(dim, N, out)``, the
+    rows ``(n_inv, N, out)`` added to the invariant blades in place, and the readout
+    ``t = sum_c x[read_c] @ U[:, :, c]^T`` of shape ``(N, out_s)``.
+
+    Backward: the input gradient is formed once, blade-first (no zero-filled input-sized
+    gradient per readout, no transposes), by one ``bmm`` per slot plus an in-place
+    ``addmm_`` per read component; the weight gradient by one ``bmm`` per slot. The
+    backward is written with differentiable ops, so double backward works.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        return grad.contiguous()
-
-
-def _equi_linear_slots(alg: Algebra, x: Tensor, weight: Tensor, plan: _SlotPlan) -> Tensor:
-    """Slot kernel: ``x`` as blade-first rows ``(dim, N, in)``, one batched GEMM per slot.
-
-    Returns blade-first ``(dim, N, out)``.
-    """
-    xb = x.movedim(-1, 0).reshape(alg.dim, -1, x.shape[-2])  # a view when x has blade-first storage
-    out: Tensor | None = None
-    for k, (src, maps, sign) in enumerate(_slot_tensors(plan, x.device, x.dtype)):
-        xk = xb if k == 0 and plan.identity_first else xb.index_select(0, src)
-        # per-blade weight (dim, in, out): the blade's basis-map weight times its sign
-        wk = weight.index_select(2, maps).permute(2, 1, 0)
-        if k == 0 and plan.identity_first:
-            wk = wk.contiguous()  # batch-major for bmm (tiny: dim * in * out)
+    def forward(  # type: ignore[override]
+        ctx,
+        x: Tensor,
+        weight: Tensor,
+        rows: Tensor | None,
+        readout: Tensor | None,
+        plan: _SlotPlan,
+        inv: Tensor,
+        read: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        dim, in_channels = x.shape[-1], x.shape[-2]
+        xb = _blade_rows(x, dim, in_channels)
+        slots = _slot_tensors(plan, x.device, x.dtype)
+        out: Tensor | None = None
+        for k, (src, maps, sign) in enumerate(slots):
+            plain = k == 0 and plan.identity_first
+            xk = xb if plain else xb.index_select(0, src)
+            wk = _slot_weight(weight, maps, sign, plain)
+            out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
+        assert out is not None
+        if rows is not None:
+            out.index_add_(0, inv, rows)
+        n = xb.shape[1]
+        if readout is None:
+            s = out.new_zeros(n, 0)
         else:
-            wk = wk * sign[:, None, None]
-        out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
-    assert out is not None
-    return out
+            s = torch.mm(xb[read[0]], readout[:, :, 0].t())
+            for c in range(1, readout.shape[2]):
+                s.addmm_(xb[read[c]], readout[:, :, c].t())
+        copied = not _is_view(xb, x)
+        ctx.set_materialize_grads(False)
+        ctx.plan, ctx.batch, ctx.copied = plan, x.shape[:-2], copied
+        saved_readout = readout if readout is not None else weight.new_empty(0)
+        ctx.save_for_backward(x, xb if copied else x.new_empty(0), weight, saved_readout, inv, read)
+        return out, s
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor | None, grad_s: Tensor | None):  # type: ignore[override]
+        x, xb_saved, weight, readout, inv, read = ctx.saved_tensors
+        plan: _SlotPlan = ctx.plan
+        dim, in_channels = x.shape[-1], x.shape[-2]
+        if ctx.copied and not torch.is_grad_enabled():
+            xb = xb_saved
+        else:  # a view of x (or, for double backward, a differentiable copy connected to x)
+            xb = x.movedim(-1, 0).reshape(dim, -1, in_channels)
+        need_x, need_w, need_rows, need_read = ctx.needs_input_grad[:4]
+        slots = _slot_tensors(plan, x.device, x.dtype)
+        n = xb.shape[1]
+        g = grad_out.contiguous() if grad_out is not None else None
+        gx = gw = g_rows = g_read = None
+        if g is not None and (need_x or need_w):
+            if need_w:
+                gw = weight.new_zeros(weight.shape)
+            for k, (src, maps, sign) in enumerate(slots):
+                plain = k == 0 and plan.identity_first
+                if need_x:
+                    gk = torch.bmm(g, _slot_weight(weight, maps, sign, plain).transpose(1, 2))
+                    if gx is None:
+                        gx = gk if plain else xb.new_zeros(dim, n, in_channels).index_add_(0, src, gk)
+                    elif plain:
+                        gx.add_(gk)
+                    else:
+                        gx.index_add_(0, src, gk)
+                if need_w:
+                    xk = xb if plain else xb.index_select(0, src)
+                    gwk = torch.bmm(xk.transpose(1, 2), g)  # (dim, in, out)
+                    if not plain:
+                        gwk = gwk * sign[:, None, None]
+                    gw.index_add_(2, maps, gwk.permute(2, 1, 0))
+        if need_rows and g is not None:
+            g_rows = g.index_select(0, inv)
+        if readout.numel() and grad_s is not None:
+            if need_x:
+                if gx is None:
+                    gx = xb.new_zeros(dim, n, in_channels)
+                for c in range(readout.shape[2]):
+                    gx[int(read[c])].addmm_(grad_s, readout[:, :, c])
+            if need_read:
+                g_read = torch.stack([torch.mm(grad_s.t(), xb[read[c]]) for c in range(readout.shape[2])], -1)
+        if gx is not None:
+            gx = gx.view(dim, *ctx.batch, in_channels).movedim(0, -1)
+        return gx, gw, g_rows, g_read, None, None, None
+
+
+def _is_view(xb: Tensor, x: Tensor) -> bool:
+    """Whether ``xb`` shares ``x``'s storage (it is then a view, not a copy)."""
+    return xb.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
 
 
 def equi_linear(
@@ -263,31 +354,122 @@ def equi_linear(
     -------
     Tensor, shape (..., out_channels, dim)
     """
-    alg.check_dim(x, "equi_linear x")
+    return _equi_linear(alg, x, weight, group, bias, None, "equi_linear")[0]
+
+
+def equi_linear_readout(
+    alg: Algebra,
+    x: Tensor,
+    weight: Tensor,
+    readout: Tensor,
+    group: str = "pin",
+    *,
+    bias: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    r""":func:`equi_linear` and a linear readout of the invariant coefficients, in one kernel.
+
+    .. math::
+        y_o = \sum_{i, m} W_{o i m} B_m x_i, \qquad
+        t_p = \sum_{i, c} U_{p i c}\, x_{i, \mathrm{read}_c}
+
+    with ``read = invariant_components(alg, group, "coefficients")``. The same as
+    ``equi_linear`` plus an einsum over ``x[..., read]``, but the eager kernel reads the
+    coefficients straight from the blade-first rows and forms the input gradient once
+    (a separate indexed readout would add a zero-filled, input-sized gradient and, for
+    blade-first inputs, a transpose).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., in_channels, dim)
+    weight : Tensor, shape (out_channels, in_channels, num_maps)
+    readout : Tensor, shape (out_s_channels, in_channels, n_read)
+    group : {"pin", "spin"}
+    bias : Tensor, optional
+        As in :func:`equi_linear`.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        ``y: (..., out_channels, dim)`` and ``t: (..., out_s_channels)``.
+    """
+    out, s = _equi_linear(alg, x, weight, group, bias, readout, "equi_linear_readout")
+    assert s is not None
+    return out, s
+
+
+def _equi_linear(
+    alg: Algebra,
+    x: Tensor,
+    weight: Tensor,
+    group: str,
+    bias: Tensor | None,
+    readout: Tensor | None,
+    who: str,
+) -> tuple[Tensor, Tensor | None]:
+    alg.check_dim(x, f"{who} x")
     plan = linear_plan(alg, group)
     if weight.ndim != 3 or weight.shape[1] != x.shape[-2] or weight.shape[2] != plan.num_maps:
         raise ValueError(
-            f"equi_linear: expected weight of shape (out_channels, {x.shape[-2]}, {plan.num_maps}) "
+            f"{who}: expected weight of shape (out_channels, {x.shape[-2]}, {plan.num_maps}) "
             f"for input of shape {tuple(x.shape)}, got {tuple(weight.shape)}"
+        )
+    read = invariant_components(alg, group, "coefficients")
+    if readout is not None and (
+        readout.ndim != 3 or readout.shape[1] != x.shape[-2] or readout.shape[2] != len(read)
+    ):
+        raise ValueError(
+            f"{who}: expected readout of shape (out_s_channels, {x.shape[-2]}, {len(read)}) "
+            f"for input of shape {tuple(x.shape)}, got {tuple(readout.shape)}"
         )
     inv = invariant_components(alg, group, "blades")
     batch, out_channels = x.shape[:-2], weight.shape[0]
     if bias is not None:
         bias = bias.expand(*batch, out_channels, len(inv))
     slots = _slot_plan(alg, group)
-    if slots is None:
-        out = _equi_linear_blocks(alg, x, weight, group)
+    if slots is None or torch.compiler.is_compiling():
+        if slots is None:
+            out = _equi_linear_blocks(alg, x, weight, group)
+        else:
+            out = _slots_traced(alg, x, weight, slots)
         if bias is not None:
             out = out.index_add(-1, _index_tensor(inv, x.device), bias.to(out.dtype))
-        return out
-    ob = _equi_linear_slots(alg, x, weight, slots)  # (dim, N, out)
-    if bias is not None:
-        # in place on the GEMM output (its backward does not need it): rows of invariant blades
-        rows = bias.reshape(-1, out_channels, len(inv)).permute(2, 0, 1).to(ob.dtype)
-        ob.index_add_(0, _index_tensor(inv, x.device), rows)
-    if ob.requires_grad and not torch.compiler.is_compiling():
-        ob = _ContiguousGrad.apply(ob)
-    return ob.view(alg.dim, *batch, out_channels).movedim(0, -1)
+        s = None
+        if readout is not None:
+            s = torch.einsum("...ic,pic->...p", x.index_select(-1, _index_tensor(read, x.device)), readout)
+        return out, s
+    rows = None
+    if bias is not None:  # (n_inv, N, out): added in place to the GEMM output's invariant rows
+        rows = bias.reshape(-1, out_channels, len(inv)).permute(2, 0, 1).to(x.dtype)
+    args = [x, weight, rows, readout]
+    low = _autocast_dtype(x.device.type)
+    if low is not None:  # cast as autocast would, outside the Function: the casts' backward is autograd's
+        args = [t.to(low) if t is not None else None for t in args]
+    with torch.autocast(x.device.type, enabled=False) if low is not None else contextlib.nullcontext():
+        ob, s = _SlotLinear.apply(
+            *args, slots, _index_tensor(inv, x.device), _index_tensor(read, x.device)
+        )
+    out = ob.view(alg.dim, *batch, out_channels).movedim(0, -1)
+    return out, (s.view(*batch, s.shape[-1]) if readout is not None else None)
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The autocast dtype active for ``device_type``, or ``None`` when autocast is off there."""
+    if not torch.is_autocast_enabled(device_type):
+        return None
+    return torch.get_autocast_dtype(device_type)
+
+
+def _slots_traced(alg: Algebra, x: Tensor, weight: Tensor, plan: _SlotPlan) -> Tensor:
+    """The slot kernel as plain differentiable ops (for ``torch.compile``): returns ``(..., out, dim)``."""
+    xb = x.movedim(-1, 0).reshape(alg.dim, -1, x.shape[-2])
+    out: Tensor | None = None
+    for k, (src, maps, sign) in enumerate(_slot_tensors(plan, x.device, x.dtype)):
+        plain = k == 0 and plan.identity_first
+        xk = xb if plain else xb.index_select(0, src)
+        wk = _slot_weight(weight, maps, sign, plain)
+        out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
+    assert out is not None
+    return out.view(alg.dim, *x.shape[:-2], weight.shape[0]).movedim(0, -1)
 
 
 _INDEX_TENSORS: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}

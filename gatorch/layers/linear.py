@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.linear import equi_linear, invariant_components, linear_plan
+from gatorch.functional.linear import equi_linear, equi_linear_readout, invariant_components, linear_plan
 from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
 
 __all__ = ["EquiLinear"]
@@ -136,12 +136,12 @@ class EquiLinear(nn.Module):
             extra = torch.einsum("...j,ocj->...oc", scalars, self.s_to_mv)
         if self.bias is not None:
             extra = self.bias if extra is None else extra + self.bias
-        out = equi_linear(self.alg, mv, self.weight, self.group, bias=extra)
-
         batch = mv.shape[:-2]
-        s_out = mv.new_zeros(*batch, self.out_s_channels)
         if self.mv_to_s is not None:
-            s_out = s_out + torch.einsum("...ic,pic->...p", mv.index_select(-1, self._readable), self.mv_to_s)
+            out, s_out = equi_linear_readout(self.alg, mv, self.weight, self.mv_to_s, self.group, bias=extra)
+        else:
+            out = equi_linear(self.alg, mv, self.weight, self.group, bias=extra)
+            s_out = mv.new_zeros(*batch, self.out_s_channels)
         if self.s_to_s is not None:
             s_out = s_out + self.s_to_s(scalars)
         if self.s_bias is not None:
