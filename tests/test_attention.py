@@ -179,3 +179,14 @@ def test_bad_input() -> None:
         CrossAttention(PGA3, 2, 2)(torch.randn(1, 3, 2, 16), torch.randn(1, 3, 2, 8))
     with pytest.raises(ValueError, match="block_diagonal_mask"):
         block_diagonal_mask([2, 0])
+
+
+@pytest.mark.parametrize("distance", [False, True])
+def test_attention_gradcheck(distance: bool) -> None:
+    """Gradients through the packed query/key/value features (one-copy concatenation) are exact."""
+    layer = SelfAttention(PGA3, 2, 2, {"num_heads": 2, "distance_features": distance}).double()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 2, PGA3.dim, generator=g, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: layer(a, b), (x, s))
+    assert torch.autograd.gradgradcheck(lambda a, b: layer(a, b), (x, s), fast_mode=True)

@@ -27,6 +27,7 @@ computed in float32 (or wider) even under autocast.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,49 @@ def distance_components(alg: Algebra) -> tuple[int, list[int]]:
     return weight, coords
 
 
+class _Pack(torch.autograd.Function):
+    """Concatenate ``parts`` (each ``(..., *tail)``) into ``(..., sum prod(tail))`` with one copy each.
+
+    ``torch.cat`` of flattened parts copies twice when a part is not contiguous (the flatten,
+    then the cat); multivector heads are views of blade-first storage, so they never are.
+    The backward hands back views of the incoming gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, lead: int, *parts: Tensor) -> Tensor:  # type: ignore[override]
+        shape = parts[0].shape[:lead]
+        widths = [math.prod(p.shape[lead:]) for p in parts]
+        out = parts[0].new_empty(*shape, sum(widths))
+        offset = 0
+        for p, w in zip(parts, widths, strict=True):
+            out[..., offset : offset + w].view(p.shape).copy_(p)
+            offset += w
+        ctx.tails = [p.shape[lead:] for p in parts]
+        ctx.widths = widths
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        grads, offset = [], 0
+        for tail, w in zip(ctx.tails, ctx.widths, strict=True):
+            grads.append(
+                grad[..., offset : offset + w].unflatten(-1, tail)
+                if len(tail) > 1
+                else grad[..., offset : offset + w]
+            )
+            offset += w
+        return (None, *grads)
+
+
+def _concat_features(parts: list[Tensor], lead: int) -> Tensor:
+    """``parts`` with ``lead`` shared leading dims, flattened and concatenated along the last axis."""
+    if len(parts) == 1 and parts[0].ndim == lead + 1 and parts[0].is_contiguous():
+        return parts[0]
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
+        return torch.cat([p.flatten(lead) if p.ndim > lead + 1 else p for p in parts], -1)
+    return _Pack.apply(lead, *parts)
+
+
 def query_key_features(
     alg: Algebra,
     q_mv: Tensor,
@@ -117,8 +161,9 @@ def query_key_features(
         q_mv_in, k_mv_in = q_mv, k_mv
     if any(v != 1.0 for v in weights):
         q_mv_in = q_mv_in * torch.tensor(weights, dtype=q_mv.dtype, device=q_mv.device)
-    q_parts = [q_mv_in.flatten(-2)]
-    k_parts = [k_mv_in.flatten(-2)]
+    lead = q_mv.ndim - 2
+    q_parts = [q_mv_in]
+    k_parts = [k_mv_in]
     if (q_s is None) != (k_s is None):
         raise ValueError("query_key_features: pass scalars for both queries and keys, or for neither")
     if q_s is not None and k_s is not None and q_s.shape[-1]:
@@ -139,7 +184,7 @@ def query_key_features(
                 [-(ka * ka).sum(-1, keepdim=True), -(kw * kw)[..., None], 2.0 * kw[..., None] * ka], -1
             ).flatten(-2)
         )
-    return torch.cat(q_parts, -1), torch.cat(k_parts, -1)
+    return _concat_features(q_parts, lead), _concat_features(k_parts, lead)
 
 
 def geometric_attention(
@@ -211,10 +256,10 @@ def geometric_attention(
             distance=distance,
         )
         v_channels = v_mv.shape[-2]
-        v_parts = [v_mv.to(wide).flatten(-2)]
+        v_parts = [v_mv.to(wide)]
         if v_s is not None:
             v_parts.append(v_s.to(wide))
-        v = torch.cat(v_parts, -1) if len(v_parts) > 1 else v_parts[0]
+        v = _concat_features(v_parts, v_mv.ndim - 2)
         if kv_heads != heads:
             k_feat = k_feat.expand(-1, heads, -1, -1)
             v = v.expand(-1, heads, -1, -1)

@@ -135,8 +135,9 @@ class _AttentionBase(nn.Module):
             distance=self.config.distance_features,
             dropout_p=self.config.dropout if self.training else 0.0,
         )
-        # (B, h, N, hm, dim) -> (B, N, h * hm, dim)
-        out_mv = out_mv.transpose(1, 2).flatten(2, 3)
+        # (B, h, N, hm, dim) -> (B, N, h * hm, dim), as a view of blade-first storage (one copy),
+        # which the output projection reads without another transpose
+        out_mv = out_mv.permute(4, 0, 2, 1, 3).contiguous().flatten(3, 4).movedim(0, -1)
         out_s = out_s.transpose(1, 2).flatten(2, 3)
         mv, s = self.out_proj(out_mv, out_s if hs else None)
         if self.dropout is not None:
