@@ -175,13 +175,14 @@ def _slot_plan(alg: Algebra, group: str) -> _SlotPlan | None:
     return plan
 
 
-_SLOT_TENSORS: dict[tuple[int, torch.device, torch.dtype], tuple[tuple[Tensor, Tensor, Tensor], ...]] = {}
+_SlotTensors = tuple[tuple[Tensor, Tensor, Tensor], ...]
+_SLOT_TENSORS: dict[tuple[_SlotPlan, torch.device, torch.dtype], _SlotTensors] = {}
 
 
 def _slot_tensors(
     plan: _SlotPlan, device: torch.device, dtype: torch.dtype
-) -> tuple[tuple[Tensor, Tensor, Tensor], ...]:
-    key = (id(plan), device, dtype)
+) -> _SlotTensors:
+    key = (plan, device, dtype)  # plans are frozen dataclasses: hashed by value
     out = _SLOT_TENSORS.get(key)
     if out is None:
         out = tuple(
@@ -240,7 +241,7 @@ class _SlotLinear(torch.autograd.Function):
         readout: Tensor | None,
         plan: _SlotPlan,
         inv: Tensor,
-        read: Tensor,
+        read: tuple[int, ...],
     ) -> tuple[Tensor, Tensor]:
         dim, in_channels = x.shape[-1], x.shape[-2]
         xb = _blade_rows(x, dim, in_channels)
@@ -263,15 +264,16 @@ class _SlotLinear(torch.autograd.Function):
                 s.addmm_(xb[read[c]], readout[:, :, c].t())
         copied = not _is_view(xb, x)
         ctx.set_materialize_grads(False)
-        ctx.plan, ctx.batch, ctx.copied = plan, x.shape[:-2], copied
+        ctx.plan, ctx.batch, ctx.copied, ctx.read = plan, x.shape[:-2], copied, read
         saved_readout = readout if readout is not None else weight.new_empty(0)
-        ctx.save_for_backward(x, xb if copied else x.new_empty(0), weight, saved_readout, inv, read)
+        ctx.save_for_backward(x, xb if copied else x.new_empty(0), weight, saved_readout, inv)
         return out, s
 
     @staticmethod
     def backward(ctx, grad_out: Tensor | None, grad_s: Tensor | None):  # type: ignore[override]
-        x, xb_saved, weight, readout, inv, read = ctx.saved_tensors
+        x, xb_saved, weight, readout, inv = ctx.saved_tensors
         plan: _SlotPlan = ctx.plan
+        read: tuple[int, ...] = ctx.read
         dim, in_channels = x.shape[-1], x.shape[-2]
         if ctx.copied and not torch.is_grad_enabled():
             xb = xb_saved
@@ -289,10 +291,8 @@ class _SlotLinear(torch.autograd.Function):
                 plain = k == 0 and plan.identity_first
                 if need_x:
                     gk = torch.bmm(g, _slot_weight(weight, maps, sign, plain).transpose(1, 2))
-                    if gx is None:
+                    if gx is None:  # the identity slot, when there is one, comes first
                         gx = gk if plain else xb.new_zeros(dim, n, in_channels).index_add_(0, src, gk)
-                    elif plain:
-                        gx.add_(gk)
                     else:
                         gx.index_add_(0, src, gk)
                 if need_w:
@@ -308,7 +308,7 @@ class _SlotLinear(torch.autograd.Function):
                 if gx is None:
                     gx = xb.new_zeros(dim, n, in_channels)
                 for c in range(readout.shape[2]):
-                    gx[int(read[c])].addmm_(grad_s, readout[:, :, c])
+                    gx[read[c]].addmm_(grad_s, readout[:, :, c])
             if need_read:
                 g_read = torch.stack([torch.mm(grad_s.t(), xb[read[c]]) for c in range(readout.shape[2])], -1)
         if gx is not None:
@@ -445,9 +445,7 @@ def _equi_linear(
     if low is not None:  # cast as autocast would, outside the Function: the casts' backward is autograd's
         args = [t.to(low) if t is not None else None for t in args]
     with torch.autocast(x.device.type, enabled=False) if low is not None else contextlib.nullcontext():
-        ob, s = _SlotLinear.apply(
-            *args, slots, _index_tensor(inv, x.device), _index_tensor(read, x.device)
-        )
+        ob, s = _SlotLinear.apply(*args, slots, _index_tensor(inv, x.device), read)
     out = ob.view(alg.dim, *batch, out_channels).movedim(0, -1)
     return out, (s.view(*batch, s.shape[-1]) if readout is not None else None)
 
