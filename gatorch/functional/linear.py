@@ -200,11 +200,13 @@ def _slot_tensors(
 def _slot_weight(weight: Tensor, maps: Tensor, sign: Tensor, plain: bool) -> Tensor:
     """Per-blade weights ``(dim, in, out)`` of one slot: the blade's basis-map weight times its sign.
 
-    ``plain``: the slot is the identity slot (all signs +1), so no multiplication is needed;
-    the result is made batch-major for ``bmm`` (tiny: ``dim * in * out``).
+    ``plain``: the slot is the identity slot (all signs +1), so no multiplication is needed.
+    The result is made batch-major for ``bmm`` (tiny: ``dim * in * out``).
     """
-    wk = weight.index_select(2, maps).permute(2, 1, 0)
-    return wk.contiguous() if plain else wk * sign[:, None, None]
+    wk = weight.index_select(2, maps)
+    if not plain:
+        wk = wk * sign
+    return wk.permute(2, 1, 0).contiguous()  # bmm copies each matrix of a batch-stride-1 layout
 
 
 def _blade_rows(x: Tensor, dim: int, channels: int) -> Tensor:
