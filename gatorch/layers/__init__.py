@@ -9,6 +9,9 @@ from gatorch.layers.bilinear import GeometricBilinear
 from gatorch.layers.block import GATrBlock
 from gatorch.layers.config import AttentionConfig, MLPConfig
 from gatorch.layers.dropout import GradeDropout
+from gatorch.layers.ga_attention import GACovariantAttention, GAInvariantAttention
+from gatorch.layers.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
+from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.mlp import GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
@@ -19,13 +22,21 @@ __all__ = [
     "CrossAttention",
     "EquiLayerNorm",
     "EquiLinear",
+    "GACovariantAttention",
+    "GAInvariantAttention",
     "GATrBlock",
+    "GCANActivation",
+    "GCANGroupNorm",
     "GeoMLP",
     "GeometricBilinear",
     "GradeDropout",
+    "GroupActionLinear",
     "MLPConfig",
     "MVSiLU",
+    "QTGeometricProduct",
+    "QTLinear",
     "ScalarGatedNonlinearity",
     "SelfAttention",
     "SteerableGeometricProduct",
+    "transform_parameters",
 ]
