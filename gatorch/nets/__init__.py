@@ -1,6 +1,9 @@
-"""Networks composed from gatorch.layers: GATr for any algebra and a Clifford message-passing net."""
+"""Networks composed from gatorch.layers: GATr for any algebra, a Clifford message-passing net,
+and Clifford simplicial message passing (CSMPN) with its Rips lift."""
 
+from gatorch.nets.csmpn import CSMPN
 from gatorch.nets.gatr import GATr
 from gatorch.nets.gnn import CliffordGNN
+from gatorch.nets.simplicial import SimplicialComplex, rips_lift
 
-__all__ = ["CliffordGNN", "GATr"]
+__all__ = ["CSMPN", "CliffordGNN", "GATr", "SimplicialComplex", "rips_lift"]

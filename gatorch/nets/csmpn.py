@@ -1,0 +1,427 @@
+r"""``CSMPN``: Clifford group equivariant simplicial message passing (Liu, Ruhe et al., ICLR 2024).
+
+CSMPN (Liu, Ruhe, Eijkelboom and Forré, "Clifford Group Equivariant Simplicial Message
+Passing Networks", ICLR 2024) runs CGENN's layers (Ruhe et al., 2023) on a simplicial
+complex (:class:`~gatorch.nets.simplicial.SimplicialComplex`, e.g. the Vietoris-Rips lift
+:func:`~gatorch.nets.simplicial.rips_lift` of a point cloud). For any algebra; tested on
+non-degenerate ones (O(n) and O(p, q)), which is what the paper covers.
+
+Simplex embedding
+-----------------
+A ``k``-simplex :math:`\sigma = \{v_0, \dots, v_k\}` gets its features from the geometric
+products of its vertices' multivector features :math:`x_{v}` (positions embedded as
+vectors, for instance). The product of an *ordered* tuple is not symmetric in the
+vertices, and the plain symmetrisation cancels every antisymmetric part (for two vectors
+:math:`\tfrac12(ab + ba) = a \cdot b`: the wedge is lost). So, as in the paper's
+implementation, a learnt network :math:`E_k` reads the vertices of one ordering as
+separate channel blocks and the result is averaged over the :math:`(k + 1)!` orderings:
+
+.. math::
+    h_\sigma = \frac{1}{(k+1)!} \sum_{\pi \in S_{k+1}}
+        E_k\big([x_{v_{\pi(0)}}, \dots, x_{v_{\pi(k)}}],\
+                [s_{v_{\pi(0)}}, \dots, s_{v_{\pi(k)}}]\big)
+
+with :math:`E_0` an :class:`~gatorch.layers.EquiLinear` and :math:`E_k` (``k >= 1``)
+``k`` stacked :class:`~gatorch.nets.gnn.CliffordMLP` (each one steerable geometric
+product), so the embedding of a ``k``-simplex reaches the ``(k + 1)``-fold products
+:math:`x_{v_0} x_{v_1} \cdots x_{v_k}` (areas, volumes: bivectors, trivectors). The paper
+sums over the orderings; the mean is the same up to the constant :math:`(k + 1)!` and
+keeps unit scale. Every term is equivariant, and the mean makes :math:`h_\sigma`
+independent of how the vertices of :math:`\sigma` are listed. An unordered simplex has no
+orientation, so the parts that alternate with the ordering (the bivector
+:math:`v_0 \wedge v_1` of an edge, the trivector of a triangle) average out; their even
+functions survive, e.g. the squared area :math:`|v_0 \wedge v_1|^2` formed by the second
+product of :math:`E_2` (vertex positions are vectors; centre them per cloud first).
+
+Shared simplicial message passing
+---------------------------------
+All simplices are cells of one graph whose edges are the relations of
+:data:`~gatorch.nets.simplicial.RELATIONS` (``"boundary"``: a simplex hears its faces,
+``"coboundary"``: its cofaces, ``"upper"``: the simplices sharing a coface with it,
+``"lower"``: those sharing a face; the paper and its code use the first three, the
+default). Per layer, after an optional :class:`~gatorch.layers.EquiLayerNorm`:
+
+.. math::
+    m_{\tau\sigma} &= \phi_m\big([h_\sigma, h_\tau],\ [s_\sigma, s_\tau, r_{\tau\sigma}]\big)
+        \qquad \text{for every relation } \tau \to \sigma \\
+    a_\sigma &= \operatorname{agg}_{\tau \to \sigma} m_{\tau\sigma} \\
+    h_\sigma &\leftarrow h_\sigma + \phi_u\big([h_\sigma, a_\sigma],\ [s_\sigma, a^s_\sigma, d_\sigma]\big)
+
+with *one* message network :math:`\phi_m` and *one* update network :math:`\phi_u` for all
+simplex dimensions and all relations (the paper's parameter sharing), told apart only by
+the invariant one-hot codes :math:`r_{\tau\sigma}` (relation, sender dimension, receiver
+dimension) and :math:`d_\sigma` (dimension), fed as scalar channels; and one aggregation
+(mean or sum, ``index_add``) over the messages of all relations and dimensions together
+(the paper's *shared* simplicial message passing). :math:`\phi_m, \phi_u` are
+:class:`~gatorch.nets.gnn.CliffordMLP` (EquiLinear -> SteerableGeometricProduct ->
+MVSiLU -> EquiLinear). A final EquiLinear reads out per-cell multivectors and scalars;
+:meth:`SimplicialComplex.pool <gatorch.nets.simplicial.SimplicialComplex.pool>` pools
+them per point cloud.
+
+Equivariance: every map is equivariant and the relations depend on the complex alone, so
+for a fixed complex the multivector outputs transform with the input (twisted versor
+action, reflections included) and the scalar outputs are invariant. The Rips lift uses
+Euclidean distances, which orthogonal maps preserve; for E(n) invariance centre the
+positions per cloud first (as the paper does).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from gatorch.algebras.algebra import Algebra
+from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers.linear import EquiLinear
+from gatorch.layers.nonlinear import EquiLayerNorm
+from gatorch.nets.gnn import AGGREGATIONS, CliffordMLP
+from gatorch.nets.simplicial import RELATIONS, SimplicialComplex
+
+__all__ = ["CSMPN", "DEFAULT_RELATIONS", "CSMPNLayer", "SimplexEmbedding"]
+
+#: The relations of the paper's implementation: boundary, coboundary and upper adjacency.
+DEFAULT_RELATIONS = ("boundary", "coboundary", "upper")
+
+
+def _one_hot(index: Tensor, classes: int, like: Tensor) -> Tensor:
+    return nn.functional.one_hot(index, classes).to(dtype=like.dtype, device=like.device)
+
+
+class SimplexEmbedding(nn.Module):
+    r"""Features of ``k``-simplices from their vertices, averaged over vertex orderings.
+
+    See the module docstring: :math:`E_0` is an EquiLinear, :math:`E_k` is ``k`` stacked
+    CliffordMLPs on the ``k + 1`` vertices' channels of one ordering, and the output is
+    the mean over the :math:`(k + 1)!` orderings.
+
+    Parameters
+    ----------
+    alg : Algebra
+    simplex_dim : int
+        ``k >= 0``.
+    in_channels, out_channels : int
+        Multivector channels per vertex in, per simplex out.
+    in_s_channels, out_s_channels : int
+        Scalar channels per vertex in, per simplex out (0: none).
+
+    Shapes
+    ------
+    ``forward(mv, scalars, simplices) -> (mv, scalars)`` with ``mv: (N, in_channels, dim)``
+    and ``scalars: (N, in_s_channels)`` per vertex, ``simplices: (n_k, k + 1)`` int64
+    vertex indices; returns ``(n_k, out_channels, dim)`` and ``(n_k, out_s_channels)``.
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        simplex_dim: int,
+        in_channels: int,
+        out_channels: int,
+        in_s_channels: int = 0,
+        out_s_channels: int = 0,
+    ) -> None:
+        super().__init__()
+        check_algebra(alg, "SimplexEmbedding")
+        check_int("SimplexEmbedding", "simplex_dim", simplex_dim, 0)
+        self.alg, self.simplex_dim = alg, simplex_dim
+        self.in_channels, self.in_s_channels = in_channels, in_s_channels
+        size = simplex_dim + 1
+        perms = torch.tensor(list(itertools.permutations(range(size))), dtype=torch.int64)
+        self.register_buffer("orderings", perms, persistent=False)  # ((k+1)!, k+1)
+        if simplex_dim == 0:
+            self.layers = nn.ModuleList(
+                [
+                    EquiLinear(
+                        alg,
+                        in_channels,
+                        out_channels,
+                        in_s_channels=in_s_channels,
+                        out_s_channels=out_s_channels,
+                    )
+                ]
+            )
+        else:
+            first = CliffordMLP(alg, size * in_channels, out_channels, size * in_s_channels, out_s_channels)
+            rest = [
+                CliffordMLP(alg, out_channels, out_channels, out_s_channels, out_s_channels)
+                for _ in range(simplex_dim - 1)
+            ]
+            self.layers = nn.ModuleList([first, *rest])
+
+    def extra_repr(self) -> str:
+        return f"{self.alg!r}, simplex_dim={self.simplex_dim}, orderings={self.orderings.shape[0]}"
+
+    def forward(self, mv: Tensor, scalars: Tensor, simplices: Tensor) -> tuple[Tensor, Tensor]:
+        size = self.simplex_dim + 1
+        if simplices.ndim != 2 or simplices.shape[1] != size:
+            raise ValueError(
+                f"SimplexEmbedding: expected simplices of shape (n, {size}), got {tuple(simplices.shape)}"
+            )
+        n, orderings = simplices.shape[0], self.orderings.shape[0]
+        vertices = simplices[:, self.orderings]  # (n, (k+1)!, k+1)
+        h = mv[vertices].reshape(n, orderings, size * mv.shape[-2], mv.shape[-1])
+        s = scalars[vertices].reshape(n, orderings, size * scalars.shape[-1])
+        for layer in self.layers:
+            h, s = layer(h, s)
+        return h.mean(1), s.mean(1)
+
+
+def _aggregate(values: Tensor, target: Tensor, num_cells: int, inv_count: Tensor | None) -> Tensor:
+    """Sum ``values: (M, ...)`` into ``(num_cells, ...)`` at ``target``; times ``inv_count`` for a mean."""
+    out = values.new_zeros(num_cells, *values.shape[1:]).index_add(0, target, values)
+    if inv_count is not None:
+        out = out * inv_count.view(num_cells, *([1] * (values.ndim - 1)))
+    return out
+
+
+class CSMPNLayer(nn.Module):
+    """One shared simplicial message-passing layer of :class:`CSMPN` (see the module docstring).
+
+    Parameters
+    ----------
+    alg : Algebra
+    mv_channels, s_channels : int
+        Cell features (kept: the update is residual).
+    message_attr_channels : int
+        Invariant codes of a message (relation and dimensions one-hot), scalars.
+    cell_attr_channels : int
+        Invariant codes of a cell (its dimension one-hot), scalars.
+    layer_norm : bool
+
+    Shapes
+    ------
+    ``forward(mv, scalars, source, target, message_attr, cell_attr, inv_count) -> (mv,
+    scalars)`` with ``mv: (cells, mv_channels, dim)``, ``scalars: (cells, s_channels)``,
+    ``source, target: (M,)`` int64 cell indices, ``message_attr: (M,
+    message_attr_channels)``, ``cell_attr: (cells, cell_attr_channels)`` and
+    ``inv_count: (cells,)`` (``1 / max(incoming, 1)``) or ``None`` for a sum.
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        mv_channels: int,
+        s_channels: int,
+        message_attr_channels: int,
+        cell_attr_channels: int,
+        layer_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.norm = EquiLayerNorm(alg, s_channels) if layer_norm else None
+        self.message = CliffordMLP(
+            alg, 2 * mv_channels, mv_channels, 2 * s_channels + message_attr_channels, s_channels
+        )
+        self.update = CliffordMLP(
+            alg, 2 * mv_channels, mv_channels, 2 * s_channels + cell_attr_channels, s_channels
+        )
+
+    def forward(
+        self,
+        mv: Tensor,
+        scalars: Tensor,
+        source: Tensor,
+        target: Tensor,
+        message_attr: Tensor,
+        cell_attr: Tensor,
+        inv_count: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        h, s = self.norm(mv, scalars) if self.norm is not None else (mv, scalars)
+        m, ms = self.message(
+            torch.cat([h.index_select(0, target), h.index_select(0, source)], dim=-2),
+            torch.cat([s.index_select(0, target), s.index_select(0, source), message_attr], dim=-1),
+        )
+        num_cells = mv.shape[0]
+        agg = _aggregate(m, target, num_cells, inv_count)
+        agg_s = _aggregate(ms, target, num_cells, inv_count)
+        du, dus = self.update(torch.cat([h, agg], dim=-2), torch.cat([s, agg_s, cell_attr], dim=-1))
+        return mv + du, scalars + dus
+
+
+class CSMPN(nn.Module):
+    r"""Clifford group equivariant simplicial message-passing network (CSMPN), any algebra.
+
+    :class:`SimplexEmbedding` per simplex dimension -> ``num_layers`` x
+    :class:`CSMPNLayer` (message and update networks shared by all dimensions and
+    relations) -> ``readout`` (EquiLinear), on every cell of a
+    :class:`~gatorch.nets.simplicial.SimplicialComplex`; see the module docstring.
+
+    Parameters
+    ----------
+    alg : Algebra
+    in_mv_channels, out_mv_channels, hidden_mv_channels : int
+        Multivector channels of the vertex inputs, the cell outputs and the hidden cells.
+    in_s_channels, out_s_channels, hidden_s_channels : int
+        Scalar channels (0: none).
+    num_layers : int
+        Message-passing layers (>= 1).
+    max_dim : int
+        Highest simplex dimension embedded (>= 0); a complex may stop lower.
+    relations : sequence of str
+        Subset of :data:`~gatorch.nets.simplicial.RELATIONS` messages flow along
+        (default :data:`DEFAULT_RELATIONS`, the paper's).
+    aggregation : {"mean", "sum"}
+        Over all incoming messages of a cell, all relations together.
+    layer_norm : bool
+        EquiLayerNorm at the start of every layer.
+
+    Shapes
+    ------
+    ``forward(mv, scalars, cx) -> (mv, scalars)`` with ``cx`` a SimplicialComplex, vertex inputs ``mv:
+    (num_vertices, in_mv_channels, dim)`` and ``scalars: (num_vertices, in_s_channels)``
+    (or ``None`` when ``in_s_channels == 0``); returns per-cell outputs ``(num_cells,
+    out_mv_channels, dim)`` and ``(num_cells, out_s_channels)`` in the complex's cell order
+    (vertices first; ``cx.offsets``), to pool with ``cx.pool``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import VGA3
+    >>> from gatorch.nets.simplicial import rips_lift
+    >>> pos = torch.randn(2, 6, 3)  # two clouds of six points
+    >>> cx = rips_lift(pos, radius=1.5)
+    >>> mv = torch.zeros(12, 1, 8)
+    >>> mv[..., VGA3.grade_slice(1)] = pos.reshape(12, 1, 3)
+    >>> net = CSMPN(VGA3, in_mv_channels=1, out_mv_channels=1, hidden_mv_channels=4,
+    ...             out_s_channels=1, hidden_s_channels=4, num_layers=2)
+    >>> out, s = net(mv, None, cx)
+    >>> out.shape[0] == cx.num_cells, cx.pool(s).shape
+    (True, torch.Size([2, 1]))
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        *,
+        in_mv_channels: int,
+        out_mv_channels: int,
+        hidden_mv_channels: int,
+        in_s_channels: int = 0,
+        out_s_channels: int = 0,
+        hidden_s_channels: int = 0,
+        num_layers: int,
+        max_dim: int = 2,
+        relations: Sequence[str] = DEFAULT_RELATIONS,
+        aggregation: str = "mean",
+        layer_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        who = "CSMPN"
+        check_algebra(alg, who)
+        for name, value, least in (
+            ("in_mv_channels", in_mv_channels, 1),
+            ("out_mv_channels", out_mv_channels, 1),
+            ("hidden_mv_channels", hidden_mv_channels, 1),
+            ("in_s_channels", in_s_channels, 0),
+            ("out_s_channels", out_s_channels, 0),
+            ("hidden_s_channels", hidden_s_channels, 0),
+            ("num_layers", num_layers, 1),
+            ("max_dim", max_dim, 0),
+        ):
+            check_int(who, name, value, least)
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"{who}: aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if isinstance(relations, str) or not isinstance(relations, Sequence):
+            raise TypeError(
+                f"{who}: relations must be a sequence of names from {RELATIONS}, got {relations!r}"
+            )
+        unknown = [r for r in relations if r not in RELATIONS]
+        if unknown or not relations or len(set(relations)) != len(relations):
+            raise ValueError(
+                f"{who}: relations must be distinct names from {RELATIONS} (at least one), "
+                f"got {tuple(relations)}"
+            )
+        self.alg, self.aggregation, self.max_dim = alg, aggregation, max_dim
+        self.relations = tuple(relations)
+        self.in_mv_channels, self.out_mv_channels = in_mv_channels, out_mv_channels
+        self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
+        num_dims = max_dim + 1
+        self.message_attr_channels = len(self.relations) + 2 * num_dims
+        self.embed = nn.ModuleList(
+            SimplexEmbedding(alg, k, in_mv_channels, hidden_mv_channels, in_s_channels, hidden_s_channels)
+            for k in range(num_dims)
+        )
+        self.layers = nn.ModuleList(
+            CSMPNLayer(
+                alg, hidden_mv_channels, hidden_s_channels, self.message_attr_channels, num_dims, layer_norm
+            )
+            for _ in range(num_layers)
+        )
+        self.readout = EquiLinear(
+            alg,
+            hidden_mv_channels,
+            out_mv_channels,
+            in_s_channels=hidden_s_channels,
+            out_s_channels=out_s_channels,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.alg!r}, max_dim={self.max_dim}, relations={self.relations}, "
+            f"aggregation={self.aggregation!r}"
+        )
+
+    def _check_inputs(self, mv: Tensor, scalars: Tensor | None, cx: SimplicialComplex) -> Tensor:
+        who = "CSMPN"
+        if not isinstance(cx, SimplicialComplex):
+            raise TypeError(
+                f"{who}: cx must be a gatorch.nets.simplicial.SimplicialComplex (e.g. from rips_lift), "
+                f"got {type(cx).__name__}"
+            )
+        if cx.max_dim > self.max_dim:
+            raise ValueError(
+                f"{who}: the net embeds simplices up to dimension max_dim={self.max_dim}, "
+                f"got a complex of dimension {cx.max_dim}"
+            )
+        check_mv(self.alg, mv, self.in_mv_channels, who)
+        expected = (cx.num_vertices, self.in_mv_channels, self.alg.dim)
+        if tuple(mv.shape) != expected:
+            raise ValueError(
+                f"{who}: expected mv of shape {expected} (num_vertices, in_mv_channels, dim), "
+                f"got {tuple(mv.shape)}"
+            )
+        check_scalars(scalars, self.in_s_channels, who)
+        if scalars is None:
+            return mv.new_zeros(mv.shape[0], 0)
+        if scalars.shape != (cx.num_vertices, self.in_s_channels):
+            raise ValueError(
+                f"{who}: scalars must have shape ({cx.num_vertices}, {self.in_s_channels}), "
+                f"got {tuple(scalars.shape)}"
+            )
+        return scalars
+
+    def forward(self, mv: Tensor, scalars: Tensor | None, cx: SimplicialComplex) -> tuple[Tensor, Tensor]:
+        scalars = self._check_inputs(mv, scalars, cx)
+        if cx.device != mv.device:
+            cx = cx.to(mv.device)
+        num_dims = self.max_dim + 1
+        embedded = [self.embed[k](mv, scalars, simplices) for k, simplices in enumerate(cx.simplices)]
+        h = torch.cat([e[0] for e in embedded], dim=0)
+        s = torch.cat([e[1] for e in embedded], dim=0)
+        num_cells = h.shape[0]
+
+        cell_dim = cx.cell_dim
+        edges = [cx.relation(name) for name in self.relations]
+        source = torch.cat([e[0] for e in edges])
+        target = torch.cat([e[1] for e in edges])
+        kind = torch.cat(
+            [torch.full((e.shape[1],), i, dtype=torch.int64, device=mv.device) for i, e in enumerate(edges)]
+        )
+        message_attr = torch.cat(
+            [
+                _one_hot(kind, len(self.relations), h),
+                _one_hot(cell_dim[source], num_dims, h),
+                _one_hot(cell_dim[target], num_dims, h),
+            ],
+            dim=-1,
+        )
+        cell_attr = _one_hot(cell_dim, num_dims, h)
+        inv_count = None
+        if self.aggregation == "mean":
+            count = h.new_zeros(num_cells).index_add(0, target, h.new_ones(target.shape[0]))
+            inv_count = 1.0 / count.clamp_min(1.0)
+        for layer in self.layers:
+            h, s = layer(h, s, source, target, message_attr, cell_attr, inv_count)
+        return self.readout(h, s)
