@@ -111,17 +111,17 @@ def _rows(x: Tensor, batch: torch.Size, n_items: int) -> Tensor:
 def _run_rows(xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
     """``(dx, N), (dy, N) -> (dout, N)``: one fused multiply-add per non-zero term."""
     out = torch.empty((table.dims[2], xt.shape[1]), dtype=xt.dtype, device=xt.device)
-    for k, terms in enumerate(table.terms_by_output):
-        acc = out[k]
+    xs, ys, outs = xt.unbind(0), yt.unbind(0), out.unbind(0)  # all row views in three calls
+    for acc, terms in zip(outs, table.terms_by_output, strict=True):
         if not terms:
             acc.zero_()
             continue
         i, j, s = terms[0]
-        torch.mul(xt[i], yt[j], out=acc)
+        torch.mul(xs[i], ys[j], out=acc)
         if s != 1.0:
             acc.mul_(s)
         for i, j, s in terms[1:]:
-            acc.addcmul_(xt[i], yt[j], value=s)
+            acc.addcmul_(xs[i], ys[j], value=s)
     return out
 
 
