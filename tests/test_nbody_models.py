@@ -92,3 +92,29 @@ def test_bad_input_and_options():
     with pytest.raises(ValueError, match="unknown model 'mlp'"):
         build_model("mlp")
     assert set(MODELS) == {"gatr", "cgenn", "egnn", "transformer"}
+
+
+def test_charge_symmetric_wrapper_is_flip_invariant_in_eval_mode():
+    gen = torch.Generator().manual_seed(3)
+    torch.manual_seed(0)
+    model = build_model("gatr", charge_symmetric=True, **SMALL["gatr"]).double()
+    loc, vel, q = _inputs("charged", gen)
+    model.train()
+    torch.testing.assert_close(model(loc, vel, q), model.model(loc, vel, q), atol=0, rtol=0)
+    assert not torch.allclose(model.model(loc, vel, q), model.model(loc, vel, -q))  # the flip matters
+    model.eval()
+    want = 0.5 * (model.model(loc, vel, q) + model.model(loc, vel, -q))
+    torch.testing.assert_close(model(loc, vel, q), want, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(model(loc, vel, -q), model(loc, vel, q), atol=1e-12, rtol=1e-12)
+
+
+def test_trainer_charge_flip_defaults():
+    from examples.nbody.train import TrainConfig
+
+    cfg = TrainConfig(task="charged", model="egnn").resolved()
+    assert cfg.charge_flip and cfg.model_kwargs["charge_symmetric"]
+    assert not TrainConfig(task="gravity", model="egnn").resolved().charge_flip
+    with pytest.raises(ValueError, match="charged task only"):
+        TrainConfig(task="gravity", model="egnn", charge_flip=True).resolved()
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(task="charged", model="egnn", ema=1.5).resolved()

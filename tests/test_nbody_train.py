@@ -72,9 +72,12 @@ def _params(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
-def test_resume_continues_without_lost_progress(tiny_data, tmp_path, monkeypatch):
-    straight = train(_config(tmp_path / "a", "egnn", epochs=3))
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_continues_without_lost_progress(tiny_data, tmp_path, monkeypatch, ema):
+    """Interrupted after epoch 1 and resumed: the same weights (and weight average) as a straight run."""
+    straight = train(_config(tmp_path / "a", "egnn", epochs=3, ema=ema))
     reference = _params(tmp_path / "a" / "run" / "last.pt")
+    best_ref = _params(tmp_path / "a" / "run" / "best.pt")
 
     calls = {"n": 0}
     real_write = train_mod._write_csv
@@ -87,11 +90,13 @@ def test_resume_continues_without_lost_progress(tiny_data, tmp_path, monkeypatch
 
     monkeypatch.setattr(train_mod, "_write_csv", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train(_config(tmp_path / "b", "egnn", epochs=3))
+        train(_config(tmp_path / "b", "egnn", epochs=3, ema=ema))
     assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)["epoch"] == 1
-    resumed = train(_config(tmp_path / "b", "egnn", epochs=3), resume=True)
+    resumed = train(_config(tmp_path / "b", "egnn", epochs=3, ema=ema), resume=True)
     for name, value in _params(tmp_path / "b" / "run" / "last.pt").items():
         torch.testing.assert_close(value, reference[name], rtol=0, atol=0)
+    for name, value in _params(tmp_path / "b" / "run" / "best.pt").items():
+        torch.testing.assert_close(value, best_ref[name], rtol=0, atol=0)
     assert resumed["test_mse"] == straight["test_mse"]
     with (tmp_path / "b" / "run" / "log.csv").open() as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3]
@@ -193,3 +198,22 @@ def test_data_parallel_two_processes(tmp_path):
         rows = list(csv.DictReader(fh))
     # 24 systems over 2 processes in batches of 4: 3 steps per epoch
     assert [int(r["step"]) for r in rows] == [3, 6]
+
+
+def test_weight_average_warms_up_then_decays():
+    """_EMA: decay min(d, (1 + t) / (10 + t)) at update t, on floating-point state only."""
+    lin = torch.nn.Linear(2, 1)
+    ema = train_mod._EMA(lin, 0.9)
+    start = lin.weight.detach().clone()
+    values = []
+    for t in range(1, 40):
+        with torch.no_grad():
+            lin.weight.fill_(float(t))
+        ema.update(lin)
+        values.append(float(t))
+    want = start.clone()
+    for t, v in enumerate(values, start=1):
+        d = min(0.9, (1 + t) / (10 + t))
+        want = d * want + (1 - d) * v
+    torch.testing.assert_close(ema.averaged(lin)["weight"], want)
+    assert not torch.equal(ema.averaged(lin)["weight"], lin.weight.detach())

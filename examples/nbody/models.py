@@ -42,7 +42,7 @@ from gatorch import PGA3, VGA3
 from gatorch.interface import pga, vga
 from gatorch.nets import CliffordGNN, GATr
 
-__all__ = ["MODELS", "NBodyCGENN", "NBodyGATr", "attr_scalars", "build_model"]
+__all__ = ["MODELS", "ChargeSymmetric", "NBodyCGENN", "NBodyGATr", "attr_scalars", "build_model"]
 
 _E123 = PGA3.index("e123")
 
@@ -84,6 +84,9 @@ class NBodyGATr(nn.Module):
         Time from input to target; the linear extrapolation is ``x + time_scale * v``.
     mlp_ratio : int
         Hidden width of the MLPs relative to the block width.
+    dropout : float
+        Dropout in every block (grade dropout on the attention and MLP outputs, dropout on
+        the attention weights); 0 turns it off.
 
     Shapes
     ------
@@ -100,6 +103,7 @@ class NBodyGATr(nn.Module):
         attr_features: str = "raw",
         time_scale: float = 1.0,
         mlp_ratio: int = 2,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.attr_features, self.time_scale = attr_features, float(time_scale)
@@ -112,8 +116,8 @@ class NBodyGATr(nn.Module):
             hidden_s_channels=hidden_s_channels,
             num_blocks=num_blocks,
             num_heads=num_heads,
-            attention={"distance_features": True},
-            mlp={"mlp_ratio": mlp_ratio},
+            attention={"distance_features": True, "dropout": dropout},
+            mlp={"mlp_ratio": mlp_ratio, "dropout": dropout},
         )
 
     def forward(self, loc: Tensor, vel: Tensor, attr: Tensor) -> Tensor:
@@ -186,6 +190,32 @@ class NBodyCGENN(nn.Module):
         return center + x_lin + delta
 
 
+class ChargeSymmetric(nn.Module):
+    r"""Average a model's prediction over the global charge flip :math:`q \to -q` in eval mode.
+
+    The charged dynamics depend on the charges only through the products :math:`q_i q_j`,
+    so negating every charge of a system leaves its trajectory unchanged. In eval mode the
+    prediction is :math:`\tfrac12 (f(x, v, q) + f(x, v, -q))`, exactly invariant under the
+    flip (one forward pass on the doubled batch); in training mode the wrapped model runs
+    alone, and the trainer's charge-flip augmentation stands in for the average.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any n-body model ``(loc, vel, attr) -> (B, N, 3)``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, loc: Tensor, vel: Tensor, attr: Tensor) -> Tensor:
+        if self.training:
+            return self.model(loc, vel, attr)
+        both = self.model(torch.cat([loc, loc]), torch.cat([vel, vel]), torch.cat([attr, -attr]))
+        return 0.5 * (both[: loc.shape[0]] + both[loc.shape[0] :])
+
+
 MODELS: dict[str, type[nn.Module]] = {
     "gatr": NBodyGATr,
     "cgenn": NBodyCGENN,
@@ -194,8 +224,13 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """The n-body model ``name`` (one of :data:`MODELS`) with keyword options ``kwargs``."""
+def build_model(name: str, *, charge_symmetric: bool = False, **kwargs: Any) -> nn.Module:
+    """The n-body model ``name`` (one of :data:`MODELS`) with keyword options ``kwargs``.
+
+    ``charge_symmetric=True`` wraps it in :class:`ChargeSymmetric` (charged task only: the
+    prediction in eval mode is averaged over the global charge flip).
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
-    return MODELS[name](**kwargs)
+    model = MODELS[name](**kwargs)
+    return ChargeSymmetric(model) if charge_symmetric else model

@@ -82,6 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 100,
         "lr": 3e-3,
         "weight_decay": 1e-4,
+        "ema": 0.0,
         "models": {
             "gatr": {"hidden_mv_channels": 8, "hidden_s_channels": 16, "num_blocks": 2, "num_heads": 4},
             "cgenn": {"hidden_mv_channels": 8, "hidden_s_channels": 16, "num_layers": 3, "lr": 1e-2},
@@ -95,6 +96,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 100,
         "lr": 2e-3,
         "weight_decay": 1e-4,
+        "ema": 0.0,
         "models": {
             "gatr": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_blocks": 4, "num_heads": 4},
             "cgenn": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_layers": 4},
@@ -119,6 +121,15 @@ class TrainConfig:
     """Everything that defines a training run (stored in every checkpoint).
 
     ``None`` fields take the preset's value; ``model_kwargs`` update the preset's model size.
+
+    ``charge_flip`` (charged task; default on there): each training system's charges are
+    negated with probability 1/2. The dynamics depend on charges only through the products
+    ``q_i q_j``, so a global sign flip leaves the trajectory unchanged: an exact symmetry of
+    the task, used as augmentation like rotations for a non-equivariant model; the model is
+    then wrapped in :class:`~examples.nbody.models.ChargeSymmetric`, which averages its
+    eval-mode prediction over the flip. ``ema``: the
+    decay of an exponential moving average of the weights, which is what is validated,
+    checkpointed as ``best.pt`` and tested (``0``: off, the raw weights).
     """
 
     task: str = "charged"
@@ -141,6 +152,8 @@ class TrainConfig:
     threads: int | None = None
     plots: bool = True
     progress: bool = True
+    charge_flip: bool | None = None
+    ema: float | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
@@ -155,7 +168,7 @@ class TrainConfig:
         cfg = dataclasses.replace(self, model_kwargs=dict(self.model_kwargs))
         model_preset = dict(preset["models"][self.model])
         optim = {name: model_preset.pop(name) for name in ("lr",) if name in model_preset}
-        for name in ("epochs", "time_budget", "batch_size", "lr", "weight_decay"):
+        for name in ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "ema"):
             if getattr(cfg, name) is None:
                 value = optim.get(name, preset[name])
                 setattr(cfg, name, value[self.task] if isinstance(value, dict) else value)
@@ -164,6 +177,14 @@ class TrainConfig:
             **model_preset,
             **self.model_kwargs,
         }
+        if cfg.charge_flip is None:
+            cfg.charge_flip = self.task == "charged"
+        elif cfg.charge_flip and self.task != "charged":
+            raise ValueError(f"charge_flip is a symmetry of the charged task only, not of {self.task!r}")
+        if cfg.charge_flip:  # evaluate the average over the flip (models.ChargeSymmetric)
+            cfg.model_kwargs.setdefault("charge_symmetric", True)
+        if not isinstance(cfg.ema, (int, float)) or not 0.0 <= cfg.ema < 1.0:
+            raise ValueError(f"ema must be a decay in [0, 1), got {cfg.ema!r}")
         if cfg.run_dir is None:
             cfg.run_dir = str(Path("runs") / f"{cfg.task}-{cfg.model}-{cfg.preset}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -231,6 +252,37 @@ def _lr_factor(progress: float, step: int, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 1% over ``progress`` in [0, 1]."""
     warm = min(1.0, (step + 1) / max(1, warmup))
     return warm * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
+class _EMA:
+    """Exponential moving average of a model's floating-point state (parameters and buffers).
+
+    The decay warms up as ``min(decay, (1 + t) / (10 + t))`` after ``t`` updates, so the
+    average forgets the random initialisation within the first few hundred steps.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay, self.updates = decay, 0
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in model.state_dict().items():
+            if k in self.state:
+                self.state[k].lerp_(v, 1.0 - decay)
+
+    def averaged(self, model: nn.Module) -> dict[str, Tensor]:
+        """``model``'s state dict with the averaged entries in place of the live ones."""
+        return {k: self.state.get(k, v) for k, v in model.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": self.updates, "state": self.state}
+
+    def load_state_dict(self, saved: dict[str, Any], device: torch.device) -> None:
+        self.updates = int(saved["updates"])
+        self.state = {k: v.to(device) for k, v in saved["state"].items()}
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -328,6 +380,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         epoch, step, elapsed = state["epoch"], state["step"], state["elapsed"]
         best_val, history = state["best_val"], state["history"]
         torch.set_rng_state(state["torch_rng"])
+    ema = _EMA(model, cfg.ema) if cfg.ema else None
+    if ema is not None and state is not None:
+        ema.load_state_dict(state["ema"], device)
+    # the model that is validated, checkpointed and tested: the EMA weights when on
+    eval_model = build_model(cfg.model, **cfg.model_kwargs).to(device) if ema is not None else None
     if d.world > 1:
         model = nn.parallel.DistributedDataParallel(model)
 
@@ -370,6 +427,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             if idx.numel() == 0:  # ranks with a short shard still step, to keep DDP in sync
                 idx = order_t[: cfg.batch_size]
             batch = {k: v.index_select(0, idx) for k, v in data["train"].items()}
+            if cfg.charge_flip:  # an exact symmetry: the dynamics see charges only as q_i q_j
+                flip = np.random.default_rng([cfg.seed, epoch, b, d.rank]).integers(0, 2, size=idx.numel())
+                sign = torch.as_tensor(1.0 - 2.0 * flip, dtype=batch["attr"].dtype, device=device)
+                batch["attr"] = batch["attr"] * sign[:, None]
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(progress_of(), step, cfg.warmup_steps)
             pred = model(batch["loc"], batch["vel"], batch["attr"])
@@ -379,6 +440,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update(_unwrap(model))
             step += 1
             losses.append(loss.item())
             bar.set_postfix(loss=f"{losses[-1]:.5f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}")
@@ -386,7 +449,12 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             if step >= total_steps or (cfg.time_budget and elapsed_now >= cfg.time_budget):
                 break
         bar.close()
-        val_mse = evaluate(_unwrap(model), data["val"], cfg.eval_batch_size)
+        if eval_model is not None:
+            eval_model.load_state_dict(ema.averaged(_unwrap(model)))
+            scored = eval_model
+        else:
+            scored = _unwrap(model)
+        val_mse = evaluate(scored, data["val"], cfg.eval_batch_size)
         elapsed += time.perf_counter() - t0
         epoch += 1
         improved = val_mse < best_val
@@ -405,13 +473,14 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             inner = _unwrap(model)
             if improved:
                 best = {"format": CHECKPOINT_FORMAT, "model_name": cfg.model,
-                        "model_kwargs": cfg.model_kwargs, "model": inner.state_dict(), "task": cfg.task,
+                        "model_kwargs": cfg.model_kwargs, "model": scored.state_dict(), "task": cfg.task,
                         "epoch": epoch, "val_mse": val_mse, "config": dataclasses.asdict(cfg)}  # fmt: skip
                 _save_atomic(best, best_path)
             _save_atomic(
                 {"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg), "model": inner.state_dict(),
                  "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step, "elapsed": elapsed,
-                 "best_val": best_val, "history": history, "torch_rng": torch.get_rng_state()},
+                 "best_val": best_val, "history": history, "torch_rng": torch.get_rng_state(),
+                 "ema": ema.state_dict() if ema is not None else None},
                 last_path,
             )  # fmt: skip
             _write_csv(history, run_dir / "log.csv")
@@ -527,6 +596,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model option, e.g. --model-arg hidden_mv_channels=32")  # fmt: skip
+    p.add_argument("--charge-flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="negate a training system's charges with probability 1/2 (charged task; default on)")
+    p.add_argument("--ema", type=float, help="decay of the weight average validated and saved (0: off)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
@@ -544,6 +616,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         epochs=a.epochs, time_budget=a.time_budget,
         batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, train_size=a.train_size,
         max_steps=a.max_steps, seed=a.seed, device=a.device, threads=a.threads,
+        charge_flip=a.charge_flip, ema=a.ema,
         plots=not a.no_plots, progress=not a.no_progress, model_kwargs=model_kwargs,
     )  # fmt: skip
     return cfg, a.resume
