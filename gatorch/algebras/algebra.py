@@ -62,6 +62,20 @@ class Algebra:
     True
     """
 
+    # Set once in :meth:`_build` (through ``object.__setattr__``: instances are immutable).
+    _metric: tuple[int, ...]
+    _start_index: int
+    _n: int
+    _dim: int
+    _bitmaps: np.ndarray
+    _index_of_bitmap: np.ndarray
+    _grades: tuple[int, ...]
+    _metric_arr: np.ndarray
+    _names: tuple[str, ...]
+    _name_to_index: dict[str, int]
+    _tensor_cache: dict[tuple[str, torch.device, torch.dtype], Tensor]
+    _constants_cpu: dict[str, Tensor]
+
     # -- construction ------------------------------------------------------------------------
     def __new__(cls, p: int = 0, q: int = 0, r: int = 0) -> Algebra:
         for name, value in (("p", p), ("q", q), ("r", r)):
@@ -70,7 +84,7 @@ class Algebra:
         metric = (0,) * int(r) + (1,) * int(p) + (-1,) * int(q)
         return cls._get(metric, 0 if r > 0 else 1)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # construction happens in _build
+    def __init__(self, p: int = 0, q: int = 0, r: int = 0) -> None:  # construction happens in _build
         pass
 
     @classmethod
@@ -87,9 +101,7 @@ class Algebra:
             degenerate, else 1.
         """
         metric_t = tuple(int(m) for m in metric)
-        if any(m not in (-1, 0, 1) for m in metric_t) or any(
-            float(m) != int(m) for m in metric
-        ):
+        if any(m not in (-1, 0, 1) for m in metric_t) or any(float(m) != int(m) for m in metric):
             raise ValueError(f"Algebra.from_signature: metric entries must be -1, 0 or 1, got {list(metric)}")
         if start_index is None:
             start_index = 0 if 0 in metric_t else 1
@@ -164,9 +176,7 @@ class Algebra:
 
     def __repr__(self) -> str:
         p, q, r = self.signature
-        default = self._metric == (0,) * r + (1,) * p + (-1,) * q and self._start_index == (
-            0 if r else 1
-        )
+        default = self._metric == (0,) * r + (1,) * p + (-1,) * q and self._start_index == (0 if r else 1)
         if default:
             return f"Algebra({p}, {q}, {r})"
         return f"Algebra.from_signature({list(self._metric)}, start_index={self._start_index})"
@@ -234,7 +244,7 @@ class Algebra:
                 f"{self!r} has no blade named {name!r}; blade names are {', '.join(self._names)}"
             ) from None
 
-    def check_dim(self, x: Tensor, what: str = "input") -> None:
+    def check_dim(self, x: object, what: str = "input") -> None:
         """Raise ``ValueError`` unless ``x`` is a floating tensor with last dimension ``dim``."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{what}: expected a torch.Tensor, got {type(x).__name__}")
@@ -367,7 +377,7 @@ class Algebra:
         t = cache.get(key)
         if t is None:
             if name.startswith("grade_mask_"):
-                ks = [int(k) for k in name[len("grade_mask_"):].split(",")]
+                ks = [int(k) for k in name[len("grade_mask_") :].split(",")]
                 base = torch.tensor([1.0 if g in ks else 0.0 for g in self._grades])
             else:
                 base = self._constants_cpu[name]
@@ -506,9 +516,7 @@ class Algebra:
         With ``spin=False`` each versor is, at random, a product of an even or an odd
         number of vectors; with ``spin=True`` always an even number.
         """
-        return _F.random_versor(
-            self, batch_shape, spin=spin, generator=generator, dtype=dtype, device=device
-        )
+        return _F.random_versor(self, batch_shape, spin=spin, generator=generator, dtype=dtype, device=device)
 
 
 from gatorch import functional as _F  # noqa: E402  (functional never imports algebras at runtime)

@@ -41,6 +41,7 @@ def check_group(group: str, who: str) -> None:
     if group not in GROUPS:
         raise ValueError(f"{who}: group must be 'pin' or 'spin', got {group!r}")
 
+
 _CACHE: dict[tuple[Algebra, str], np.ndarray] = {}
 _LOCK = threading.Lock()
 
@@ -71,7 +72,7 @@ def action_matrix(alg: Algebra, vector: np.ndarray) -> np.ndarray:
 
 def _random_vectors(alg: Algebra, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     metric = np.asarray(alg.metric, dtype=float)
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < count:
         v = rng.standard_normal(alg.n)
         quad = float(np.dot(v * v, metric))

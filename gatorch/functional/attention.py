@@ -96,7 +96,7 @@ class _Pack(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, lead: int, *parts: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, lead: int, *parts: Tensor) -> Tensor:
         shape = parts[0].shape[:lead]
         widths = [math.prod(p.shape[lead:]) for p in parts]
         out = parts[0].new_empty(*shape, sum(widths))
@@ -109,7 +109,7 @@ class _Pack(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         grads, offset = [], 0
         for tail, w in zip(ctx.tails, ctx.widths, strict=True):
             grads.append(

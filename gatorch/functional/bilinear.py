@@ -84,11 +84,11 @@ class _Transpose(torch.autograd.Function):
     """``(N, d) -> (d, N)`` contiguous, with the transposed copy as its backward."""
 
     @staticmethod
-    def forward(ctx, src: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, src: Tensor) -> Tensor:
         return _transpose_copy(src)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         return _Transpose.apply(grad.contiguous())
 
 
@@ -154,13 +154,13 @@ class _BilinearFn(torch.autograd.Function):
     """Blade-first sparse bilinear map with a sparse (and differentiable) backward."""
 
     @staticmethod
-    def forward(ctx, xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:  # type: ignore[override]
+    def forward(ctx, xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
         ctx.save_for_backward(xt, yt)
         ctx.table = table
         return _run(xt, yt, table)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         xt, yt = ctx.saved_tensors
         tx, ty = _grad_tables(ctx.table)
         grad = grad.contiguous()

@@ -179,9 +179,7 @@ _SlotTensors = tuple[tuple[Tensor, Tensor, Tensor], ...]
 _SLOT_TENSORS: dict[tuple[_SlotPlan, torch.device, torch.dtype], _SlotTensors] = {}
 
 
-def _slot_tensors(
-    plan: _SlotPlan, device: torch.device, dtype: torch.dtype
-) -> _SlotTensors:
+def _slot_tensors(plan: _SlotPlan, device: torch.device, dtype: torch.dtype) -> _SlotTensors:
     key = (plan, device, dtype)  # plans are frozen dataclasses: hashed by value
     out = _SLOT_TENSORS.get(key)
     if out is None:
@@ -235,7 +233,7 @@ class _SlotLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx,
         x: Tensor,
         weight: Tensor,
@@ -272,7 +270,7 @@ class _SlotLinear(torch.autograd.Function):
         return out, s
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor | None, grad_s: Tensor | None):  # type: ignore[override]
+    def backward(ctx, grad_out: Tensor | None, grad_s: Tensor | None):
         x, xb_saved, weight, readout, inv = ctx.saved_tensors
         plan: _SlotPlan = ctx.plan
         read: tuple[int, ...] = ctx.read
@@ -302,6 +300,7 @@ class _SlotLinear(torch.autograd.Function):
                     gwk = torch.bmm(xk.transpose(1, 2), g)  # (dim, in, out)
                     if not plain:
                         gwk = gwk * sign[:, None, None]
+                    assert gw is not None  # made above when need_w
                     gw.index_add_(2, maps, gwk.permute(2, 1, 0))
         if need_rows and g is not None:
             g_rows = g.index_select(0, inv)

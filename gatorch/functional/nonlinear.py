@@ -56,13 +56,13 @@ class _Gated(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, gate: str) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, gate: str) -> Tensor:
         ctx.gate = gate
         ctx.save_for_backward(x)
         return x * GATES[gate](x[..., :1])
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         (x,) = ctx.saved_tensors
         create = torch.is_grad_enabled()  # double backward: keep the graph through x
         with torch.enable_grad():

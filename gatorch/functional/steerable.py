@@ -169,7 +169,7 @@ def steerable_init_std(alg: Algebra) -> Tensor:
 
 
 # -- device constants ------------------------------------------------------------------------------
-_DEVICE_CONSTANTS: dict[tuple[Algebra, str, torch.device, torch.dtype], Tensor] = {}
+_DEVICE_CONSTANTS: dict[tuple[Algebra, str, torch.device, torch.dtype | None], Tensor] = {}
 _TABLE_DTYPES = {"right": torch.int64, "path": torch.int64, "grade_index": torch.int64}
 
 
@@ -393,12 +393,12 @@ class _SteerableFn(torch.autograd.Function):
     """The eager entry point: the kernels called directly (no custom-op dispatch)."""
 
     @staticmethod
-    def forward(ctx, x2: Tensor, y2: Tensor, w: Tensor, right: Tensor, first_is_identity: bool) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x2: Tensor, y2: Tensor, w: Tensor, right: Tensor, first_is_identity: bool) -> Tensor:
         _setup_context(ctx, (x2, y2, w, right, first_is_identity), None)
         return _forward_impl(x2, y2, w, right, first_is_identity)
 
     @staticmethod
-    def backward(ctx, g2: Tensor):  # type: ignore[override]
+    def backward(ctx, g2: Tensor):
         return _grads(ctx, g2, _backward_impl)
 
 

@@ -121,13 +121,13 @@ class _SafeSqrt(torch.autograd.Function):
     """``sqrt(max(q, 0))`` with gradient 0 (not inf / NaN) where ``q <= 0``."""
 
     @staticmethod
-    def forward(ctx, q: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, q: Tensor) -> Tensor:
         out = q.clamp_min(0).sqrt()
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         (out,) = ctx.saved_tensors
         pos = out > 0
         return torch.where(pos, grad / (2 * torch.where(pos, out, torch.ones_like(out))), 0.0)

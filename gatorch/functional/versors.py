@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -240,7 +240,7 @@ def random_versor(
     """
     shape = tuple(int(s) for s in batch_shape)
     count = alg.n + alg.n % 2
-    kw = dict(generator=generator, dtype=dtype, device=device)
+    kw: dict[str, Any] = dict(generator=generator, dtype=dtype, device=device)
     w = random_vector(alg, shape, **kw)
     for _ in range(count - 1):
         w = gp(alg, w, random_vector(alg, shape, **kw))

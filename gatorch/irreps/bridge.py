@@ -323,6 +323,9 @@ class MVToIrreps(nn.Module):
     default dtype; call ``.double()`` etc. to match the input.
     """
 
+    index: Tensor
+    sign: Tensor
+
     def __init__(
         self, alg: Algebra, mv_channels: int, irreps_out: Any, *, part: str = "full", biases: bool = False
     ) -> None:
@@ -378,6 +381,9 @@ class IrrepsToMV(nn.Module):
     ------
     ``forward(t: (..., irreps_in.dim)) -> (..., C, alg.dim)``.
     """
+
+    index: Tensor
+    sign: Tensor
 
     def __init__(
         self, alg: Algebra, irreps_in: Any, mv_channels: int, *, part: str = "full", biases: bool = False

@@ -24,7 +24,7 @@ def check_int(who: str, name: str, value: object, least: int, optional: bool = F
 
 def check_mv(alg: Algebra, mv: object, channels: int, who: str) -> None:
     """Raise unless ``mv`` is a ``(..., channels, alg.dim)`` floating tensor."""
-    alg.check_dim(mv, f"{who} input")  # type: ignore[arg-type]
+    alg.check_dim(mv, f"{who} input")
     assert isinstance(mv, torch.Tensor)
     if mv.ndim < 2 or mv.shape[-2] != channels:
         raise ValueError(

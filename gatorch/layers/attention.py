@@ -117,6 +117,9 @@ class _AttentionBase(nn.Module):
         h, hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
         q_mv = _split_heads(q[0], h, hm)
         k_mv, v_mv = _split_heads(kv[0], 2 * hkv, hm).split(hkv, dim=1)
+        q_s: Tensor | None
+        k_s: Tensor | None
+        v_s: Tensor | None
         if hs:
             q_s = _split_heads(q[1], h, hs)
             k_s, v_s = _split_heads(kv[1], 2 * hkv, hs).split(hkv, dim=1)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gatorch.functional.nonlinear import GATES
 from gatorch.layers._checks import check_int
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["AttentionConfig", "MLPConfig"]
 
@@ -30,7 +33,8 @@ class _Config:
         if isinstance(config, cls):
             return config
         if isinstance(config, Mapping):
-            names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+            # every subclass is a dataclass, which mypy cannot see from the bound of _C
+            names = {f.name for f in dataclasses.fields(cast("type[DataclassInstance]", cls))}
             unknown = sorted(set(config) - names)
             if unknown:
                 raise ValueError(

@@ -275,7 +275,7 @@ class _GAAttentionBase(nn.Module):
         """
         v_q = _check_net_output(self._who, "value_net", self.value_net(invariants), self.n_dim, tuple_shape)
         if self.merge_fun == "concat":
-            maps = list(self.merge_weight.unbind(0))
+            maps: list[Tensor | None] = list(self.merge_weight.unbind(0))
         else:
             maps = [None] * self.rank
         if self.join_fun == "concat":
@@ -518,7 +518,7 @@ class GACovariantAttention(_GAAttentionBase):
                 c * self._inverse_norm(products[t]) for c, t in zip(covs, self._covariant_terms, strict=True)
             ]
         if self.covariant_count > 1:
-            alpha = self.covariant_weight
+            alpha: Tensor = self.covariant_weight
             if self.convex_covariants:
                 alpha = torch.cat([alpha, alpha.new_zeros(1)]).softmax(-1)
             covs = [c * alpha[n] for n, c in enumerate(covs)]

@@ -222,6 +222,8 @@ class GroupActionLinear(nn.Module):
     weight : Parameter, shape (out_channels, in_channels, n + 1) or (out_channels, in_channels, 1)
     """
 
+    _rotational: Tensor
+
     def __init__(
         self,
         alg: Algebra,
@@ -400,6 +402,8 @@ class GCANActivation(nn.Module):
         Coefficients :math:`a_{cA}` on the blades of ``kernel_grades``, in blade order.
     gate_bias : Parameter, shape (channels,) (``"linear"`` only)
     """
+
+    _kernel: Tensor
 
     def __init__(
         self, alg: Algebra, channels: int, kernel_grades: Sequence[int] | None = None, agg: str = "linear"

@@ -52,6 +52,8 @@ class EquiLinear(nn.Module):
     (..., out_channels, dim)`` and ``scalars_out: (..., out_s_channels)``.
     """
 
+    _readable: Tensor
+
     def __init__(
         self,
         alg: Algebra,
@@ -101,7 +103,7 @@ class EquiLinear(nn.Module):
     def reset_parameters(self) -> None:
         """Variance-preserving initialisation (see the class docstring)."""
         plan = linear_plan(self.alg, self.group)
-        maps_into = {}  # output grade -> number of basis maps reaching it
+        maps_into: dict[int, int] = {}  # output grade -> number of basis maps reaching it
         for _, b, maps in plan.blocks:
             maps_into[b] = maps_into.get(b, 0) + len(maps)
         # a map of the weight reaches one output grade; scale it by that grade's fan-in

@@ -114,6 +114,8 @@ class SimplexEmbedding(nn.Module):
     vertex indices; returns ``(n_k, out_channels, dim)`` and ``(n_k, out_s_channels)``.
     """
 
+    orderings: Tensor
+
     def __init__(
         self,
         alg: Algebra,
