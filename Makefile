@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 DEMO_MODEL ?= gatr
 
-.PHONY: test lint bench demo clean
+.PHONY: test lint typecheck docs bench demo clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,24 @@ $(VENV)/.installed-test: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples,irreps]"
 	touch $@
 
+$(VENV)/.installed-docs: $(VENV)/.installed-test
+	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples,irreps,docs]"
+	touch $@
+
 $(VENV)/.installed-bench: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples,irreps,bench]"
 	touch $@
 
-test: $(VENV)/.installed-test  ## run the test suite and the linter
+test: $(VENV)/.installed-test  ## the test suite (with the docstring examples), ruff and mypy
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+docs: $(VENV)/.installed-docs  ## build the documentation site (mkdocs, strict) into site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -35,4 +46,4 @@ demo: $(VENV)/.installed-test  ## n-body demo: charged-particles data, GATr quic
 	$(BIN)/python -m examples.nbody.train --task charged --model $(DEMO_MODEL) --preset quick
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache .mypy_cache
