@@ -91,12 +91,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "full": {
-        "epochs": {"charged": 300, "gravity": 1000},
+        "epochs": {"charged": 150, "gravity": 1000},
         "time_budget": None,
         "batch_size": 100,
         "lr": 2e-3,
         "weight_decay": 1e-4,
-        "ema": 0.0,
+        "ema": {"charged": 0.999, "gravity": 0.0},
         "models": {
             "gatr": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_blocks": 4, "num_heads": 4},
             "cgenn": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_layers": 4},
@@ -395,9 +395,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         total_steps = min(total_steps, cfg.max_steps)
     log.info(
         "task %s, model %s (%d parameters), preset %s: %d training systems, batch %d x %d process(es), "
-        "up to %d epochs%s, lr %.2g, device %s",
+        "up to %d epochs%s, lr %.2g, weight average %s, charge flip %s, device %s",
         cfg.task, cfg.model, n_params, cfg.preset, n_train, cfg.batch_size, d.world, cfg.epochs,
-        f" or {cfg.time_budget:.0f} s" if cfg.time_budget else "", cfg.lr, device,
+        f" or {cfg.time_budget:.0f} s" if cfg.time_budget else "", cfg.lr,
+        f"EMA {cfg.ema}" if cfg.ema else "off", "on" if cfg.charge_flip else "off", device,
     )  # fmt: skip
 
     def progress_of() -> float:
