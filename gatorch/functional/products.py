@@ -48,6 +48,17 @@ def gp(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
     Tensor, shape (..., dim)
         :math:`(xy)_k = \sum_{ij} C_{ijk} x_i y_j` over the non-zero entries of the
         Cayley tensor only.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import VGA3
+    >>> from gatorch.functional import gp
+    >>> e1, e2 = torch.eye(8)[VGA3.index("e1")], torch.eye(8)[VGA3.index("e2")]
+    >>> VGA3.blade_names[int(gp(VGA3, e1, e2).abs().argmax())]
+    'e12'
+    >>> gp(VGA3, e2, e1)[VGA3.index("e12")].item()  # anticommuting vectors
+    -1.0
     """
     _check_pair(alg, x, y, "gp", blade_dim)
     return bilinear(x, y, alg.gp_table, blade_dim=blade_dim)

@@ -106,6 +106,16 @@ def embed_point(coordinates: Tensor) -> Tensor:
     -------
     Tensor, shape (..., 16)
         Trivectors of weight 1 (``e123`` coefficient).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import PGA3
+    >>> from gatorch.interface import pga
+    >>> p = pga.embed_point(torch.tensor([1.0, 2.0, 3.0]))
+    >>> t = pga.embed_translation(torch.tensor([0.5, 0.0, 0.0]))
+    >>> pga.extract_point(PGA3.sandwich(t, p))
+    tensor([1.5000, 2.0000, 3.0000])
     """
     x = check_tensor(coordinates, 3, "pga.embed_point", "coordinates", "x, y, z")
     return scatter(ALGEBRA, torch.cat([x, torch.ones_like(x[..., :1])], -1), _POINT + _WEIGHT)

@@ -237,6 +237,16 @@ def to_irreps(alg: Algebra, mv: Tensor, *, part: str = "full") -> Tensor:
         ``D = irreps.D_from_matrix`` and :math:`M_g` the orthogonal matrix of the versor
         :math:`g` (for PGA3: of its O(3) part; see :mod:`gatorch.irreps` for which parts
         are E(3)-equivariant). Needs no e3nn.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import VGA3
+    >>> from gatorch.irreps import to_irreps
+    >>> x = torch.zeros(1, 8)
+    >>> x[0, VGA3.index("e12")] = 1.0  # the bivector e12 is the axial vector e3
+    >>> to_irreps(VGA3, x[None]).tolist()  # [0e | 1o (x, y, z) | 1e (x, y, z) | 0o]
+    [[0.0, 0.0, 0.0, 0.0, 0.0, -0.0, 1.0, 0.0]]
     """
     alg = _check_algebra(alg, "to_irreps")
     part = _check_part(alg, part, "to_irreps")

@@ -192,6 +192,16 @@ class SelfAttention(_AttentionBase):
     ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)`` or
     ``(batch..., items, items)`` (see :func:`~gatorch.functional.attention.block_diagonal_mask`
     for packed variable-size sets).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import PGA3
+    >>> from gatorch.layers import SelfAttention
+    >>> attn = SelfAttention(PGA3, 8, 4, {"num_heads": 2, "distance_features": True})
+    >>> mv, s = attn(torch.randn(2, 30, 8, 16), torch.randn(2, 30, 4))  # 2 sets of 30 items
+    >>> mv.shape, s.shape
+    (torch.Size([2, 30, 8, 16]), torch.Size([2, 30, 4]))
     """
 
     def __init__(

@@ -46,6 +46,17 @@ class GeometricBilinear(nn.Module):
     ``mv: (..., in_channels, dim)``, ``scalars: (..., in_s_channels)``,
     ``join_reference`` broadcastable to ``(..., 1, dim)`` (default: the mean of ``mv`` over
     channels), ``mv_out: (..., out_channels, dim)``, ``s_out: (..., out_s_channels)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import PGA3
+    >>> from gatorch.layers import GeometricBilinear
+    >>> layer = GeometricBilinear(PGA3, 4, 6)  # degenerate algebra: half products, half joins
+    >>> layer.gp_channels, layer.join_channels
+    (3, 3)
+    >>> layer(torch.randn(5, 4, 16))[0].shape
+    torch.Size([5, 6, 16])
     """
 
     def __init__(

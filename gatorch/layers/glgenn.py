@@ -75,6 +75,14 @@ class QTLinear(nn.Module):
     ``forward(mv, scalars=None) -> (mv_out, scalars_out)`` with ``mv: (..., in_channels, dim)``,
     ``scalars: (..., in_s_channels)`` (required when ``in_s_channels > 0``), ``mv_out:
     (..., out_channels, dim)`` and ``scalars_out: (..., out_s_channels)``.
+
+    Examples
+    --------
+    >>> from gatorch import Algebra
+    >>> from gatorch.layers import QTLinear
+    >>> layer = QTLinear(Algebra(5, 0, 0), 3, 2, bias=False)
+    >>> sum(p.numel() for p in layer.parameters())  # 4 weights per channel pair
+    24
     """
 
     def __init__(

@@ -50,6 +50,18 @@ class EquiLinear(nn.Module):
     ``forward(mv, scalars=None) -> (mv_out, scalars_out)`` with ``mv: (..., in_channels, dim)``,
     ``scalars: (..., in_s_channels)`` (required when ``in_s_channels > 0``), ``mv_out:
     (..., out_channels, dim)`` and ``scalars_out: (..., out_s_channels)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import PGA3
+    >>> from gatorch.layers import EquiLinear
+    >>> layer = EquiLinear(PGA3, 4, 8, in_s_channels=2, out_s_channels=3)
+    >>> mv, s = layer(torch.randn(10, 4, 16), torch.randn(10, 2))
+    >>> mv.shape, s.shape
+    (torch.Size([10, 8, 16]), torch.Size([10, 3]))
+    >>> layer.weight.shape  # one weight per (out, in, basis map): 9 E(3)-equivariant maps
+    torch.Size([8, 4, 9])
     """
 
     _readable: Tensor

@@ -24,6 +24,17 @@ class ScalarGatedNonlinearity(nn.Module):
     ------
     ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``,
     ``scalars: (..., s_channels)`` (an empty tensor is returned when ``None``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import VGA3
+    >>> from gatorch.layers import ScalarGatedNonlinearity
+    >>> gate = ScalarGatedNonlinearity(VGA3, "relu")
+    >>> x = torch.ones(1, 8)
+    >>> x[0, 0] = -1.0  # negative scalar part: the whole multivector is gated off
+    >>> gate(x[None])[0].abs().sum().item()
+    0.0
     """
 
     def __init__(self, alg: Algebra, gate: str = "gelu") -> None:
@@ -61,6 +72,17 @@ class EquiLayerNorm(nn.Module):
     Shapes
     ------
     ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import PGA3
+    >>> from gatorch.layers import EquiLayerNorm
+    >>> norm = EquiLayerNorm(PGA3)
+    >>> null = torch.zeros(1, 2, 16)
+    >>> null[..., PGA3.index("e0")] = 1e3  # a null multivector: finite output, no NaN
+    >>> bool(torch.isfinite(norm(null)[0]).all())
+    True
     """
 
     def __init__(self, alg: Algebra, s_channels: int = 0, eps: float = 1e-6) -> None:

@@ -57,6 +57,17 @@ class SteerableGeometricProduct(nn.Module):
     ``forward(mv, scalars=None) -> (mv_out, scalars)`` with ``mv, mv_out: (..., channels,
     dim)`` and ``scalars: (..., in_s_channels)`` (required when ``in_s_channels > 0``;
     an empty ``(..., 0)`` tensor is returned when ``None``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import VGA3
+    >>> from gatorch.layers import SteerableGeometricProduct
+    >>> layer = SteerableGeometricProduct(VGA3, 4)
+    >>> layer.weight.shape  # one weight per channel and grade path (20 paths in Cl(3, 0))
+    torch.Size([4, 20])
+    >>> layer(torch.randn(7, 4, 8))[0].shape
+    torch.Size([7, 4, 8])
     """
 
     def __init__(

@@ -50,6 +50,17 @@ class GATr(nn.Module):
     ``True`` = may attend, or additive), ``join_reference`` broadcastable to
     ``(batch..., items, channels, dim)``; returns ``(batch..., items, out_mv_channels, dim)``
     and ``(batch..., items, out_s_channels)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import STA
+    >>> from gatorch.nets import GATr
+    >>> net = GATr(STA, in_mv_channels=1, out_mv_channels=1, hidden_mv_channels=8,
+    ...            in_s_channels=2, out_s_channels=1, hidden_s_channels=8, num_blocks=2, num_heads=2)
+    >>> mv, s = net(torch.randn(3, 20, 1, 16), torch.randn(3, 20, 2))  # 3 events of 20 particles
+    >>> mv.shape, s.shape
+    (torch.Size([3, 20, 1, 16]), torch.Size([3, 20, 1]))
     """
 
     def __init__(
