@@ -3,12 +3,14 @@
 Usage::
 
     python benchmarks/bench_nets.py            # STA and PGA GATr steps, steerable GP
-    python benchmarks/bench_nets.py --quick    # fewer repeats
+    python benchmarks/bench_nets.py --quick    # fewer repeats, one round
     python benchmarks/bench_nets.py --markdown # tables for docs/performance.md
 
 Every configuration runs in its own subprocess (same shapes, same thread count), so the
 peak-memory column is that process's resident-set growth during the steps, and one
-configuration's caches cannot help another. The shape follows the issue: 4 blocks,
+configuration's caches cannot help another. The configurations run ``--rounds`` times,
+interleaved, and each row is the round with the median step time: the machine's speed
+drifts, and one slow spell must not land on one configuration only. The shape follows the issue: 4 blocks,
 16 multivector + 32 scalar channels, 4 heads, batch 8 x 128 tokens, MLP ratio 4, float32.
 L-GATr runs with ``subgroup=False`` (the full Lorentz group, like gatorch's ``group="pin"``)
 in each of its eager kernel configurations (``sparse_gp`` x ``sparse_linear``), and once
@@ -159,11 +161,26 @@ def run_config(name: str, repeats: int, warmup: int) -> dict[str, object]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _median_run(results: list[dict[str, object]]) -> dict[str, object]:
+    """The run with the median step time of one configuration's rounds (an error if any failed)."""
+    failed = [r for r in results if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(results, key=lambda r: float(r["ms"]))  # type: ignore[arg-type]
+    return ordered[len(ordered) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="run every configuration this many times, interleaved, and keep the median (machine drift)",
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warmup step")
     parser.add_argument(
@@ -175,7 +192,7 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.repeats, args.warmup = 3, 1
+        args.repeats, args.warmup, args.rounds = 3, 1, 1
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats, args.warmup)))
         return
@@ -186,13 +203,15 @@ def main() -> None:
     print(
         f"# GATr training step: batch {SHAPE['batch']} x {SHAPE['items']} tokens, {SHAPE['blocks']} blocks, "
         f"{SHAPE['mv']} mv + {SHAPE['s']} scalar channels, {SHAPE['heads']} heads, float32, "
-        f"median of {args.repeats} steps; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
+        f"median of {args.repeats} steps, median of {args.rounds} interleaved rounds; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
     )
-    rows = []
-    for name in names:
-        print(f"  running {name} ...", file=sys.stderr, flush=True)
-        rows.append(run_config(name, args.repeats, args.warmup))
+    runs: dict[str, list[dict[str, object]]] = {name: [] for name in names}
+    for r in range(args.rounds):  # interleaved, so a slow spell of the machine hits every configuration
+        for name in names:
+            print(f"  round {r + 1}/{args.rounds}: {name} ...", file=sys.stderr, flush=True)
+            runs[name].append(run_config(name, args.repeats, args.warmup))
+    rows = [_median_run(runs[name]) for name in names]
     lgatr = [r for r in rows if r["name"].startswith("L-GATr") and "ms" in r and "defaults" not in r["name"]]
     best = min(lgatr, key=lambda r: r["ms"]) if lgatr else None
     header = "| configuration | step ms | vs best L-GATr (Pin) | peak MB | params | first step s |"
