@@ -60,7 +60,11 @@ def plot_losses(csv_path: str | Path, out: str | Path, title: str = "") -> Path:
 def plot_predictions(
     model: nn.Module, arrays: dict[str, np.ndarray], out: str | Path, task: str, systems: int = 3
 ) -> Path:
-    """Input, true and predicted final positions of the first ``systems`` test systems (x-y view).
+    """Input, true and predicted final positions of a few test systems (x-y view).
+
+    The model runs on the whole split; the panels show the systems at evenly spaced
+    quantiles of the per-system error, from the median to the hardest one, so the plot
+    shows both what is typical and where the error comes from.
 
     Parameters
     ----------
@@ -73,6 +77,7 @@ def plot_predictions(
     task : str
         Used in the title.
     systems : int
+        Number of panels.
 
     Returns
     -------
@@ -80,13 +85,22 @@ def plot_predictions(
         ``out``.
     """
     param = next(model.parameters())
-    as_t = {k: torch.as_tensor(arrays[k][:systems], dtype=param.dtype, device=param.device)
-            for k in ("loc", "vel", "attr")}  # fmt: skip
     was_training = model.training
     model.eval()
-    pred = model(as_t["loc"], as_t["vel"], as_t["attr"]).cpu().numpy()
+    preds = []
+    for start in range(0, len(arrays["loc"]), 500):
+        chunk = [torch.as_tensor(arrays[k][start : start + 500], dtype=param.dtype, device=param.device)
+                 for k in ("loc", "vel", "attr")]  # fmt: skip
+        preds.append(model(*chunk).cpu().numpy())
     model.train(was_training)
-    loc, target = arrays["loc"][:systems], arrays["target"][:systems]
+    all_pred = np.concatenate(preds)
+    errors = ((all_pred - arrays["target"]) ** 2).mean(axis=(1, 2))
+    order = np.argsort(errors)
+    quantiles = np.linspace(0.5, 1.0, systems) if systems > 1 else np.array([0.5])
+    picks = [int(order[min(len(order) - 1, int(q * len(order)))]) for q in quantiles]
+    labels = ["median" if q == 0.5 else ("hardest" if q == 1.0 else f"{100 * q:.0f}th percentile")
+              for q in quantiles]  # fmt: skip
+    pred, loc, target = all_pred[picks], arrays["loc"][picks], arrays["target"][picks]
     plt = _pyplot()
     fig, axes = plt.subplots(1, systems, figsize=(4.2 * systems, 4.2), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -94,13 +108,13 @@ def plot_predictions(
         for i in range(loc.shape[1]):
             c = colors[i % len(colors)]
             if "frames_loc" in arrays:
-                path = arrays["frames_loc"][s, 30:41, i]
+                path = arrays["frames_loc"][picks[s], 30:41, i]
                 ax.plot(path[:, 0], path[:, 1], color=c, alpha=0.35, lw=1)
             ax.scatter(*loc[s, i, :2], color=c, marker="o", s=25, alpha=0.5)
             ax.scatter(*target[s, i, :2], color=c, marker="x", s=60)
             ax.scatter(*pred[s, i, :2], facecolors="none", edgecolors=c, marker="o", s=90)
         mse = float(((pred[s] - target[s]) ** 2).mean())
-        ax.set_title(f"test system {s}: MSE {mse:.4f}")
+        ax.set_title(f"{labels[s]} system (#{picks[s]}): MSE {mse:.1e}")
         ax.set_aspect("equal", adjustable="datalim")
         ax.grid(True, alpha=0.3)
     handles = [
