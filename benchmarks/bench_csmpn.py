@@ -32,11 +32,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
+from timing import median_ms as _median_ms
 
 from gatorch import Algebra
 from gatorch.nets.csmpn import CSMPN
@@ -46,17 +45,6 @@ from gatorch.nets.simplicial import rips_lift
 ALG = Algebra(5, 0, 0)
 POINTS = 16
 QUICK = {"batch": 4, "repeats": 2, "warmup": 1}
-
-
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def run(

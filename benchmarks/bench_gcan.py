@@ -36,11 +36,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
+from timing import median_ms as _median_ms
 
 import gatorch
 from gatorch import Algebra
@@ -53,17 +52,6 @@ DEFAULT_REPEATS = 5
 DEFAULT_WARMUP = 1
 QUICK = {"items": 32, "channels": 4, "repeats": 2, "warmup": 1}
 SEED = 0
-
-
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def _time_fn(

@@ -32,11 +32,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
+from timing import median_ms as _median_ms
 from torch import Tensor, nn
 
 import gatorch
@@ -69,17 +68,6 @@ def qt_gp_dense(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
     cayley = torch.as_tensor(alg.cayley(), dtype=x.dtype, device=x.device)
     full = weight[:, path.clamp(min=0)] * (path >= 0) * cayley
     return torch.einsum("...ci,cijk,...cj->...ck", x, full, y)
-
-
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def _time(fn: Callable[[Tensor], Tensor], x: Tensor, repeats: int, warmup: int) -> tuple[float, float]:

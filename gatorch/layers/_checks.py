@@ -22,6 +22,19 @@ def check_int(who: str, name: str, value: object, least: int, optional: bool = F
         raise ValueError(f"{who}: {name} must be an int {bound}, got {value!r}")
 
 
+def check_linear_channels(
+    who: str, in_channels: object, out_channels: object, in_s_channels: object, out_s_channels: object
+) -> None:
+    """The channel counts of a linear-type layer: multivector channels >= 1, scalar channels >= 0."""
+    for name, value, least in (
+        ("in_channels", in_channels, 1),
+        ("out_channels", out_channels, 1),
+        ("in_s_channels", in_s_channels, 0),
+        ("out_s_channels", out_s_channels, 0),
+    ):
+        check_int(who, name, value, least)
+
+
 def check_mv(alg: Algebra, mv: object, channels: int, who: str) -> None:
     """Raise unless ``mv`` is a ``(..., channels, alg.dim)`` floating tensor."""
     alg.check_dim(mv, f"{who} input")

@@ -53,7 +53,7 @@ from torch import Tensor, nn
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.nonlinear import grade_invariants
 from gatorch.functional.unary import safe_sqrt
-from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_int, check_linear_channels, check_mv, check_scalars
 
 __all__ = [
     "GCANActivation",
@@ -237,13 +237,7 @@ class GroupActionLinear(nn.Module):
     ) -> None:
         super().__init__()
         check_algebra(alg, "GroupActionLinear")
-        for name, value, least in (
-            ("in_channels", in_channels, 1),
-            ("out_channels", out_channels, 1),
-            ("in_s_channels", in_s_channels, 0),
-            ("out_s_channels", out_s_channels, 0),
-        ):
-            check_int("GroupActionLinear", name, value, least)
+        check_linear_channels("GroupActionLinear", in_channels, out_channels, in_s_channels, out_s_channels)
         if alg.n < 2:
             raise ValueError(f"GroupActionLinear: {alg!r} has no bivectors (needs n >= 2, got n = {alg.n})")
         self.alg = alg

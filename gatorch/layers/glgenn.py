@@ -34,7 +34,7 @@ from gatorch.functional.glgenn import (
     qt_paths,
     quaternion_type,
 )
-from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_int, check_linear_channels, check_mv, check_scalars
 
 __all__ = ["QTGeometricProduct", "QTLinear"]
 
@@ -97,13 +97,7 @@ class QTLinear(nn.Module):
     ) -> None:
         super().__init__()
         check_algebra(alg, "QTLinear")
-        for name, value, least in (
-            ("in_channels", in_channels, 1),
-            ("out_channels", out_channels, 1),
-            ("in_s_channels", in_s_channels, 0),
-            ("out_s_channels", out_s_channels, 0),
-        ):
-            check_int("QTLinear", name, value, least)
+        check_linear_channels("QTLinear", in_channels, out_channels, in_s_channels, out_s_channels)
         self.alg = alg
         self.in_channels, self.out_channels = in_channels, out_channels
         self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels

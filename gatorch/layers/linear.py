@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.linear import equi_linear, equi_linear_readout, invariant_components, linear_plan
-from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars
 
 __all__ = ["EquiLinear"]
 
@@ -79,13 +79,7 @@ class EquiLinear(nn.Module):
     ) -> None:
         super().__init__()
         check_algebra(alg, "EquiLinear")
-        for name, value, least in (
-            ("in_channels", in_channels, 1),
-            ("out_channels", out_channels, 1),
-            ("in_s_channels", in_s_channels, 0),
-            ("out_s_channels", out_s_channels, 0),
-        ):
-            check_int("EquiLinear", name, value, least)
+        check_linear_channels("EquiLinear", in_channels, out_channels, in_s_channels, out_s_channels)
         plan = linear_plan(alg, group)  # validates group
         self.alg = alg
         self.group = group

@@ -77,7 +77,7 @@ from gatorch.algebras.algebra import Algebra
 from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.nonlinear import EquiLayerNorm
-from gatorch.nets.gnn import AGGREGATIONS, CliffordMLP
+from gatorch.nets.gnn import AGGREGATIONS, CliffordMLP, _aggregate
 from gatorch.nets.simplicial import RELATIONS, SimplicialComplex
 
 __all__ = ["CSMPN", "DEFAULT_RELATIONS", "CSMPNLayer", "SimplexEmbedding"]
@@ -169,14 +169,6 @@ class SimplexEmbedding(nn.Module):
         for layer in self.layers:
             h, s = layer(h, s)
         return h.mean(1), s.mean(1)
-
-
-def _aggregate(values: Tensor, target: Tensor, num_cells: int, inv_count: Tensor | None) -> Tensor:
-    """Sum ``values: (M, ...)`` into ``(num_cells, ...)`` at ``target``; times ``inv_count`` for a mean."""
-    out = values.new_zeros(num_cells, *values.shape[1:]).index_add(0, target, values)
-    if inv_count is not None:
-        out = out * inv_count.view(num_cells, *([1] * (values.ndim - 1)))
-    return out
 
 
 class CSMPNLayer(nn.Module):
