@@ -34,7 +34,8 @@ from gatorch.functional.glgenn import (
     qt_paths,
     quaternion_type,
 )
-from gatorch.layers._checks import check_algebra, check_int, check_linear_channels, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars
+from gatorch.layers.steerable import SteerableGeometricProduct
 
 __all__ = ["QTGeometricProduct", "QTLinear"]
 
@@ -160,7 +161,7 @@ class QTLinear(nn.Module):
         return out, s_out
 
 
-class QTGeometricProduct(nn.Module):
+class QTGeometricProduct(SteerableGeometricProduct):
     r"""GLGENN's geometric-product layer: weights shared by quaternion-type triples.
 
     .. math::
@@ -199,46 +200,19 @@ class QTGeometricProduct(nn.Module):
     ``(..., 0)`` tensor is returned when ``None``).
     """
 
-    def __init__(
-        self,
-        alg: Algebra,
-        channels: int,
-        *,
-        in_s_channels: int = 0,
-        include_first_order: bool = True,
-    ) -> None:
-        super().__init__()
-        check_algebra(alg, "QTGeometricProduct")
-        check_int("QTGeometricProduct", "channels", channels, 1)
-        check_int("QTGeometricProduct", "in_s_channels", in_s_channels, 0)
-        self.alg, self.channels, self.in_s_channels = alg, channels, in_s_channels
-        self.include_first_order = bool(include_first_order)
-        self.right = QTLinear(alg, channels, channels, in_s_channels=in_s_channels, bias=False)
-        self.left = (
-            QTLinear(alg, channels, channels, in_s_channels=in_s_channels) if include_first_order else None
-        )
-        self.weight = nn.Parameter(torch.empty(channels, len(qt_paths(alg))))
-        self.reset_parameters()
+    linear_class = QTLinear
 
-    def reset_parameters(self) -> None:
-        """Path weights from ``qt_gp_init_std``; the linear maps reset themselves."""
-        std = qt_gp_init_std(self.alg).to(self.weight.dtype)
-        with torch.no_grad():
-            self.weight.normal_().mul_(std)
-        self.right.reset_parameters()
-        if self.left is not None:
-            self.left.reset_parameters()
+    @staticmethod
+    def paths(alg: Algebra) -> tuple[tuple[int, int, int], ...]:
+        """The weight's paths: quaternion-type triples (:func:`~gatorch.functional.glgenn.qt_paths`)."""
+        return qt_paths(alg)
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.alg!r}, channels={self.channels}, in_s_channels={self.in_s_channels}, "
-            f"include_first_order={self.include_first_order}, qt_paths={self.weight.shape[1]}"
-        )
+    @staticmethod
+    def init_std(alg: Algebra) -> Tensor:
+        """Per-path standard deviation of the initial weights (``qt_gp_init_std``)."""
+        return qt_gp_init_std(alg)
 
-    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.channels, "QTGeometricProduct")
-        right, _ = self.right(mv, scalars)
-        out = qt_gp(self.alg, mv, right, self.weight)
-        if self.left is not None:
-            out = (self.left(mv, scalars)[0] + out) * (1.0 / math.sqrt(2.0))
-        return out, mv.new_zeros(*mv.shape[:-2], 0) if scalars is None else scalars
+    @staticmethod
+    def product(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
+        """:func:`~gatorch.functional.glgenn.qt_gp`."""
+        return qt_gp(alg, x, y, weight)

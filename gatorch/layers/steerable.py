@@ -70,6 +70,9 @@ class SteerableGeometricProduct(nn.Module):
     torch.Size([7, 4, 8])
     """
 
+    #: The linear maps L and R (GLGENN's subclass swaps in its own).
+    linear_class: type[nn.Module] = EquiLinear
+
     def __init__(
         self,
         alg: Algebra,
@@ -79,26 +82,43 @@ class SteerableGeometricProduct(nn.Module):
         include_first_order: bool = True,
     ) -> None:
         super().__init__()
-        check_algebra(alg, "SteerableGeometricProduct")
-        check_int("SteerableGeometricProduct", "channels", channels, 1)
-        check_int("SteerableGeometricProduct", "in_s_channels", in_s_channels, 0)
+        who = type(self).__name__
+        check_algebra(alg, who)
+        check_int(who, "channels", channels, 1)
+        check_int(who, "in_s_channels", in_s_channels, 0)
         self.alg, self.channels, self.in_s_channels = alg, channels, in_s_channels
         self.include_first_order = bool(include_first_order)
-        self.right = EquiLinear(alg, channels, channels, in_s_channels=in_s_channels, bias=False)
+        linear = self.linear_class
+        self.right = linear(alg, channels, channels, in_s_channels=in_s_channels, bias=False)
         self.left = (
-            EquiLinear(alg, channels, channels, in_s_channels=in_s_channels) if include_first_order else None
+            linear(alg, channels, channels, in_s_channels=in_s_channels) if include_first_order else None
         )
-        self.weight = nn.Parameter(torch.empty(channels, len(steerable_paths(alg))))
+        self.weight = nn.Parameter(torch.empty(channels, len(self.paths(alg))))
         self.reset_parameters()
 
+    @staticmethod
+    def paths(alg: Algebra) -> tuple[tuple[int, int, int], ...]:
+        """The weight's paths (grade triples: :func:`~gatorch.functional.steerable.steerable_paths`)."""
+        return steerable_paths(alg)
+
+    @staticmethod
+    def init_std(alg: Algebra) -> Tensor:
+        """Per-path standard deviation of the initial weights."""
+        return steerable_init_std(alg)
+
+    @staticmethod
+    def product(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
+        """The weighted product of ``x`` and the right projection ``y``."""
+        return steerable_gp(alg, x, y, weight)
+
     def reset_parameters(self) -> None:
-        """Path weights from ``steerable_init_std``; the linear maps reset themselves."""
-        std = steerable_init_std(self.alg).to(self.weight.dtype)
+        """Path weights from :meth:`init_std`; the linear maps reset themselves."""
+        std = self.init_std(self.alg).to(self.weight.dtype)
         with torch.no_grad():
             self.weight.normal_().mul_(std)
-        self.right.reset_parameters()
-        if self.left is not None:
-            self.left.reset_parameters()
+        for linear in (self.right, self.left):
+            if linear is not None:
+                linear.reset_parameters()  # type: ignore[operator]  # EquiLinear / QTLinear method
 
     def extra_repr(self) -> str:
         return (
@@ -107,9 +127,9 @@ class SteerableGeometricProduct(nn.Module):
         )
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.channels, "SteerableGeometricProduct")
+        check_mv(self.alg, mv, self.channels, type(self).__name__)
         right, _ = self.right(mv, scalars)
-        out = steerable_gp(self.alg, mv, right, self.weight)
+        out = self.product(self.alg, mv, right, self.weight)
         if self.left is not None:
             out = (self.left(mv, scalars)[0] + out) * (1.0 / math.sqrt(2.0))
         return out, _pass_scalars(mv, scalars)
