@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from examples.nbody.models import MODELS, NBodyCGENN, NBodyGATr, build_model
+from examples.nbody.models import MODELS, NBodyCGENN, NBodyGATr, PairFeatures, build_model
 
 SMALL = {
     "gatr": {"hidden_mv_channels": 4, "hidden_s_channels": 8, "num_blocks": 2, "num_heads": 2},
+    "gatr+pairs": {
+        "hidden_mv_channels": 4,
+        "hidden_s_channels": 8,
+        "num_blocks": 2,
+        "num_heads": 2,
+        "pair_channels": 3,
+    },
     "cgenn": {"hidden_mv_channels": 4, "hidden_s_channels": 8, "num_layers": 2},
     "egnn": {"hidden": 16, "num_layers": 2},
 }
@@ -32,14 +39,18 @@ def _inputs(task: str, gen: torch.Generator, batch: int = 3, n: int = 5):
     return loc, vel, attr
 
 
+def _model(name: str, **kwargs) -> torch.nn.Module:
+    """``build_model`` for a key of ``SMALL`` (``"gatr+pairs"``: GATr with pair features)."""
+    return build_model(name.partition("+")[0], **{**SMALL[name], **kwargs})
+
+
 @pytest.mark.parametrize("det", [1.0, -1.0])
 @pytest.mark.parametrize("task", ["charged", "gravity"])
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_prediction_is_e3_equivariant(name, task, det):
     gen = torch.Generator().manual_seed(7)
-    kwargs = {**SMALL[name], "attr_features": "raw" if task == "charged" else "log"}
     torch.manual_seed(0)
-    model = build_model(name, **kwargs).double()
+    model = _model(name, attr_features="raw" if task == "charged" else "log").double()
     loc, vel, attr = _inputs(task, gen)
     q = _orthogonal(det, gen)
     t = torch.randn(3, dtype=torch.float64, generator=gen) * 20  # the gravity protocol's scale
@@ -48,10 +59,10 @@ def test_prediction_is_e3_equivariant(name, task, det):
     torch.testing.assert_close(moved, expected, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["gatr", "cgenn"])
+@pytest.mark.parametrize("name", ["gatr", "gatr+pairs", "cgenn"])
 def test_prediction_is_permutation_equivariant(name):
     gen = torch.Generator().manual_seed(3)
-    model = build_model(name, **SMALL[name]).double()
+    model = _model(name).double()
     loc, vel, attr = _inputs("charged", gen)
     perm = torch.randperm(5, generator=gen)
     torch.testing.assert_close(
@@ -72,8 +83,8 @@ def test_zero_output_is_linear_extrapolation(cls):
 
 
 def test_gradients_reach_every_parameter():
-    for name in ("gatr", "cgenn"):
-        model = build_model(name, **SMALL[name])
+    for name in ("gatr", "gatr+pairs", "cgenn"):
+        model = _model(name)
         loc, vel, attr = (x.float() for x in _inputs("charged", torch.Generator().manual_seed(2)))
         model(loc, vel, attr).square().mean().backward()
         missing = [n for n, p in model.named_parameters() if p.grad is None]
@@ -89,6 +100,8 @@ def test_bad_input_and_options():
         model(loc, vel, attr[..., None])
     with pytest.raises(ValueError, match="attr_features must be one of"):
         NBodyCGENN(attr_features="sqrt")
+    with pytest.raises(ValueError, match="pair_channels must be an int >= 0, got -1"):
+        NBodyGATr(pair_channels=-1)
     with pytest.raises(ValueError, match="unknown model 'mlp'"):
         build_model("mlp")
     assert set(MODELS) == {"gatr", "cgenn", "egnn", "transformer"}
@@ -118,3 +131,27 @@ def test_trainer_charge_flip_defaults():
         TrainConfig(task="gravity", model="egnn", charge_flip=True).resolved()
     with pytest.raises(ValueError, match="ema"):
         TrainConfig(task="charged", model="egnn", ema=1.5).resolved()
+
+
+def test_pair_features_sum_one_message_per_other_particle():
+    """Messages of a symmetric pair are equal and opposite, and a particle's sum is the sum of
+    its pair messages: the three-body result is the sum of the two two-body ones."""
+    torch.manual_seed(0)
+    pairs = PairFeatures(1, 2, time_scale=1.0).double()
+    gen = torch.Generator().manual_seed(5)
+    x = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]], dtype=torch.float64)
+    v = torch.tensor([[[0.5, 0.0, 0.0], [-0.5, 0.0, 0.0]]], dtype=torch.float64)
+    q = torch.ones(1, 2, 1, dtype=torch.float64)
+    m, c = pairs(x, v, q)
+    assert m.shape == (1, 2, 2, 3) and c.shape == (1, 2, 2)
+    torch.testing.assert_close(m[0, 0], -m[0, 1], rtol=0, atol=1e-12)  # d and u flip with the pair
+    torch.testing.assert_close(c[0, 0], c[0, 1], rtol=0, atol=1e-12)
+    x3, v3 = (torch.randn(1, 3, 3, dtype=torch.float64, generator=gen) for _ in range(2))
+    q3 = torch.tensor([[[1.0], [-1.0], [1.0]]], dtype=torch.float64)
+    m3, c3 = pairs(x3, v3, q3)
+    m01, c01 = pairs(x3[:, [0, 1]], v3[:, [0, 1]], q3[:, [0, 1]])
+    m02, c02 = pairs(x3[:, [0, 2]], v3[:, [0, 2]], q3[:, [0, 2]])
+    torch.testing.assert_close(m3[0, 0], m01[0, 0] + m02[0, 0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(c3[0, 0], c01[0, 0] + c02[0, 0], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="channels >= 1"):
+        PairFeatures(1, 0, time_scale=1.0)

@@ -28,6 +28,13 @@ reflection equivariance come from the networks. Both also see the linear extrapo
   the output vector part is :math:`\Delta`.
 
 Both predict :math:`\bar x + x_{\text{lin}} + \Delta`.
+
+:class:`PairFeatures` (``NBodyGATr(pair_channels=K)``, off by default) adds what attention
+alone lacks: a learned function of each pair. An MLP of the pair's invariants (distance,
+closest approach along the linear extrapolation, relative velocity, both attributes) weighs
+the relative position :math:`x_i - x_j` and velocity :math:`v_i - v_j`, summed over
+:math:`j \ne i` into ``K`` directions and ``K`` scalars per particle, EGNN-style, before
+the transformer.
 """
 
 from __future__ import annotations
@@ -42,7 +49,15 @@ from gatorch import PGA3, VGA3
 from gatorch.interface import pga, vga
 from gatorch.nets import CliffordGNN, GATr
 
-__all__ = ["MODELS", "ChargeSymmetric", "NBodyCGENN", "NBodyGATr", "attr_scalars", "build_model"]
+__all__ = [
+    "MODELS",
+    "ChargeSymmetric",
+    "NBodyCGENN",
+    "NBodyGATr",
+    "PairFeatures",
+    "attr_scalars",
+    "build_model",
+]
 
 _E123 = PGA3.index("e123")
 
@@ -70,6 +85,73 @@ def _n_attr(mode: str) -> int:
     return 1 if _check_attr_features(mode) == "raw" else 2
 
 
+class PairFeatures(nn.Module):
+    r"""Per-particle sums of learned pair messages: E(3)-equivariant directions and invariants.
+
+    For every ordered pair :math:`j \ne i` of a system, with :math:`d = x_i - x_j` and
+    :math:`u = v_i - v_j`, the invariants are :math:`r = |d|`, :math:`1 / (r + 0.1)`, the
+    radial velocity :math:`d \cdot u / r`, :math:`|u|`, the closest distance
+    :math:`r_{\min} = |d + t^* u|` on the linear paths within the horizon
+    (:math:`t^* = \operatorname{clip}(-d \cdot u / |u|^2, 0, T)`), :math:`1 / (r_{\min} + 0.1)`,
+    :math:`t^* / T`, and the attribute features of ``i``, of ``j`` and their product. An MLP
+    maps them to weights :math:`\alpha, \beta \in \mathbb{R}^K` and scalars
+    :math:`\gamma \in \mathbb{R}^K`, and
+
+    .. math:: m_i = \sum_{j \ne i} \alpha_{ij}\, d_{ij} + \beta_{ij}\, u_{ij}, \qquad
+              c_i = \sum_{j \ne i} \gamma_{ij}.
+
+    :math:`m_i` are ``K`` vectors (rotate and reflect with the system, translation
+    invariant), :math:`c_i` ``K`` invariants; both are permutation equivariant.
+
+    Parameters
+    ----------
+    n_attr : int
+        Attribute features per particle (see :func:`attr_scalars`).
+    channels : int
+        ``K``, the number of vectors and of scalars per particle.
+    time_scale : float
+        ``T``, the horizon of the closest-approach feature.
+    hidden : int
+        Width of the MLP.
+
+    Shapes
+    ------
+    ``forward(x, vel, feats) -> (m, c)`` with ``x, vel: (B, N, 3)`` (centred positions and
+    velocities), ``feats: (B, N, n_attr)``; ``m: (B, N, K, 3)``, ``c: (B, N, K)``.
+    """
+
+    def __init__(self, n_attr: int, channels: int, time_scale: float, hidden: int = 64) -> None:
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"PairFeatures needs channels >= 1, got {channels}")
+        self.channels, self.time_scale = channels, float(time_scale)
+        self.mlp = nn.Sequential(
+            nn.Linear(7 + 3 * n_attr, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, 3 * channels),
+        )
+
+    def forward(self, x: Tensor, vel: Tensor, feats: Tensor) -> tuple[Tensor, Tensor]:
+        n = x.shape[-2]
+        i, j = torch.nonzero(~torch.eye(n, dtype=torch.bool, device=x.device), as_tuple=True)
+        d, u = x[..., i, :] - x[..., j, :], vel[..., i, :] - vel[..., j, :]  # (B, P, 3)
+        r = d.square().sum(-1, keepdim=True).clamp_min(1e-12).sqrt()
+        du = (d * u).sum(-1, keepdim=True)
+        u2 = u.square().sum(-1, keepdim=True)
+        t = (-du / u2.clamp_min(1e-12)).clamp(0.0, self.time_scale)
+        r_min = (d + t * u).square().sum(-1, keepdim=True).clamp_min(1e-12).sqrt()
+        fi, fj = feats[..., i, :], feats[..., j, :]
+        geometry = [r, 1.0 / (r + 0.1), du / r, u2.sqrt(), r_min, 1.0 / (r_min + 0.1), t / self.time_scale]
+        inv = torch.cat([*geometry, fi, fj, fi * fj], dim=-1)
+        alpha, beta, gamma = self.mlp(inv).chunk(3, dim=-1)  # (B, P, K) each
+        msg = alpha.unsqueeze(-1) * d.unsqueeze(-2) + beta.unsqueeze(-1) * u.unsqueeze(-2)  # (B, P, K, 3)
+        m = x.new_zeros(*x.shape[:-2], n, self.channels, 3).index_add_(-3, i, msg)
+        c = x.new_zeros(*x.shape[:-2], n, self.channels).index_add_(-2, i, gamma)
+        return m, c
+
+
 class NBodyGATr(nn.Module):
     """GATr on PGA3 for n-body prediction (see the module docstring for the embedding).
 
@@ -87,6 +169,10 @@ class NBodyGATr(nn.Module):
     dropout : float
         Dropout in every block (grade dropout on the attention and MLP outputs, dropout on
         the attention weights); 0 turns it off.
+    pair_channels : int
+        ``K > 0`` adds :class:`PairFeatures`: ``K`` more direction channels and ``K`` more
+        scalar channels per token, from learned pair messages. 0 (default): tokens see
+        only their own particle, and pairs meet in attention only.
 
     Shapes
     ------
@@ -104,15 +190,20 @@ class NBodyGATr(nn.Module):
         time_scale: float = 1.0,
         mlp_ratio: int = 2,
         dropout: float = 0.0,
+        pair_channels: int = 0,
     ) -> None:
         super().__init__()
         self.attr_features, self.time_scale = attr_features, float(time_scale)
+        if not isinstance(pair_channels, int) or pair_channels < 0:
+            raise ValueError(f"pair_channels must be an int >= 0, got {pair_channels!r}")
+        n_attr = _n_attr(attr_features)
+        self.pairs = PairFeatures(n_attr, pair_channels, time_scale) if pair_channels else None
         self.net = GATr(
             PGA3,
-            in_mv_channels=3,
+            in_mv_channels=3 + pair_channels,
             out_mv_channels=1,
             hidden_mv_channels=hidden_mv_channels,
-            in_s_channels=_n_attr(attr_features),
+            in_s_channels=n_attr + pair_channels,
             hidden_s_channels=hidden_s_channels,
             num_blocks=num_blocks,
             num_heads=num_heads,
@@ -123,7 +214,12 @@ class NBodyGATr(nn.Module):
     def forward(self, loc: Tensor, vel: Tensor, attr: Tensor) -> Tensor:
         center, x, x_lin = _centred(loc, vel, attr, self.time_scale)
         mv = torch.stack([pga.embed_point(x), pga.embed_direction(vel), pga.embed_point(x_lin)], dim=-2)
-        out, _ = self.net(mv, attr_scalars(attr, self.attr_features))
+        scalars = attr_scalars(attr, self.attr_features)
+        if self.pairs is not None:
+            m, c = self.pairs(x, vel, scalars)
+            mv = torch.cat([mv, pga.embed_direction(m)], dim=-2)
+            scalars = torch.cat([scalars, c], dim=-1)
+        out, _ = self.net(mv, scalars)
         y = out[..., 0, :]
         w = y[..., _E123 : _E123 + 1]  # the point's weight
         u = pga.extract_direction(y)
