@@ -162,6 +162,17 @@ def test_command_line_options():
         TrainConfig(preset="huge").resolved()
 
 
+def test_preset_model_options_may_depend_on_the_task(monkeypatch):
+    full = train_mod.PRESETS["full"]
+    gatr = {**full["models"]["gatr"], "pair_channels": {"charged": 8, "gravity": 0}}
+    monkeypatch.setitem(train_mod.PRESETS, "full", {**full, "models": {**full["models"], "gatr": gatr}})
+    charged = TrainConfig(task="charged", model="gatr", preset="full").resolved()
+    gravity = TrainConfig(task="gravity", model="gatr", preset="full").resolved()
+    assert charged.model_kwargs["pair_channels"] == 8 and gravity.model_kwargs["pair_channels"] == 0
+    override = TrainConfig(task="charged", model="gatr", preset="full", model_kwargs={"pair_channels": 2})
+    assert override.resolved().model_kwargs["pair_channels"] == 2
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

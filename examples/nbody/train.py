@@ -73,8 +73,8 @@ TASK_MODEL_ARGS: dict[str, dict[str, Any]] = {
     "gravity": {"time_scale": 0.1, "attr_features": "log"},  # 100 steps of 0.001
 }
 
-# Per preset: optimisation (a value may be a {task: value} mapping), and per model its size
-# (and, where it differs, its learning rate).
+# Per preset: optimisation, and per model its size (and, where it differs, its learning
+# rate). Any value may be a {task: value} mapping.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "epochs": 1000,
@@ -174,7 +174,10 @@ class TrainConfig:
                 setattr(cfg, name, value[self.task] if isinstance(value, dict) else value)
         cfg.model_kwargs = {
             **TASK_MODEL_ARGS[self.task],
-            **model_preset,
+            **{
+                name: value[self.task] if isinstance(value, dict) else value
+                for name, value in model_preset.items()
+            },
             **self.model_kwargs,
         }
         if cfg.charge_flip is None:
@@ -597,8 +600,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model option, e.g. --model-arg hidden_mv_channels=32")  # fmt: skip
-    p.add_argument("--charge-flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="negate a training system's charges with probability 1/2 (charged task; default on)")
+    p.add_argument(
+        "--charge-flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="negate a training system's charges with probability 1/2 (charged task; default on)",
+    )
     p.add_argument("--ema", type=float, help="decay of the weight average validated and saved (0: off)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-progress", action="store_true")
