@@ -98,7 +98,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weight_decay": 1e-4,
         "ema": {"charged": 0.999, "gravity": 0.0},
         "models": {
-            "gatr": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_blocks": 4, "num_heads": 4},
+            "gatr": {
+                "hidden_mv_channels": 16,
+                "hidden_s_channels": 32,
+                "num_blocks": 4,
+                "num_heads": 4,
+                "pair_channels": {"charged": 8, "gravity": 0},
+            },
             "cgenn": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_layers": 4},
             "egnn": {"hidden": 64, "num_layers": 4},
             "transformer": {"hidden": 128, "num_layers": 4, "num_heads": 8},
