@@ -84,7 +84,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weight_decay": 1e-4,
         "ema": 0.0,
         "models": {
-            "gatr": {"hidden_mv_channels": 8, "hidden_s_channels": 16, "num_blocks": 2, "num_heads": 4},
+            "gatr": {
+                "hidden_mv_channels": 8,
+                "hidden_s_channels": 16,
+                "num_blocks": 2,
+                "num_heads": 4,
+                "pair_channels": {"charged": 8, "gravity": 0},
+            },
             "cgenn": {"hidden_mv_channels": 8, "hidden_s_channels": 16, "num_layers": 3, "lr": 1e-2},
             "egnn": {"hidden": 64, "num_layers": 4},
             "transformer": {"hidden": 64, "num_layers": 4, "num_heads": 4},
