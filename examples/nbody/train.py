@@ -177,19 +177,19 @@ class TrainConfig:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; expected one of {sorted(PRESETS)}")
         preset = PRESETS[self.preset]
+
+        def for_task(value: Any) -> Any:  # a preset value, or its entry for this task
+            return value[self.task] if isinstance(value, dict) else value
+
         cfg = dataclasses.replace(self, model_kwargs=dict(self.model_kwargs))
-        model_preset = dict(preset["models"][self.model])
+        model_preset = {name: for_task(value) for name, value in preset["models"][self.model].items()}
         optim = {name: model_preset.pop(name) for name in ("lr",) if name in model_preset}
         for name in ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "ema"):
             if getattr(cfg, name) is None:
-                value = optim.get(name, preset[name])
-                setattr(cfg, name, value[self.task] if isinstance(value, dict) else value)
+                setattr(cfg, name, for_task(optim.get(name, preset[name])))
         cfg.model_kwargs = {
             **TASK_MODEL_ARGS[self.task],
-            **{
-                name: value[self.task] if isinstance(value, dict) else value
-                for name, value in model_preset.items()
-            },
+            **model_preset,
             **self.model_kwargs,
         }
         if cfg.charge_flip is None:
