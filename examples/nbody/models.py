@@ -85,6 +85,15 @@ def _n_attr(mode: str) -> int:
     return 1 if _check_attr_features(mode) == "raw" else 2
 
 
+def _complete_graph(batch: int, n: int, device: torch.device) -> Tensor:
+    """Edges ``(2, batch * n * (n - 1))`` of ``batch`` disjoint complete graphs on ``n`` nodes."""
+    i, j = torch.meshgrid(torch.arange(n, device=device), torch.arange(n, device=device), indexing="ij")
+    keep = i != j
+    src, dst = j[keep], i[keep]
+    offset = (torch.arange(batch, device=device) * n).unsqueeze(-1)
+    return torch.stack([(src + offset).reshape(-1), (dst + offset).reshape(-1)])
+
+
 class PairFeatures(nn.Module):
     r"""Per-particle sums of learned pair messages: E(3)-equivariant directions and invariants.
 
@@ -135,7 +144,7 @@ class PairFeatures(nn.Module):
 
     def forward(self, x: Tensor, vel: Tensor, feats: Tensor) -> tuple[Tensor, Tensor]:
         n = x.shape[-2]
-        i, j = torch.nonzero(~torch.eye(n, dtype=torch.bool, device=x.device), as_tuple=True)
+        j, i = _complete_graph(1, n, x.device)  # every ordered pair j != i once, messages j -> i
         d, u = x[..., i, :] - x[..., j, :], vel[..., i, :] - vel[..., j, :]  # (B, P, 3)
         r = d.square().sum(-1, keepdim=True).clamp_min(1e-12).sqrt()
         du = (d * u).sum(-1, keepdim=True)
@@ -225,15 +234,6 @@ class NBodyGATr(nn.Module):
         u = pga.extract_direction(y)
         delta = w * (u - w * x_lin) / (1.0 + w * w)
         return center + x_lin + delta
-
-
-def _complete_graph(batch: int, n: int, device: torch.device) -> Tensor:
-    """Edges ``(2, batch * n * (n - 1))`` of ``batch`` disjoint complete graphs on ``n`` nodes."""
-    i, j = torch.meshgrid(torch.arange(n, device=device), torch.arange(n, device=device), indexing="ij")
-    keep = i != j
-    src, dst = j[keep], i[keep]
-    offset = (torch.arange(batch, device=device) * n).unsqueeze(-1)
-    return torch.stack([(src + offset).reshape(-1), (dst + offset).reshape(-1)])
 
 
 class NBodyCGENN(nn.Module):
