@@ -24,11 +24,12 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from timing import median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,17 +133,11 @@ def worker(name: str, repeats: int, warmup: int) -> dict[str, object]:
     step()  # first call: builds caches (and compiles, for compiled configurations)
     first = time.perf_counter() - t0
     base = _rss_mb()
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    ms = median_ms(step, repeats, warmup)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "name": name,
-        "ms": 1e3 * statistics.median(times),
+        "ms": ms,
         "first_s": first,
         "peak_mb": peak - base if peak > base else 0.0,
         "params": params,
