@@ -5,6 +5,9 @@ Usage::
     python benchmarks/bench_nets.py            # STA and PGA GATr steps, steerable GP
     python benchmarks/bench_nets.py --quick    # fewer repeats, one round
     python benchmarks/bench_nets.py --markdown # tables for docs/performance.md
+    python benchmarks/bench_nets.py --compile --no-steerable --rounds 1   # compiled rows too
+    python benchmarks/bench_nets.py --compile --shape nbody --only \
+        "gatorch GATr (PGA3, n-body full preset, compiled)"
 
 Every configuration runs in its own subprocess (same shapes, same thread count), so the
 peak-memory column is that process's resident-set growth during the steps, and one
@@ -15,6 +18,13 @@ drifts, and one slow spell must not land on one configuration only. The shape fo
 L-GATr runs with ``subgroup=False`` (the full Lorentz group, like gatorch's ``group="pin"``)
 in each of its eager kernel configurations (``sparse_gp`` x ``sparse_linear``), and once
 with its defaults (``subgroup=True``, the connected subgroup only).
+
+Compiled configurations (``--compile``) are built fresh and compiled with an empty inductor
+cache (a new ``TORCHINDUCTOR_CACHE_DIR`` per process), so "first step s" is the whole compile
+time of forward and backward. Their process also times the same net eagerly, interleaved
+with the compiled steps, and prints the ratio ("vs own eager"). gatorch compiles with
+``fullgraph=True``; L-GATr with its defaults (graph breaks allowed). ``--shape nbody`` runs
+the n-body shape (100 systems x 5 particles) instead of 8 x 128 tokens.
 """
 
 from __future__ import annotations
@@ -24,8 +34,10 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +45,11 @@ from timing import median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SHAPE = {"batch": 8, "items": 128, "mv": 16, "s": 32, "blocks": 4, "heads": 4}
+SHAPES = {
+    "bench": {"batch": 8, "items": 128, "mv": 16, "s": 32, "blocks": 4, "heads": 4},
+    "nbody": {"batch": 100, "items": 5, "mv": 16, "s": 32, "blocks": 4, "heads": 4},
+}
+SHAPE = dict(SHAPES["bench"])
 
 #: name -> (library, options)
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
@@ -57,6 +73,20 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     ),
     "L-GATr defaults (subgroup)": ("lgatr", {}),
     "gatorch GATr (PGA3, distance + join)": ("gatorch", {"algebra": "PGA3", "distance": True}),
+    "gatorch GATr (STA, compiled, fused products)": (
+        "gatorch",
+        {"algebra": "STA", "compile": True, "products": "fused"},
+    ),
+    "gatorch GATr (PGA3, distance + join, compiled)": (
+        "gatorch",
+        {"algebra": "PGA3", "distance": True, "compile": True},
+    ),
+    "gatorch GATr (CGA3, compiled)": ("gatorch", {"algebra": "CGA3", "compile": True}),
+    "gatorch GATr (PGA3, n-body full preset, compiled)": ("nbody", {"compile": True}),
+    "L-GATr dense gp + sparse_linear (compiled)": (
+        "lgatr",
+        {"sparse_gp": False, "sparse_linear": True, "subgroup": False, "compile": True},
+    ),
 }
 
 
@@ -91,7 +121,20 @@ def _build(library: str, options: dict[str, object]):  # type: ignore[no-untyped
             mlp={"mlp_ratio": 4, "num_layers": 2},
         )
         dim = alg.dim
-        step_net = torch.compile(net) if options.get("compile") else net
+        step_net = torch.compile(net, fullgraph=True, dynamic=False) if options.get("compile") else net
+    elif library == "nbody":  # the n-body full-preset GATr (charged task), on (loc, vel, charges)
+        sys.path.insert(0, str(ROOT))
+        from examples.nbody.models import build_model
+        from examples.nbody.train import PRESETS
+
+        preset = PRESETS["full"]["models"]["gatr"]
+        kwargs = {k: (v["charged"] if isinstance(v, dict) else v) for k, v in preset.items()}
+        net = build_model("gatr", **kwargs)
+        step_net = torch.compile(net, fullgraph=True, dynamic=False) if options.get("compile") else net
+        g = torch.Generator().manual_seed(0)
+        loc, vel = torch.randn(b, n, 3, generator=g), torch.randn(b, n, 3, generator=g)
+        charges = torch.randint(0, 2, (b, n), generator=g).float() * 2 - 1
+        return net, step_net, (loc, vel, charges)
     else:
         from lgatr import LGATr
 
@@ -105,14 +148,14 @@ def _build(library: str, options: dict[str, object]):  # type: ignore[no-untyped
             hidden_s_channels=s,
             attention={"num_heads": SHAPE["heads"]},
             mlp={"mlp_ratio": 4, "num_layers_mlp": 2},
-            primitives=options or None,
+            primitives={k: v for k, v in options.items() if k != "compile"} or None,
         )
         dim = 16
-        step_net = net
+        step_net = torch.compile(net) if options.get("compile") else net
     g = torch.Generator().manual_seed(0)
     mv = torch.randn(b, n, c, dim, generator=g)
     sc = torch.randn(b, n, s, generator=g)
-    return net, step_net, mv, sc
+    return net, step_net, (mv, sc)
 
 
 def worker(name: str, repeats: int, warmup: int) -> dict[str, object]:
@@ -120,24 +163,46 @@ def worker(name: str, repeats: int, warmup: int) -> dict[str, object]:
     import torch
 
     library, options = CONFIGS[name]
-    net, step_net, mv, sc = _build(library, options)
+    compiled = bool(options.get("compile"))
+    if compiled:  # compile from an empty inductor cache: the first step is the whole compile
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="gatorch-bench-inductor-")
+    from gatorch.functional import KernelPolicy, kernel_policy
+
+    policy = KernelPolicy(compiled=str(options.get("products", "auto")))
+    net, step_net, inputs = _build(library, options)
     params = sum(p.numel() for p in net.parameters())
 
-    def step() -> None:
-        net.zero_grad(set_to_none=True)
-        out_mv, out_s = step_net(mv, sc)
-        loss = out_mv.square().mean() + out_s.square().mean()
-        loss.backward()
+    def make_step(f):  # type: ignore[no-untyped-def]
+        def step() -> None:
+            net.zero_grad(set_to_none=True)
+            with kernel_policy(policy):
+                out = f(*inputs)
+            loss = sum(o.square().mean() for o in (out if isinstance(out, tuple) else (out,)))
+            loss.backward()  # type: ignore[union-attr]
 
+        return step
+
+    step = make_step(step_net)
     t0 = time.perf_counter()
     step()  # first call: builds caches (and compiles, for compiled configurations)
     first = time.perf_counter() - t0
     base = _rss_mb()
     ms = median_ms(step, repeats, warmup)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    eager_ms = None
+    if compiled:  # the same net eagerly, interleaved with compiled steps (machine drift)
+        eager_step = make_step(net)
+        eager_step()
+        e_times, c_times = [], []
+        for _ in range(max(3, repeats // 2)):
+            e_times.append(median_ms(eager_step, 1, 0))
+            c_times.append(median_ms(step, 1, 0))
+        eager_ms = statistics.median(e_times)
+        ms = statistics.median(c_times)
     return {
         "name": name,
         "ms": ms,
+        "eager_ms": eager_ms,
         "first_s": first,
         "peak_mb": peak - base if peak > base else 0.0,
         "params": params,
@@ -148,6 +213,7 @@ def worker(name: str, repeats: int, warmup: int) -> dict[str, object]:
 def run_config(name: str, repeats: int, warmup: int) -> dict[str, object]:
     """Run :func:`worker` for one configuration in a fresh interpreter."""
     cmd = [sys.executable, __file__, "--worker", name, "--repeats", str(repeats), "--warmup", str(warmup)]
+    cmd += ["--shape", next(k for k, v in SHAPES.items() if v == SHAPE)]
     res = subprocess.run(
         cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
@@ -184,10 +250,14 @@ def main() -> None:
     parser.add_argument("--no-steerable", action="store_true", help="skip the steerable geometric product")
     parser.add_argument("--only", nargs="*", help="run only these configuration names")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), default="bench", help="8 x 128 tokens or n-body 100 x 5"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.warmup, args.rounds = 3, 1, 1
+    SHAPE.update(SHAPES[args.shape])
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats, args.warmup)))
         return
@@ -207,22 +277,33 @@ def main() -> None:
             print(f"  round {r + 1}/{args.rounds}: {name} ...", file=sys.stderr, flush=True)
             runs[name].append(run_config(name, args.repeats, args.warmup))
     rows = [_median_run(runs[name]) for name in names]
-    lgatr = [r for r in rows if r["name"].startswith("L-GATr") and "ms" in r and "defaults" not in r["name"]]
+    lgatr = [
+        r
+        for r in rows
+        if r["name"].startswith("L-GATr")
+        and "ms" in r
+        and "defaults" not in r["name"]
+        and "compiled" not in r["name"]
+    ]
     best = min(lgatr, key=lambda r: r["ms"]) if lgatr else None
-    header = "| configuration | step ms | vs best L-GATr (Pin) | peak MB | params | first step s |"
+    header = (
+        "| configuration | step ms | vs best L-GATr (Pin) | vs own eager | peak MB | params "
+        "| first step (compile) s |"
+    )
     print(header)
-    print("|" + "---|" * 6)
+    print("|" + "---|" * 7)
     for r in rows:
         if "error" in r:
-            print(f"| {r['name']} | error: {r['error']} | | | | |")
+            print(f"| {r['name']} | error: {r['error']} | | | | | |")
             continue
+        own = f"{r['eager_ms'] / r['ms']:.2f}x ({r['eager_ms']:.1f} eager)" if r.get("eager_ms") else ""
         ratio = (
             f"{best['ms'] / r['ms']:.2f}x"
             if best and r["name"] != best["name"]
             else ("1.00x" if best else "")
         )
         print(
-            f"| {r['name']} | {r['ms']:.1f} | {ratio} | {r['peak_mb']:.0f} | {r['params']} "
+            f"| {r['name']} | {r['ms']:.1f} | {ratio} | {own} | {r['peak_mb']:.0f} | {r['params']} "
             f"| {r['first_s']:.1f} |"
         )
     if best:

@@ -180,6 +180,19 @@ def _import(module: str) -> Any:
         raise Skip(f"skipped (import failed: {exc})") from exc
 
 
+_FUSED = gaf.KernelPolicy(compiled="fused")
+
+
+def _fused(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` called under ``KernelPolicy(compiled="fused")``."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with gaf.kernel_policy(_FUSED):
+            return fn(*args, **kwargs)
+
+    return call
+
+
 def gatorch_candidates(alg: Algebra, compile_: bool) -> list[Candidate]:
     """gatorch's eager rows, then (with ``compile_``) its compiled rows."""
     blade_first = functools.partial(gaf.gp, alg, blade_dim=0)
@@ -190,11 +203,13 @@ def gatorch_candidates(alg: Algebra, compile_: bool) -> list[Candidate]:
     if compile_:
         # One compiled callable per variant, reused for the forward and forward+backward
         # rows (grad mode is a guard: the forward+backward row compiles the joint graph).
+        # The products are traced into inductor (KernelPolicy(compiled="fused")), not run as
+        # the opaque eager kernels that are the default inside compiled nets.
         cands += [
-            Candidate(LABEL_COMPILED, torch.compile(alg.gp, fullgraph=True), setup="compile"),
+            Candidate(LABEL_COMPILED, _fused(torch.compile(alg.gp, fullgraph=True)), setup="compile"),
             Candidate(
                 LABEL_COMPILED_BF,
-                torch.compile(blade_first, fullgraph=True),
+                _fused(torch.compile(blade_first, fullgraph=True)),
                 blade_first=True,
                 setup="compile",
             ),

@@ -88,3 +88,21 @@ def check_layer_equivariant(
     wo = w.reshape(w.shape[0], *([1] * (out_mv.ndim - 2)), alg.dim)
     torch.testing.assert_close(out_mv_t, alg.sandwich(wo, out_mv), atol=atol, rtol=rtol)
     torch.testing.assert_close(out_s_t, out_s, atol=atol, rtol=rtol)
+
+
+def small_gatr(alg: Algebra, num_blocks: int = 2, **options: object):  # type: ignore[no-untyped-def]
+    """A small ``GATr`` (2 -> 8 -> 1 mv channels, 3 -> 8 -> 2 scalar channels, 2 heads) for tests."""
+    from gatorch.nets import GATr
+
+    return GATr(
+        alg,
+        in_mv_channels=2,
+        out_mv_channels=1,
+        hidden_mv_channels=8,
+        in_s_channels=3,
+        out_s_channels=2,
+        hidden_s_channels=8,
+        num_blocks=num_blocks,
+        num_heads=2,
+        **options,  # type: ignore[arg-type]
+    )

@@ -198,6 +198,7 @@ def _ddp_worker(rank: int, world: int, port: int, tmp: str) -> None:
         torch.save(captured["state"], os.path.join(tmp, f"rank{rank}.pt"))
     finally:
         torch.distributed.destroy_process_group()
+    os._exit(0)  # skip teardown: see tests/test_distributed.py (gloo reducer teardown deadlock)
 
 
 def test_data_parallel_two_processes(tmp_path):

@@ -87,9 +87,11 @@ def _n_attr(mode: str) -> int:
 
 def _complete_graph(batch: int, n: int, device: torch.device) -> Tensor:
     """Edges ``(2, batch * n * (n - 1))`` of ``batch`` disjoint complete graphs on ``n`` nodes."""
-    i, j = torch.meshgrid(torch.arange(n, device=device), torch.arange(n, device=device), indexing="ij")
-    keep = i != j
-    src, dst = j[keep], i[keep]
+    # row i lists j = 0..n-1 without i, in order: j = k + (k >= i) for k < n - 1 (no boolean
+    # indexing, whose data-dependent size would break a compiled graph)
+    i = torch.arange(n, device=device)[:, None]
+    k = torch.arange(n - 1, device=device)[None, :]
+    src, dst = (k + (k >= i).long()).reshape(-1), i.expand(n, n - 1).reshape(-1)
     offset = (torch.arange(batch, device=device) * n).unsqueeze(-1)
     return torch.stack([(src + offset).reshape(-1), (dst + offset).reshape(-1)])
 

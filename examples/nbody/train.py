@@ -110,8 +110,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "num_blocks": 4,
                 "num_heads": 4,
                 "pair_channels": {"charged": 8, "gravity": 0},
+                "compile": True,  # 7.5 s per epoch against 17.5 s eager (1 thread), ~2.5 min to compile
             },
-            "cgenn": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_layers": 4},
+            "cgenn": {"hidden_mv_channels": 16, "hidden_s_channels": 32, "num_layers": 4, "compile": True},
             "egnn": {"hidden": 64, "num_layers": 4},
             "transformer": {"hidden": 128, "num_layers": 4, "num_heads": 8},
         },
@@ -162,6 +163,7 @@ class TrainConfig:
     max_steps: int | None = None
     device: str = "auto"
     threads: int | None = None
+    compile: bool | None = None
     plots: bool = True
     progress: bool = True
     charge_flip: bool | None = None
@@ -183,7 +185,10 @@ class TrainConfig:
 
         cfg = dataclasses.replace(self, model_kwargs=dict(self.model_kwargs))
         model_preset = {name: for_task(value) for name, value in preset["models"][self.model].items()}
-        optim = {name: model_preset.pop(name) for name in ("lr",) if name in model_preset}
+        optim = {name: model_preset.pop(name) for name in ("lr", "compile") if name in model_preset}
+        if cfg.compile is None:  # the preset compiles the models for which it measured faster
+            cfg.compile = bool(optim.pop("compile", False))
+        optim.pop("compile", None)
         for name in ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "ema"):
             if getattr(cfg, name) is None:
                 setattr(cfg, name, for_task(optim.get(name, preset[name])))
@@ -402,6 +407,12 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     eval_model = build_model(cfg.model, **cfg.model_kwargs).to(device) if ema is not None else None
     if d.world > 1:
         model = nn.parallel.DistributedDataParallel(model)
+    # the training forward, compiled on request (fullgraph for one process; DDP splits the graph
+    # at its gradient buckets); checkpoints, EMA and evaluation use the plain module
+    train_forward: nn.Module = model
+    if cfg.compile:
+        log.info("compiling the training step (torch.compile; the first step takes minutes on a CPU)")
+        train_forward = torch.compile(model, fullgraph=d.world == 1)  # type: ignore[assignment]
 
     per_rank = math.ceil(n_train / d.world)
     steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
@@ -449,7 +460,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
                 batch["attr"] = batch["attr"] * sign[:, None]
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(progress_of(), step, cfg.warmup_steps)
-            pred = model(batch["loc"], batch["vel"], batch["attr"])
+            pred = train_forward(batch["loc"], batch["vel"], batch["attr"])
             loss = torch.nn.functional.mse_loss(pred, batch["target"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -610,6 +621,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train under torch.compile (default: the preset's choice; full GATr and CGENN compile)",
+    )
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model option, e.g. --model-arg hidden_mv_channels=32")  # fmt: skip
     p.add_argument(
@@ -635,7 +652,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         task=a.task, model=a.model, preset=a.preset, run_dir=a.run_dir, cache_dir=a.cache_dir,
         epochs=a.epochs, time_budget=a.time_budget,
         batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, train_size=a.train_size,
-        max_steps=a.max_steps, seed=a.seed, device=a.device, threads=a.threads,
+        max_steps=a.max_steps, seed=a.seed, device=a.device, threads=a.threads, compile=a.compile,
         charge_flip=a.charge_flip, ema=a.ema,
         plots=not a.no_plots, progress=not a.no_progress, model_kwargs=model_kwargs,
     )  # fmt: skip

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 
 from gatorch.algebras.tables import (
     BilinearTable,
@@ -29,7 +30,8 @@ _MAX_N = 12
 #: (under 0.1 s for n = 8), so no table is ever built inside a ``torch.compile`` trace.
 _EAGER_TABLES_MAX_N = 8
 _CACHE: dict[tuple[tuple[int, ...], int], Algebra] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE_LOCK = threading.Lock()  # held only while constructing an algebra, never in a forward pass
+_T = TypeVar("_T")
 
 
 class Algebra:
@@ -73,8 +75,9 @@ class Algebra:
     _metric_arr: np.ndarray
     _names: tuple[str, ...]
     _name_to_index: dict[str, int]
-    _tensor_cache: dict[tuple[str, torch.device, torch.dtype], Tensor]
+    _tensor_cache: dict[tuple[Any, torch.device, torch.dtype], Tensor]
     _constants_cpu: dict[str, Tensor]
+    _derived: dict[Any, Any]
 
     # -- construction ------------------------------------------------------------------------
     def __new__(cls, p: int = 0, q: int = 0, r: int = 0) -> Algebra:
@@ -150,6 +153,7 @@ class Algebra:
         d(self, "_names", tuple(names))
         d(self, "_name_to_index", {name: i for i, name in enumerate(names)})
         d(self, "_tensor_cache", {})
+        d(self, "_derived", {})
         if n <= _EAGER_TABLES_MAX_N:
             d(self, "_tables_built", self._build_tables())
         d(self, "_constants_cpu", {k: torch.from_numpy(v) for k, v in self._constant_arrays().items()})
@@ -256,6 +260,41 @@ class Algebra:
         if not x.is_floating_point():
             raise TypeError(f"{what}: expected a floating-point tensor, got dtype {x.dtype}")
 
+    def _memo(self, key: Any, build: Callable[[], _T]) -> _T:
+        """Static metadata derived from the signature (plans, index tuples), built once per algebra.
+
+        The value is built on first use and stored on the algebra (no lock: a plain dict
+        store is atomic, and a race only builds the same deterministic value twice). Layers
+        ask for what their forward pass needs at construction, so that under
+        ``torch.compile`` the lookup is a cache hit (a dict read that traces without a
+        graph break) and nothing is built inside a trace.
+        """
+        store = self._derived
+        value = store.get(key)
+        if value is None:
+            value = build()
+            store[key] = value
+        return value
+
+    def _memo_tensor(
+        self, key: Any, device: torch.device, dtype: torch.dtype, build: Callable[[], Tensor]
+    ) -> Tensor:
+        """A tensor constant of a plan on ``device`` in ``dtype``, cached in eager mode.
+
+        Under ``torch.compile`` the tensor is built inline from Python data (it becomes a
+        graph constant) and nothing is stored, so tracing has no side effects.
+        """
+        if torch.compiler.is_compiling():
+            return build().to(device=device, dtype=dtype)
+        full = (key, device, dtype)
+        store = self._tensor_cache
+        t = store.get(full)
+        if t is None:
+            t = build().to(device=device, dtype=dtype)
+            if _is_real(t):  # never keep a fake tensor made while some compiler stage traced us
+                store[full] = t
+        return t
+
     # -- numpy tables ---------------------------------------------------------------------------
     def _gp_raw(self) -> tuple[np.ndarray, np.ndarray]:
         """``(index, sign)``: ``e_i e_j = sign[i, j] * e_{index[i, j]}``; (dim, dim) each."""
@@ -268,9 +307,11 @@ class Algebra:
         dims = (self._dim, self._dim, self._dim)
         a, b = self._bitmaps[:, None], self._bitmaps[None, :]
 
+        prefix = f"{','.join(str(m) for m in self._metric)};{self._start_index}"
+
         def table(name: str, mask: np.ndarray) -> BilinearTable:
             i, j = np.nonzero(mask & (sign != 0))
-            return BilinearTable.from_terms(name, i, j, index[i, j], sign[i, j], dims)
+            return BilinearTable.from_terms(name, i, j, index[i, j], sign[i, j], dims, f"{prefix};{name}")
 
         tables = {
             "gp": table("gp", np.ones((self._dim, self._dim), dtype=bool)),
@@ -284,7 +325,9 @@ class Algebra:
         o = tables["outer"]
         i, j = perm[o.i], perm[o.j]
         s = o.s * right[i] * right[j] * left[o.k]
-        tables["regressive"] = BilinearTable.from_terms("regressive", i, j, perm[o.k], s, dims)
+        tables["regressive"] = BilinearTable.from_terms(
+            "regressive", i, j, perm[o.k], s, dims, f"{prefix};regressive"
+        )
         return tables
 
     @property
@@ -517,6 +560,11 @@ class Algebra:
         number of vectors; with ``spin=True`` always an even number.
         """
         return _F.random_versor(self, batch_shape, spin=spin, generator=generator, dtype=dtype, device=device)
+
+
+def _is_real(t: Tensor) -> bool:
+    """Whether ``t`` holds data (not a fake or meta tensor made while a compiler stage traced)."""
+    return not isinstance(t, FakeTensor) and t.device.type != "meta"
 
 
 from gatorch import functional as _F  # noqa: E402  (functional never imports algebras at runtime)

@@ -20,7 +20,6 @@ maps ``<x>_k -> e0 <x>_k``.
 
 from __future__ import annotations
 
-import threading
 import zlib
 from typing import TYPE_CHECKING
 
@@ -41,9 +40,6 @@ def check_group(group: str, who: str) -> None:
     if group not in GROUPS:
         raise ValueError(f"{who}: group must be 'pin' or 'spin', got {group!r}")
 
-
-_CACHE: dict[tuple[Algebra, str], np.ndarray] = {}
-_LOCK = threading.Lock()
 
 
 def _mult_matrices(alg: Algebra, a: np.ndarray, side: str) -> np.ndarray:
@@ -199,12 +195,11 @@ def equivariant_basis(alg: Algebra, group: str = "pin") -> np.ndarray:
     check_group(group, "equivariant_basis")
     if alg.signature[0] + alg.signature[1] == 0:
         raise ValueError(f"equivariant_basis: {alg!r} has no invertible vectors, so no versor group")
-    key = (alg, group)
-    with _LOCK:
-        basis = _CACHE.get(key)
-        if basis is None:
-            with _single_threaded():
-                basis = _compute(alg, group)
-            basis.setflags(write=False)
-            _CACHE[key] = basis
+    return alg._memo(("equivariant_basis", group), lambda: _build(alg, group))
+
+
+def _build(alg: Algebra, group: str) -> np.ndarray:
+    with _single_threaded():
+        basis = _compute(alg, group)
+    basis.setflags(write=False)
     return basis

@@ -17,6 +17,7 @@ from itertools import combinations
 
 import numpy as np
 import torch
+from torch._subclasses.fake_tensor import unset_fake_temporarily
 
 __all__ = ["BilinearTable", "blade_product", "shortlex_bitmaps"]
 
@@ -94,6 +95,9 @@ class BilinearTable:
         Coefficients (non-zero).
     dims : tuple[int, int, int]
         Sizes of the left, right and output components.
+    key : str
+        Identifies an algebra's table (``"<metric>;<start_index>;<product>[;x|;y]"``) so
+        that a compiled graph can name it in a custom-op call; empty for other tables.
     """
 
     name: str
@@ -102,6 +106,7 @@ class BilinearTable:
     k: np.ndarray
     s: np.ndarray
     dims: tuple[int, int, int]
+    key: str = ""
     #: Per output component, its terms ``(i, j, s)`` as Python scalars (for generated code).
     terms_by_output: tuple[tuple[tuple[int, int, float], ...], ...] = field(init=False, repr=False)
     #: Terms padded to the same count ``pad`` per output, as int64 / float64 tensors of
@@ -130,9 +135,12 @@ class BilinearTable:
         put = object.__setattr__
         put(self, "terms_by_output", terms)
         put(self, "pad", m)
-        put(self, "pad_i", torch.from_numpy(pi))
-        put(self, "pad_j", torch.from_numpy(pj))
-        put(self, "pad_s", torch.from_numpy(ps))
+        # real tensors even when a compiler stage builds the table under a fake-tensor mode
+        # (a traced backward asks for the transposed tables); they are stored and reused
+        with unset_fake_temporarily():
+            put(self, "pad_i", torch.from_numpy(pi))
+            put(self, "pad_j", torch.from_numpy(pj))
+            put(self, "pad_s", torch.from_numpy(ps))
 
     @classmethod
     def from_terms(
@@ -143,6 +151,7 @@ class BilinearTable:
         k: np.ndarray,
         s: np.ndarray,
         dims: tuple[int, int, int],
+        key: str = "",
     ) -> BilinearTable:
         """Build from term arrays, dropping zeros and sorting by (output, left, right)."""
         s = np.asarray(s, dtype=np.float64)
@@ -156,6 +165,7 @@ class BilinearTable:
             k[order].astype(np.int64),
             s[order],
             (int(dims[0]), int(dims[1]), int(dims[2])),
+            key,
         )
 
     @property
@@ -175,12 +185,19 @@ class BilinearTable:
         ``"y"``: ``grad_y[j] = sum s * x[i] * g[k]``, a bilinear map of ``(x, g)``.
         """
         dx, dy, dout = self.dims
+        if which not in ("x", "y"):
+            raise ValueError(f"which must be 'x' or 'y', got {which!r}")
+        cached = self.__dict__.get(f"_grad_{which}")
+        if cached is not None:
+            return cached
+        key = f"{self.key};{which}" if self.key else ""
         if which == "x":
-            return BilinearTable.from_terms(
-                f"{self.name}.grad_x", self.k, self.j, self.i, self.s, (dout, dy, dx)
+            out = BilinearTable.from_terms(
+                f"{self.name}.grad_x", self.k, self.j, self.i, self.s, (dout, dy, dx), key
             )
-        if which == "y":
-            return BilinearTable.from_terms(
-                f"{self.name}.grad_y", self.i, self.k, self.j, self.s, (dx, dout, dy)
+        else:
+            out = BilinearTable.from_terms(
+                f"{self.name}.grad_y", self.i, self.k, self.j, self.s, (dx, dout, dy), key
             )
-        raise ValueError(f"which must be 'x' or 'y', got {which!r}")
+        object.__setattr__(self, f"_grad_{which}", out)  # built once per table, no lock needed
+        return out

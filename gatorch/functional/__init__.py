@@ -6,6 +6,7 @@ autograd-correct and work under ``torch.compile``.
 """
 
 from gatorch.functional.bilinear import bilinear, bilinear_reference
+from gatorch.functional.policy import KernelPolicy, current_kernel_policy, kernel_policy
 from gatorch.functional.products import bilinear_dense, gp, lcontract, outer, regressive
 from gatorch.functional.unary import (
     conjugate,
@@ -21,10 +22,12 @@ from gatorch.functional.unary import (
 from gatorch.functional.versors import exp, inverse, random_vector, random_versor, sandwich
 
 __all__ = [
+    "KernelPolicy",
     "bilinear",
     "bilinear_dense",
     "bilinear_reference",
     "conjugate",
+    "current_kernel_policy",
     "dual",
     "exp",
     "gp",
@@ -32,6 +35,7 @@ __all__ = [
     "inner_product",
     "inverse",
     "involute",
+    "kernel_policy",
     "lcontract",
     "norm",
     "outer",

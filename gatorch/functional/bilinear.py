@@ -27,12 +27,14 @@ How it runs
 
 from __future__ import annotations
 
-from functools import cache
+from typing import Any
 
 import torch
 from torch import Tensor
+from torch._subclasses.fake_tensor import FakeTensor
 
 from gatorch.algebras.tables import BilinearTable
+from gatorch.functional.policy import current_kernel_policy
 
 __all__ = ["GATHER_THRESHOLD", "bilinear", "bilinear_reference"]
 
@@ -47,31 +49,41 @@ _GATHER_BLOCK_ELEMS = 1 << 21
 
 
 # -- table-derived constants -----------------------------------------------------------------------
-@cache
-def _grad_tables(table: BilinearTable) -> tuple[BilinearTable, BilinearTable]:
-    """Backward tables of ``table`` (eager autograd only; never traced)."""
-    return table.transposed("x"), table.transposed("y")
-
-
-_DEVICE_CONSTANTS: dict[tuple[int, str, torch.device, torch.dtype], Tensor] = {}
-
-
 def _const(table: BilinearTable, what: str, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """Eager cache of the padded index / sign tensors on a device."""
-    key = (id(table), what, device, dtype)
-    t = _DEVICE_CONSTANTS.get(key)
+    """The padded index / sign tensors of a table on a device (cached on the table, eagerly)."""
+    if torch.compiler.is_compiling():
+        return getattr(table, what).to(device=device, dtype=dtype)
+    store: dict[tuple[str, torch.device, torch.dtype], Tensor] = table.__dict__.setdefault("_device", {})
+    t = store.get((what, device, dtype))
     if t is None:
         t = getattr(table, what).to(device=device, dtype=dtype)
-        _DEVICE_CONSTANTS[key] = t
+        # a compiler stage may run the kernel on fake tensors: never keep those
+        if not isinstance(t, FakeTensor) and t.device.type != "meta":
+            store[(what, device, dtype)] = t
     return t
 
 
+def _table_for_key(key: str) -> BilinearTable:
+    """The algebra table named by ``key`` (see :attr:`BilinearTable.key`); a pure function of it."""
+    from gatorch.algebras.algebra import Algebra
+
+    parts = key.split(";")
+    alg = Algebra.from_signature([int(m) for m in parts[0].split(",")], int(parts[1]))
+    table = alg.bilinear_table(parts[2])
+    return table.transposed(parts[3]) if len(parts) > 3 else table
+
+
 # -- layout helpers ------------------------------------------------------------------------------
-def _transpose_copy(src: Tensor) -> Tensor:
-    """Contiguous transpose of a 2-D tensor, copied in cache-sized blocks."""
+def _transpose_copy(src: Tensor, blocked: bool | None = None) -> Tensor:
+    """Contiguous transpose of a 2-D tensor, copied in cache-sized blocks on the CPU family.
+
+    ``blocked=None`` asks the kernel policy (one copy for the CUDA family: no loop).
+    """
+    if blocked is None:
+        blocked = current_kernel_policy().family(src.device) == "cpu"
     rows, cols = src.shape
     out = torch.empty((cols, rows), dtype=src.dtype, device=src.device)
-    if src.device.type != "cpu" or rows <= _TRANSPOSE_BLOCK:
+    if not blocked or rows <= _TRANSPOSE_BLOCK:
         out.copy_(src.t())
         return out
     for start in range(0, rows, _TRANSPOSE_BLOCK):
@@ -125,15 +137,19 @@ def _run_rows(xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
     return out
 
 
-def _run_gather(xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
-    """Chunked gather-multiply-reduce for large tables (same contract as :func:`_run_rows`)."""
+def _run_gather(xt: Tensor, yt: Tensor, table: BilinearTable, chunked: bool = True) -> Tensor:
+    """Gather-multiply-reduce (same contract as :func:`_run_rows`).
+
+    ``chunked``: in blocks of items that keep the ``(dout * pad, block)`` intermediate in
+    cache (CPU family); otherwise one block of five launches (CUDA family).
+    """
     dout, m = table.dims[2], table.pad
     idx_i = _const(table, "pad_i", xt.device, torch.int64)
     idx_j = _const(table, "pad_j", xt.device, torch.int64)
     sign = _const(table, "pad_s", xt.device, xt.dtype)[:, None]
     n_items = xt.shape[1]
     out = torch.empty((dout, n_items), dtype=xt.dtype, device=xt.device)
-    block = max(1, _GATHER_BLOCK_ELEMS // (dout * m))
+    block = max(1, _GATHER_BLOCK_ELEMS // (dout * m)) if chunked else max(n_items, 1)
     for start in range(0, n_items, block):
         stop = min(start + block, n_items)
         prod = xt[:, start:stop].index_select(0, idx_i)
@@ -142,7 +158,9 @@ def _run_gather(xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
     return out
 
 
-def _run(xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
+def _run(xt: Tensor, yt: Tensor, table: BilinearTable, family: str) -> Tensor:
+    if family != "cpu":  # few launches: no loop over table terms or item blocks
+        return _run_gather(xt, yt, table, chunked=False)
     # Below ~8192 items the rows kernel is bound by its nnz Python-level calls and the
     # few large ops of the gather kernel win (measured on VGA3, STA and CGA3 alike).
     if table.nnz > GATHER_THRESHOLD or xt.shape[1] < ROWS_MIN_ITEMS:
@@ -154,19 +172,52 @@ class _BilinearFn(torch.autograd.Function):
     """Blade-first sparse bilinear map with a sparse (and differentiable) backward."""
 
     @staticmethod
-    def forward(ctx, xt: Tensor, yt: Tensor, table: BilinearTable) -> Tensor:
+    def forward(ctx, xt: Tensor, yt: Tensor, table: BilinearTable, family: str) -> Tensor:
         ctx.save_for_backward(xt, yt)
-        ctx.table = table
-        return _run(xt, yt, table)
+        ctx.table, ctx.family = table, family
+        return _run(xt, yt, table, family)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         xt, yt = ctx.saved_tensors
-        tx, ty = _grad_tables(ctx.table)
+        table = ctx.table
         grad = grad.contiguous()
-        gx = _BilinearFn.apply(grad, yt, tx) if ctx.needs_input_grad[0] else None
-        gy = _BilinearFn.apply(xt, grad, ty) if ctx.needs_input_grad[1] else None
-        return gx, gy, None
+        need_x, need_y = ctx.needs_input_grad[:2]
+        gx = _BilinearFn.apply(grad, yt, table.transposed("x"), ctx.family) if need_x else None
+        gy = _BilinearFn.apply(xt, grad, table.transposed("y"), ctx.family) if need_y else None
+        return gx, gy, None, None
+
+
+# -- opaque kernel for compiled graphs (custom op) ----------------------------------------------------
+@torch.library.custom_op("gatorch::bilinear", mutates_args=())
+def _bilinear_op(xt: Tensor, yt: Tensor, key: str, family: str) -> Tensor:
+    """Blade-first ``(dx, N), (dy, N) -> (dout, N)`` through the eager kernel of ``family``.
+
+    The table is named by its key, so a compiled graph holds a string, not the table;
+    the compiler treats the call as one opaque kernel (no per-term graph nodes).
+    """
+    return _run(xt.contiguous(), yt.contiguous(), _table_for_key(key), family)
+
+
+@_bilinear_op.register_fake
+def _(xt: Tensor, yt: Tensor, key: str, family: str) -> Tensor:
+    return xt.new_empty((_table_for_key(key).dims[2], xt.shape[1]))
+
+
+def _bilinear_op_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    xt, yt, key, family = inputs
+    ctx.save_for_backward(xt, yt)
+    ctx.key, ctx.family = key, family
+
+
+def _bilinear_op_backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    xt, yt = ctx.saved_tensors
+    gx = _bilinear_op(grad, yt, f"{ctx.key};x", ctx.family) if ctx.needs_input_grad[0] else None
+    gy = _bilinear_op(xt, grad, f"{ctx.key};y", ctx.family) if ctx.needs_input_grad[1] else None
+    return gx, gy, None, None
+
+
+_bilinear_op.register_autograd(_bilinear_op_backward, setup_context=_bilinear_op_setup)
 
 
 # -- traced kernel (torch.compile) --------------------------------------------------------------------
@@ -241,23 +292,34 @@ def bilinear(x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1)
         x = x.reshape(dx, *([1] * (len(batch) - len(bx))), *bx)
         y = y.reshape(dy, *([1] * (len(batch) - len(by))), *by)
 
-    if torch.compiler.is_compiling():
+    policy = current_kernel_policy()
+    compiling = torch.compiler.is_compiling()
+    if compiling and (policy.compiled_form("opaque") == "fused" or not table.key):
         if blade_dim == -1:
             x, y = x.expand(*batch, dx), y.expand(*batch, dy)
         else:
             x, y = x.expand(dx, *batch), y.expand(dy, *batch)
         return _traced(x, y, table, blade_dim)
 
+    family = policy.family(x.device)
+    if compiling:  # opaque: the eager kernel as a custom op, on blade-first rows
+        if blade_dim == -1:
+            xt, yt = x.expand(*batch, dx).reshape(-1, dx).t(), y.expand(*batch, dy).reshape(-1, dy).t()
+        else:
+            xt, yt = x.expand(dx, *batch).reshape(dx, -1), y.expand(dy, *batch).reshape(dy, -1)
+        out = _bilinear_op(xt, yt, table.key, family).view(dout, *batch)
+        return out.movedim(0, -1) if blade_dim == -1 else out
+
     n_items = 1
     for size in batch:
         n_items *= size
     if blade_dim == -1:
-        out = _BilinearFn.apply(_rows(x, batch, n_items), _rows(y, batch, n_items), table)
+        out = _BilinearFn.apply(_rows(x, batch, n_items), _rows(y, batch, n_items), table, family)
         # the result keeps the kernel's blade-first storage: a (..., dout) view, no transpose
         return out.view(dout, *batch).movedim(0, -1)
     xt = x.expand(dx, *batch).reshape(dx, n_items)
     yt = y.expand(dy, *batch).reshape(dy, n_items)
-    return _BilinearFn.apply(xt.contiguous(), yt.contiguous(), table).view(dout, *batch)
+    return _BilinearFn.apply(xt.contiguous(), yt.contiguous(), table, family).view(dout, *batch)
 
 
 def bilinear_reference(x: Tensor, y: Tensor, cayley: Tensor) -> Tensor:

@@ -27,7 +27,8 @@ How they run
 ------------
 :func:`qt_linear` reads the input as blade-first rows ``(dim, items, in)`` (a view when it
 comes from a previous gatorch linear layer, else one copy) and runs one batched GEMM over the
-blades with the per-blade weights ``W[:, :, qt(blade)]`` (``(dim, in, out)``, a tiny gather):
+blades with the per-blade weights ``W[:, :, qt(blade)]`` (``(dim, in, out)``, the weights of
+each type repeated over the blades of its grades: static slices, no index table):
 the layout and the cost of :func:`gatorch.functional.linear.equi_linear` with a single identity
 slot. The scalar bias is added in place and the readout is one GEMM on the scalar row.
 Measured against the alternatives (float32, 2048 items, 16 -> 16 channels, forward + backward,
@@ -36,7 +37,8 @@ on VGA3 / PGA3 / CGA3, against 4.2 / 9.6 / 17.0 ms for ``equi_linear``'s slot ke
 one-slot quaternion-type plan, 10.2 / 24.4 / 44.5 ms for four quaternion-type gathers each
 mixed by a channel GEMM and 17.7 / 37.0 / 78.9 ms for four masked projections each mixed by a
 GEMM (:class:`~gatorch.layers.EquiLinear`'s own map: 6.1 / 11.9 / 24.9 ms).
-Plain autograd ops, so double backward and ``torch.compile`` need nothing special.
+Plain autograd ops, so double backward and ``torch.compile`` need nothing special; nothing
+is cached on a device.
 
 :func:`qt_gp` broadcasts its ``(channels, num_qt_paths)`` weight onto the grade paths of
 :func:`gatorch.functional.steerable.steerable_gp` (one ``index_select``: grade path
@@ -52,7 +54,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from gatorch.functional.steerable import steerable_gp, steerable_paths, steerable_plan
+from gatorch.functional.steerable import SteerableTables, steerable_gp, steerable_paths, steerable_plan
 
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
@@ -61,6 +63,7 @@ __all__ = [
     "NUM_QUATERNION_TYPES",
     "qt_gp",
     "qt_gp_init_std",
+    "qt_grade_paths",
     "qt_grades",
     "qt_index",
     "qt_linear",
@@ -98,8 +101,12 @@ QTPath = tuple[int, int, int]
 _QT_PATHS: dict[Algebra, tuple[tuple[QTPath, ...], tuple[int, ...]]] = {}
 
 
+@torch.compiler.assume_constant_result
 def _qt_tables(alg: Algebra) -> tuple[tuple[QTPath, ...], tuple[int, ...]]:
-    """``(qt_paths, grade_to_qt)``: the sorted qt triples and, per grade path, its qt-path index."""
+    """``(qt_paths, grade_to_qt)``: the sorted qt triples and, per grade path, its qt-path index.
+
+    Cached per algebra; a constant under ``torch.compile`` (evaluated, not traced, and not
+    guarded on the cache)."""
     cached = _QT_PATHS.get(alg)
     if cached is None:
         as_qt = [
@@ -149,30 +156,18 @@ def qt_gp_init_std(alg: Algebra) -> Tensor:
     return torch.tensor([(terms[t] / blades[t]) ** -0.5 for _, _, t in qt_paths(alg)], dtype=torch.float64)
 
 
-_CONSTANTS: dict[tuple[Algebra, str, torch.device], Tensor] = {}
-
-
-def _const(alg: Algebra, name: str, device: torch.device) -> Tensor:
-    """int64 tables on ``device`` (cached in eager mode, built inline when traced)."""
-    key = (alg, name, device)
-    t = None if torch.compiler.is_compiling() else _CONSTANTS.get(key)
-    if t is None:
-        if name == "qt_index":
-            data: tuple[int, ...] = tuple(quaternion_type(g) for g in alg.grades)
-        else:  # "grade_to_qt"
-            data = _qt_tables(alg)[1]
-        t = torch.tensor(data, dtype=torch.int64, device=device)
-        if not torch.compiler.is_compiling():
-            _CONSTANTS[key] = t
-    return t
+def qt_grade_paths(alg: Algebra) -> tuple[int, ...]:
+    """Per grade path of :func:`~gatorch.functional.steerable.steerable_paths`, the index of its
+    quaternion-type path in :func:`qt_paths` (cached per algebra, pure Python)."""
+    return _qt_tables(alg)[1]
 
 
 def qt_index(alg: Algebra, device: torch.device | str | None = None) -> Tensor:
-    """Quaternion type of each blade as an int64 tensor of shape ``(dim,)`` on ``device`` (cached).
+    """Quaternion type of each blade as a new int64 tensor of shape ``(dim,)`` on ``device``.
 
     ``v[..., qt_index(alg)]`` broadcasts per-type values ``v: (..., 4)`` to the blades.
     """
-    return _const(alg, "qt_index", torch.device(device) if device is not None else torch.device("cpu"))
+    return torch.tensor([quaternion_type(g) for g in alg.grades], dtype=torch.int64, device=device)
 
 
 # -- checks --------------------------------------------------------------------------------------------
@@ -264,8 +259,15 @@ def _qt_linear(
     xb = x.movedim(-1, 0).reshape(dim, items, in_channels)  # (dim, N, in): a view of blade-first storage
     if xb.stride(-1) != 1 or xb.stride(-2) != in_channels:  # batch-last input: one 2-D transposed copy
         xb = x.reshape(items * in_channels, dim).t().contiguous().view(dim, items, in_channels)
-    # (dim, in, out), contiguous per blade: bmm's fast path needs unit-stride matrices
-    per_blade = weight.permute(2, 1, 0).index_select(0, _const(alg, "qt_index", weight.device))
+    # (dim, in, out), contiguous per blade (bmm's fast path needs unit-stride matrices): the
+    # weights of type g % 4 repeated over the blades of each grade g (static slices, no table)
+    per_type = weight.permute(2, 1, 0)
+    per_blade = torch.cat(
+        [
+            per_type[quaternion_type(g) : quaternion_type(g) + 1].expand(math.comb(alg.n, g), -1, -1)
+            for g in range(alg.n + 1)
+        ]
+    )
     ob = torch.bmm(xb, per_blade)  # (dim, N, out): blade e mixed by W[:, :, qt(e)]
     if bias is not None:  # in place on the product's output (bmm does not save it for backward)
         ob[scalar].add_(bias.reshape(items, out_channels))
@@ -275,7 +277,15 @@ def _qt_linear(
     return out, (xb[scalar] @ readout.t()).view(*batch, readout.shape[0])
 
 
-def qt_gp(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
+def qt_gp(
+    alg: Algebra,
+    x: Tensor,
+    y: Tensor,
+    weight: Tensor,
+    *,
+    grade_to_qt: Tensor | None = None,
+    tables: SteerableTables | None = None,
+) -> Tensor:
     r"""GLGENN's weighted geometric product, one weight per channel and quaternion-type path.
 
     .. math::
@@ -292,6 +302,11 @@ def qt_gp(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
         Batch dimensions broadcast.
     weight : Tensor, shape (channels, num_qt_paths)
         ``num_qt_paths = len(qt_paths(alg))``.
+    grade_to_qt : Tensor, shape (num_grade_paths,), int64, optional
+        :func:`qt_grade_paths` as a tensor on the device of ``weight`` (a layer's buffer);
+        built when omitted.
+    tables : SteerableTables, optional
+        Passed to :func:`~gatorch.functional.steerable.steerable_gp`.
 
     Returns
     -------
@@ -305,5 +320,7 @@ def qt_gp(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
     """
     _check_input(alg, x, "qt_gp")
     _check_tensor(weight, "weight", (x.shape[-2], len(qt_paths(alg))), "qt_gp")
-    grade_weight = weight.index_select(1, _const(alg, "grade_to_qt", weight.device))
-    return steerable_gp(alg, x, y, grade_weight)
+    if grade_to_qt is None:
+        grade_to_qt = torch.tensor(qt_grade_paths(alg), dtype=torch.int64, device=weight.device)
+    grade_weight = weight.index_select(1, grade_to_qt)
+    return steerable_gp(alg, x, y, grade_weight, tables=tables)

@@ -11,8 +11,9 @@ never a dense ``(out * dim, in * dim)`` matrix.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,104 +21,12 @@ from torch import Tensor
 
 from gatorch.algebras.equivariant import check_group
 from gatorch.functional.bilinear import _transpose_copy
+from gatorch.functional.policy import current_kernel_policy
 
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
 
 __all__ = ["LinearPlan", "equi_linear", "equi_linear_readout", "invariant_components", "linear_plan"]
-
-
-@dataclass(frozen=True)
-class LinearPlan:
-    """How the basis maps of one (algebra, group) split into grade blocks.
-
-    Attributes
-    ----------
-    blocks : tuple of (in_grade, out_grade, map_indices)
-        For each block, the indices of the basis maps in it.
-    matrices : tuple of float64 arrays, each (n_maps, d_out, d_in)
-        The basis maps restricted to their block.
-    num_maps : int
-        Total number of basis maps (the weight's last dimension).
-    """
-
-    blocks: tuple[tuple[int, int, tuple[int, ...]], ...]
-    matrices: tuple[np.ndarray, ...]
-    num_maps: int
-
-
-_PLANS: dict[tuple[Algebra, str], LinearPlan] = {}
-
-
-def linear_plan(alg: Algebra, group: str = "pin") -> LinearPlan:
-    """The block structure of ``alg.equivariant_basis(group)`` (cached)."""
-    check_group(group, "linear_plan")
-    plan = _PLANS.get((alg, group))
-    if plan is not None:
-        return plan
-    basis = alg.equivariant_basis(group).numpy()
-    grade_of = np.asarray(alg.grades)
-    by_block: dict[tuple[int, int], list[int]] = {}
-    for m, mat in enumerate(basis):
-        rows, cols = np.nonzero(mat)
-        a, b = int(grade_of[cols[0]]), int(grade_of[rows[0]])
-        by_block.setdefault((a, b), []).append(m)
-    blocks, matrices = [], []
-    for (a, b), maps in by_block.items():
-        sa, sb = alg.grade_slice(a), alg.grade_slice(b)
-        blocks.append((a, b, tuple(maps)))
-        matrices.append(np.stack([basis[m][sb, sa] for m in maps]))
-    plan = LinearPlan(tuple(blocks), tuple(matrices), int(basis.shape[0]))
-    _PLANS[(alg, group)] = plan
-    return plan
-
-
-_INVARIANT: dict[tuple[Algebra, str, str], tuple[int, ...]] = {}
-
-
-def invariant_components(alg: Algebra, group: str = "pin", kind: str = "blades") -> tuple[int, ...]:
-    """Blade indices fixed by the group action, in one of two senses.
-
-    ``kind="blades"``: blades ``e_c`` with ``rho_w(e_c) = e_c`` (columns of the action):
-    where scalars may be written into a multivector and a bias may sit. The scalar
-    always; ``e0`` in degenerate algebras (the plane at infinity); the pseudoscalar for
-    ``"spin"``.
-
-    ``kind="coefficients"``: components whose coefficient is invariant,
-    ``rho_w(x)_c = x_c`` (rows of the action): what may be read out as a scalar. The
-    scalar always; the pseudoscalar for ``"spin"``. (The ``e0`` coefficient of a PGA
-    plane changes under translations, although the blade ``e0`` is fixed.)
-
-    Found by applying generic group generators.
-    """
-    from gatorch.algebras.equivariant import _generators
-
-    check_group(group, "invariant_components")
-    if kind not in ("blades", "coefficients"):
-        raise ValueError(f"kind must be 'blades' or 'coefficients', got {kind!r}")
-    cached = _INVARIANT.get((alg, group, kind))
-    if cached is not None:
-        return cached
-    rng = np.random.default_rng(0)
-    gens = _generators(alg, group, rng, alg.n + 2)
-    if kind == "coefficients":
-        gens = [g.T for g in gens]
-    eye = np.eye(alg.dim)
-    fixed = tuple(c for c in range(alg.dim) if all(np.allclose(g[:, c], eye[:, c], atol=1e-9) for g in gens))
-    _INVARIANT[(alg, group, kind)] = fixed
-    return fixed
-
-
-_BLOCK_TENSORS: dict[tuple[Algebra, str, torch.device, torch.dtype], tuple[Tensor, ...]] = {}
-
-
-def _block_tensors(alg: Algebra, group: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, ...]:
-    key = (alg, group, device, dtype)
-    out = _BLOCK_TENSORS.get(key)
-    if out is None:
-        out = tuple(torch.as_tensor(m, dtype=dtype, device=device) for m in linear_plan(alg, group).matrices)
-        _BLOCK_TENSORS[key] = out
-    return out
 
 
 @dataclass(frozen=True)
@@ -145,19 +54,116 @@ class _SlotPlan:
     identity_first: bool
 
 
-_SLOTS: dict[tuple[Algebra, str], _SlotPlan | None] = {}
+@dataclass(frozen=True)
+class LinearPlan:
+    """How the basis maps of one (algebra, group) are applied: everything ``equi_linear`` needs.
+
+    Built once per (algebra, group) from static metadata and stored on the
+    :class:`~gatorch.Algebra`; :class:`~gatorch.layers.EquiLinear` builds it at construction,
+    so a forward pass (eager or traced) only reads it.
+
+    Attributes
+    ----------
+    blocks : tuple of (in_grade, out_grade, map_indices)
+        For each block, the indices of the basis maps in it.
+    matrices : tuple of float64 arrays, each (n_maps, d_out, d_in)
+        The basis maps restricted to their block.
+    num_maps : int
+        Total number of basis maps (the weight's last dimension).
+    slots : _SlotPlan or None
+        The basis as signed blade selections (``None`` if some map is not one).
+    inv_blades : tuple of int
+        ``invariant_components(alg, group, "blades")``.
+    read_coefficients : tuple of int
+        ``invariant_components(alg, group, "coefficients")``.
+    """
+
+    blocks: tuple[tuple[int, int, tuple[int, ...]], ...]
+    matrices: tuple[np.ndarray, ...]
+    num_maps: int
+    slots: _SlotPlan | None = None
+    inv_blades: tuple[int, ...] = ()
+    read_coefficients: tuple[int, ...] = ()
+
+
+def linear_plan(alg: Algebra, group: str = "pin") -> LinearPlan:
+    """The block structure of ``alg.equivariant_basis(group)``, built once per algebra."""
+    check_group(group, "linear_plan")
+    return alg._memo(("linear_plan", group), lambda: _build_linear_plan(alg, group))
+
+
+def _build_linear_plan(alg: Algebra, group: str) -> LinearPlan:
+    basis = alg.equivariant_basis(group).numpy()
+    grade_of = np.asarray(alg.grades)
+    by_block: dict[tuple[int, int], list[int]] = {}
+    for m, mat in enumerate(basis):
+        rows, cols = np.nonzero(mat)
+        a, b = int(grade_of[cols[0]]), int(grade_of[rows[0]])
+        by_block.setdefault((a, b), []).append(m)
+    blocks, matrices = [], []
+    for (a, b), maps in by_block.items():
+        sa, sb = alg.grade_slice(a), alg.grade_slice(b)
+        blocks.append((a, b, tuple(maps)))
+        matrices.append(np.stack([basis[m][sb, sa] for m in maps]))
+    return LinearPlan(
+        tuple(blocks),
+        tuple(matrices),
+        int(basis.shape[0]),
+        slots=_build_slot_plan(alg, basis),
+        inv_blades=invariant_components(alg, group, "blades"),
+        read_coefficients=invariant_components(alg, group, "coefficients"),
+    )
+
+
+def invariant_components(alg: Algebra, group: str = "pin", kind: str = "blades") -> tuple[int, ...]:
+    """Blade indices fixed by the group action, in one of two senses.
+
+    ``kind="blades"``: blades ``e_c`` with ``rho_w(e_c) = e_c`` (columns of the action):
+    where scalars may be written into a multivector and a bias may sit. The scalar
+    always; ``e0`` in degenerate algebras (the plane at infinity); the pseudoscalar for
+    ``"spin"``.
+
+    ``kind="coefficients"``: components whose coefficient is invariant,
+    ``rho_w(x)_c = x_c`` (rows of the action): what may be read out as a scalar. The
+    scalar always; the pseudoscalar for ``"spin"``. (The ``e0`` coefficient of a PGA
+    plane changes under translations, although the blade ``e0`` is fixed.)
+
+    Found by applying generic group generators; built once per algebra.
+    """
+    check_group(group, "invariant_components")
+    if kind not in ("blades", "coefficients"):
+        raise ValueError(f"kind must be 'blades' or 'coefficients', got {kind!r}")
+    return alg._memo(("invariant_components", group, kind), lambda: _build_invariant(alg, group, kind))
+
+
+def _build_invariant(alg: Algebra, group: str, kind: str) -> tuple[int, ...]:
+    from gatorch.algebras.equivariant import _generators
+
+    rng = np.random.default_rng(0)
+    gens = _generators(alg, group, rng, alg.n + 2)
+    if kind == "coefficients":
+        gens = [g.T for g in gens]
+    eye = np.eye(alg.dim)
+    return tuple(c for c in range(alg.dim) if all(np.allclose(g[:, c], eye[:, c], atol=1e-9) for g in gens))
+
+
+def _block_tensors(alg: Algebra, group: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    mats = linear_plan(alg, group).matrices
+    return tuple(
+        alg._memo_tensor(("linear_block", group, b), device, dtype, lambda m=m: torch.from_numpy(m))  # type: ignore[misc]
+        for b, m in enumerate(mats)
+    )
 
 
 def _slot_plan(alg: Algebra, group: str) -> _SlotPlan | None:
     """The slots of ``alg.equivariant_basis(group)``, or ``None`` if a map is not a signed selection."""
-    key = (alg, group)
-    if key in _SLOTS:
-        return _SLOTS[key]
-    basis = alg.equivariant_basis(group).numpy()
+    return linear_plan(alg, group).slots
+
+
+def _build_slot_plan(alg: Algebra, basis: np.ndarray) -> _SlotPlan | None:
     terms: list[list[tuple[int, int, float]]] = [[] for _ in range(alg.dim)]  # (src, map, sign) per blade
     for m, mat in enumerate(basis):
         if ((mat != 0).sum(axis=1) > 1).any():
-            _SLOTS[key] = None
             return None
         for e, c in zip(*np.nonzero(mat), strict=True):
             terms[int(e)].append((int(c), m, float(mat[e, c])))
@@ -170,29 +176,24 @@ def _slot_plan(alg: Algebra, group: str) -> _SlotPlan | None:
         maps.append(tuple(t[k][1] if k < len(t) else 0 for t in terms))
         signs.append(tuple(t[k][2] if k < len(t) else 0.0 for t in terms))
     identity_first = sources[0] == tuple(range(alg.dim)) and all(v == 1.0 for v in signs[0])
-    plan = _SlotPlan(tuple(sources), tuple(maps), tuple(signs), identity_first)
-    _SLOTS[key] = plan
-    return plan
+    return _SlotPlan(tuple(sources), tuple(maps), tuple(signs), identity_first)
 
 
 _SlotTensors = tuple[tuple[Tensor, Tensor, Tensor], ...]
-_SLOT_TENSORS: dict[tuple[_SlotPlan, torch.device, torch.dtype], _SlotTensors] = {}
 
 
-def _slot_tensors(plan: _SlotPlan, device: torch.device, dtype: torch.dtype) -> _SlotTensors:
-    key = (plan, device, dtype)  # plans are frozen dataclasses: hashed by value
-    out = _SLOT_TENSORS.get(key)
-    if out is None:
-        out = tuple(
+def _slot_tensors(alg: Algebra, plan: _SlotPlan, device: torch.device, dtype: torch.dtype) -> _SlotTensors:
+    """Index and sign tensors of each slot on ``device`` (cached on the algebra in eager mode)."""
+    out = []
+    for k, (src, maps, sign) in enumerate(zip(plan.sources, plan.maps, plan.signs, strict=True)):
+        out.append(
             (
-                torch.tensor(src, dtype=torch.long, device=device),
-                torch.tensor(maps, dtype=torch.long, device=device),
-                torch.tensor(sign, dtype=dtype, device=device),
+                alg._memo_tensor(("slot_src", plan, k), device, torch.long, lambda v=src: torch.tensor(v)),  # type: ignore[misc]
+                alg._memo_tensor(("slot_map", plan, k), device, torch.long, lambda v=maps: torch.tensor(v)),  # type: ignore[misc]
+                alg._memo_tensor(("slot_sign", plan, k), device, dtype, lambda v=sign: torch.tensor(v)),  # type: ignore[misc]
             )
-            for src, maps, sign in zip(plan.sources, plan.maps, plan.signs, strict=True)
         )
-        _SLOT_TENSORS[key] = out
-    return out
+    return tuple(out)
 
 
 def _slot_weight(weight: Tensor, maps: Tensor, sign: Tensor, plain: bool) -> Tensor:
@@ -239,13 +240,14 @@ class _SlotLinear(torch.autograd.Function):
         weight: Tensor,
         rows: Tensor | None,
         readout: Tensor | None,
+        alg: Algebra,
         plan: _SlotPlan,
         inv: Tensor,
         read: tuple[int, ...],
     ) -> tuple[Tensor, Tensor]:
         dim, in_channels = x.shape[-1], x.shape[-2]
         xb = _blade_rows(x, dim, in_channels)
-        slots = _slot_tensors(plan, x.device, x.dtype)
+        slots = _slot_tensors(alg, plan, x.device, x.dtype)
         out: Tensor | None = None
         for k, (src, maps, sign) in enumerate(slots):
             plain = k == 0 and plan.identity_first
@@ -264,7 +266,7 @@ class _SlotLinear(torch.autograd.Function):
                 s.addmm_(xb[read[c]], readout[:, :, c].t())
         copied = not _is_view(xb, x)
         ctx.set_materialize_grads(False)
-        ctx.plan, ctx.batch, ctx.copied, ctx.read = plan, x.shape[:-2], copied, read
+        ctx.alg, ctx.plan, ctx.batch, ctx.copied, ctx.read = alg, plan, x.shape[:-2], copied, read
         saved_readout = readout if readout is not None else weight.new_empty(0)
         ctx.save_for_backward(x, xb if copied else x.new_empty(0), weight, saved_readout, inv)
         return out, s
@@ -280,7 +282,7 @@ class _SlotLinear(torch.autograd.Function):
         else:  # a view of x (or, for double backward, a differentiable copy connected to x)
             xb = x.movedim(-1, 0).reshape(dim, -1, in_channels)
         need_x, need_w, need_rows, need_read = ctx.needs_input_grad[:4]
-        slots = _slot_tensors(plan, x.device, x.dtype)
+        slots = _slot_tensors(ctx.alg, plan, x.device, x.dtype)
         n = xb.shape[1]
         g = grad_out.contiguous() if grad_out is not None else None
         gx = gw = g_rows = g_read = None
@@ -314,7 +316,7 @@ class _SlotLinear(torch.autograd.Function):
                 g_read = torch.stack([torch.mm(grad_s.t(), xb[read[c]]) for c in range(readout.shape[2])], -1)
         if gx is not None:
             gx = gx.view(dim, *ctx.batch, in_channels).movedim(0, -1)
-        return gx, gw, g_rows, g_read, None, None, None
+        return gx, gw, g_rows, g_read, None, None, None, None
 
 
 def _is_view(xb: Tensor, x: Tensor) -> bool:
@@ -414,7 +416,7 @@ def _equi_linear(
             f"{who}: expected weight of shape (out_channels, {x.shape[-2]}, {plan.num_maps}) "
             f"for input of shape {tuple(x.shape)}, got {tuple(weight.shape)}"
         )
-    read = invariant_components(alg, group, "coefficients")
+    read = plan.read_coefficients
     if readout is not None and (
         readout.ndim != 3 or readout.shape[1] != x.shape[-2] or readout.shape[2] != len(read)
     ):
@@ -422,21 +424,27 @@ def _equi_linear(
             f"{who}: expected readout of shape (out_s_channels, {x.shape[-2]}, {len(read)}) "
             f"for input of shape {tuple(x.shape)}, got {tuple(readout.shape)}"
         )
-    inv = invariant_components(alg, group, "blades")
+    inv = plan.inv_blades
     batch, out_channels = x.shape[:-2], weight.shape[0]
     if bias is not None:
         bias = bias.expand(*batch, out_channels, len(inv))
-    slots = _slot_plan(alg, group)
-    if slots is None or torch.compiler.is_compiling():
+    slots = plan.slots
+    compiling = torch.compiler.is_compiling()
+    opaque = compiling and current_kernel_policy().compiled_form("opaque") == "opaque"
+    if slots is None or (compiling and not opaque):
         if slots is None:
             out = _equi_linear_blocks(alg, x, weight, group)
         else:
             out = _slots_traced(alg, x, weight, slots)
         if bias is not None:
-            out = out.index_add(-1, _index_tensor(inv, x.device), bias.to(out.dtype))
+            out = out.index_add(-1, _index_tensor(alg, inv, x.device), bias.to(out.dtype))
         s = None
         if readout is not None:
-            s = torch.einsum("...ic,pic->...p", x.index_select(-1, _index_tensor(read, x.device)), readout)
+            # the readout as a contraction with a zero-padded (out_s, in, dim) weight: no gather
+            # of x (whose backward, a scatter into x's gradient, inductor got wrong here once)
+            full = readout.new_zeros(*readout.shape[:2], alg.dim)
+            full = full.index_copy(-1, _index_tensor(alg, read, x.device), readout)
+            s = torch.einsum("...id,pid->...p", x, full.to(x.dtype))
         return out, s
     rows = None
     if bias is not None:  # (n_inv, N, out): added in place to the GEMM output's invariant rows
@@ -446,9 +454,128 @@ def _equi_linear(
     if low is not None:  # cast as autocast would, outside the Function: the casts' backward is autograd's
         args = [t.to(low) if t is not None else None for t in args]
     with torch.autocast(x.device.type, enabled=False) if low is not None else contextlib.nullcontext():
-        ob, s = _SlotLinear.apply(*args, slots, _index_tensor(inv, x.device), read)
+        if opaque:  # the eager kernel, forward and backward, as custom ops the compiler does not trace
+            ob, s = _linear_op(*args, _algebra_key(alg), group)
+        else:
+            ob, s = _SlotLinear.apply(*args, alg, slots, _index_tensor(alg, inv, x.device), read)
     out = ob.view(alg.dim, *batch, out_channels).movedim(0, -1)
     return out, (s.view(*batch, s.shape[-1]) if readout is not None else None)
+
+
+def _algebra_key(alg: Algebra) -> str:
+    """``"<metric>;<start_index>"``: names the algebra in a custom-op call."""
+    return f"{','.join(str(m) for m in alg.metric)};{alg._start_index}"
+
+
+def _algebra_from_key(key: str) -> Algebra:
+    from gatorch.algebras.algebra import Algebra
+
+    metric, start = key.split(";")
+    return Algebra.from_signature([int(m) for m in metric.split(",")] if metric else [], int(start))
+
+
+class _Ctx:
+    """Stand-in for an autograd context, to run :class:`_SlotLinear`'s kernels inside custom ops."""
+
+    saved_tensors: tuple[Tensor, ...]
+    needs_input_grad: tuple[bool, ...]
+
+    def save_for_backward(self, *tensors: Tensor) -> None:
+        self.saved_tensors = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        pass
+
+
+def _slot_context(alg: Algebra, group: str, x: Tensor) -> tuple[_SlotPlan, Tensor, tuple[int, ...]]:
+    plan = linear_plan(alg, group)
+    assert plan.slots is not None
+    return plan.slots, _index_tensor(alg, plan.inv_blades, x.device), plan.read_coefficients
+
+
+@torch.library.custom_op("gatorch::equi_linear", mutates_args=())
+def _linear_op(
+    x: Tensor, weight: Tensor, rows: Tensor | None, readout: Tensor | None, key: str, group: str
+) -> tuple[Tensor, Tensor]:
+    """Opaque :class:`_SlotLinear` forward: ``(dim, N, out)`` blade-first rows and ``(N, out_s)``."""
+    alg = _algebra_from_key(key)
+    slots, inv, read = _slot_context(alg, group, x)
+    out, s = _SlotLinear.forward(_Ctx(), x, weight, rows, readout, alg, slots, inv, read)
+    return out, s
+
+
+@_linear_op.register_fake
+def _(x: Tensor, weight: Tensor, rows: Tensor | None, readout: Tensor | None, key: str, group: str):
+    n = math.prod(x.shape[:-2])
+    out_s = readout.shape[0] if readout is not None else 0
+    return x.new_empty((x.shape[-1], n, weight.shape[0])), x.new_empty((n, out_s))
+
+
+@torch.library.custom_op("gatorch::equi_linear_backward", mutates_args=())
+def _linear_backward_op(
+    grad_out: Tensor,
+    grad_s: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    rows: Tensor | None,
+    readout: Tensor | None,
+    key: str,
+    group: str,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Opaque :class:`_SlotLinear` backward: gradients of ``x, weight, rows, readout`` (empty if absent)."""
+    alg = _algebra_from_key(key)
+    slots, inv, read = _slot_context(alg, group, x)
+    ctx = _Ctx()
+    ctx.save_for_backward(
+        x, x.new_empty(0), weight, readout if readout is not None else weight.new_empty(0), inv
+    )
+    ctx.alg, ctx.plan, ctx.batch, ctx.copied, ctx.read = alg, slots, x.shape[:-2], False, read  # type: ignore[attr-defined]
+    ctx.needs_input_grad = (True, True, rows is not None, readout is not None)
+    with torch.no_grad():
+        gx, gw, g_rows, g_read, *_ = _SlotLinear.backward(
+            ctx, grad_out, grad_s if readout is not None else None
+        )
+    assert gx is not None and gw is not None
+    return (
+        gx.contiguous(),
+        gw.contiguous(),
+        g_rows.contiguous() if g_rows is not None else x.new_empty(0),
+        g_read.contiguous() if g_read is not None else x.new_empty(0),
+    )
+
+
+@_linear_backward_op.register_fake
+def _(grad_out, grad_s, x, weight, rows, readout, key, group):
+    return (
+        torch.empty_like(x, memory_format=torch.contiguous_format),
+        weight.new_empty(weight.shape),
+        rows.new_empty(rows.shape) if rows is not None else x.new_empty(0),
+        readout.new_empty(readout.shape) if readout is not None else x.new_empty(0),
+    )
+
+
+def _linear_op_setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    x, weight, rows, readout, key, group = inputs
+    ctx.save_for_backward(x, weight, rows, readout)
+    ctx.key, ctx.group = key, group
+
+
+def _linear_op_backward(ctx: Any, grad_out: Tensor, grad_s: Tensor):
+    x, weight, rows, readout = ctx.saved_tensors
+    gx, gw, g_rows, g_read = _linear_backward_op(
+        grad_out.contiguous(), grad_s.contiguous(), x, weight, rows, readout, ctx.key, ctx.group
+    )
+    return (
+        gx,
+        gw,
+        (g_rows if rows is not None else None),
+        (g_read if readout is not None else None),
+        None,
+        None,
+    )
+
+
+_linear_op.register_autograd(_linear_op_backward, setup_context=_linear_op_setup)
 
 
 def _autocast_dtype(device_type: str) -> torch.dtype | None:
@@ -460,25 +587,40 @@ def _autocast_dtype(device_type: str) -> torch.dtype | None:
 
 def _slots_traced(alg: Algebra, x: Tensor, weight: Tensor, plan: _SlotPlan) -> Tensor:
     """The slot kernel as plain differentiable ops (for ``torch.compile``): returns ``(..., out, dim)``."""
-    xb = x.movedim(-1, 0).reshape(alg.dim, -1, x.shape[-2])
+    # blade-first rows with unit-stride channels: the layout bmm runs fast on (a strided view
+    # makes every GEMM of the batch copy or take a slow path); inductor fuses the copy upstream
+    xb = x.movedim(-1, 0).reshape(alg.dim, -1, x.shape[-2]).clone(memory_format=torch.contiguous_format)
     out: Tensor | None = None
-    for k, (src, maps, sign) in enumerate(_slot_tensors(plan, x.device, x.dtype)):
+    for k, (src, maps, sign) in enumerate(_slot_tensors(alg, plan, x.device, x.dtype)):
         plain = k == 0 and plan.identity_first
         xk = xb if plain else xb.index_select(0, src)
         wk = _slot_weight(weight, maps, sign, plain)
         out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
     assert out is not None
+    out = _ContiguousGrad.apply(out)
     return out.view(alg.dim, *x.shape[:-2], weight.shape[0]).movedim(0, -1)
 
 
-_INDEX_TENSORS: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous.
+
+    The gradient of a blade-first GEMM output reaches it through the batch-last view the
+    next layer read, so it arrives with unit stride on the blade axis. ``bmm`` on such
+    operands copies every matrix of the batch (several times slower than the GEMM itself);
+    one explicit transpose here, which inductor fuses into the producer, avoids it.
+    """
+
+    @staticmethod
+    def forward(ctx, t: Tensor) -> Tensor:
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.clone(memory_format=torch.contiguous_format)
 
 
-def _index_tensor(idx: tuple[int, ...], device: torch.device) -> Tensor:
-    t = _INDEX_TENSORS.get((idx, device))
-    if t is None:
-        t = _INDEX_TENSORS[(idx, device)] = torch.tensor(idx, dtype=torch.long, device=device)
-    return t
+def _index_tensor(alg: Algebra, idx: tuple[int, ...], device: torch.device) -> Tensor:
+    return alg._memo_tensor(("index", idx), device, torch.long, lambda: torch.tensor(idx))
 
 
 def _equi_linear_blocks(alg: Algebra, x: Tensor, weight: Tensor, group: str) -> Tensor:

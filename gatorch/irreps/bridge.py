@@ -116,13 +116,22 @@ def _irreps_str(alg: Algebra, part: str, channels: int) -> str:
     return "+".join(f"{len(copies[ir]) * channels}x{ir}" for ir in _IRREP_TYPES)
 
 
-@functools.lru_cache(maxsize=256)
-def _maps(alg: Algebra, part: str, channels: int) -> tuple[Tensor, Tensor]:
+_MAPS: dict[tuple[Algebra, str, int], tuple[tuple[int, ...], tuple[float, ...]]] = {}
+
+
+@torch.compiler.assume_constant_result
+def _maps(alg: Algebra, part: str, channels: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """``(index, sign)``: irreps component ``k`` is ``sign[k] * mv.flatten(-2)[..., index[k]]``.
 
     Multiplicity outer: per irrep type, per copy (Euclidean first), per channel, the
-    ``2l + 1`` components.
+    ``2l + 1`` components. Pure Python, cached; under ``torch.compile`` evaluated (not
+    traced) and a constant of the graph. The modules keep them as buffers, the functions
+    build them as tensors on every call (constants under ``torch.compile``).
     """
+    key = (alg, part, channels)
+    cached = _MAPS.get(key)
+    if cached is not None:
+        return cached
     index, sign = [], []
     for copies in _copies(alg, part).values():  # irrep types in _IRREP_TYPES order
         for copy in copies:
@@ -130,22 +139,19 @@ def _maps(alg: Algebra, part: str, channels: int) -> tuple[Tensor, Tensor]:
                 for blade, s in copy:
                     index.append(c * alg.dim + blade)
                     sign.append(s)
-    return torch.tensor(index, dtype=torch.int64), torch.tensor(sign, dtype=torch.float64)
-
-
-_DEVICE_MAPS: dict[tuple[Algebra, str, int, torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
-
-
-def _device_maps(alg: Algebra, part: str, channels: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`_maps` on the device and in the dtype of ``like``, cached (no copy per call)."""
-    key = (alg, part, channels, like.device, like.dtype)
-    maps = _DEVICE_MAPS.get(key)
-    if maps is None:
-        index, sign = _maps(alg, part, channels)
-        maps = (index.to(like.device), sign.to(device=like.device, dtype=like.dtype))
-        if len(_DEVICE_MAPS) < 1024:
-            _DEVICE_MAPS[key] = maps
+    maps = (tuple(index), tuple(sign))
+    if len(_MAPS) < 1024:
+        _MAPS[key] = maps
     return maps
+
+
+def _map_tensors(alg: Algebra, part: str, channels: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`_maps` as new tensors on the device of ``like`` (the signs in its dtype)."""
+    index, sign = _maps(alg, part, channels)
+    return (
+        torch.tensor(index, dtype=torch.int64, device=like.device),
+        torch.tensor(sign, dtype=like.dtype, device=like.device),
+    )
 
 
 def _check_mv(alg: Algebra, mv: object, who: str, channels: int | None = None) -> Tensor:
@@ -251,7 +257,7 @@ def to_irreps(alg: Algebra, mv: Tensor, *, part: str = "full") -> Tensor:
     alg = _check_algebra(alg, "to_irreps")
     part = _check_part(alg, part, "to_irreps")
     mv = _check_mv(alg, mv, "to_irreps")
-    index, sign = _device_maps(alg, part, mv.shape[-2], mv)
+    index, sign = _map_tensors(alg, part, mv.shape[-2], mv)
     return _gather(mv, index, sign)
 
 
@@ -283,7 +289,7 @@ def from_irreps(alg: Algebra, t: Tensor, channels: int, *, part: str = "full") -
     part = _check_part(alg, part, "from_irreps")
     channels = _check_channels(channels, "from_irreps")
     t = _check_irreps_tensor(alg, t, part, channels, "from_irreps")
-    index, sign = _device_maps(alg, part, channels, t)
+    index, sign = _map_tensors(alg, part, channels, t)
     return _scatter(t, index, sign, channels, alg.dim)
 
 
@@ -350,8 +356,8 @@ class MVToIrreps(nn.Module):
         _check_representable(alg, self.part, self.irreps_out, who, "irreps_out")
         self.linear = o3_.Linear(self.irreps_in, self.irreps_out, biases=biases)
         index, sign = _maps(alg, self.part, self.mv_channels)
-        self.register_buffer("index", index.clone(), persistent=False)
-        self.register_buffer("sign", sign.to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("index", torch.tensor(index, dtype=torch.int64), persistent=False)
+        self.register_buffer("sign", torch.tensor(sign), persistent=False)
 
     def forward(self, mv: Tensor) -> Tensor:
         mv = _check_mv(self.alg, mv, "MVToIrreps", self.mv_channels)
@@ -409,15 +415,18 @@ class IrrepsToMV(nn.Module):
         _check_representable(alg, self.part, self.irreps_in, who, "irreps_in")
         self.linear = o3_.Linear(self.irreps_in, self.irreps_out, biases=biases)
         index, sign = _maps(alg, self.part, self.mv_channels)
-        self.register_buffer("index", index.clone(), persistent=False)
-        self.register_buffer("sign", sign.to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("index", torch.tensor(index, dtype=torch.int64), persistent=False)
+        self.register_buffer("sign", torch.tensor(sign), persistent=False)
+        # plain Python copies of what forward checks (dynamo cannot guard on e3nn's Irreps)
+        self._in_dim = int(self.irreps_in.dim)
+        self._in_str = str(self.irreps_in)
 
     def forward(self, t: Tensor) -> Tensor:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"IrrepsToMV: expected a torch.Tensor, got {type(t).__name__}")
-        if t.ndim == 0 or t.shape[-1] != self.irreps_in.dim:
+        if t.ndim == 0 or t.shape[-1] != self._in_dim:
             raise ValueError(
-                f"IrrepsToMV: expected input of shape (..., {self.irreps_in.dim}) (irreps {self.irreps_in}), "
+                f"IrrepsToMV: expected input of shape (..., {self._in_dim}) (irreps {self._in_str}), "
                 f"got shape {tuple(t.shape)}"
             )
         y = self.linear(t)

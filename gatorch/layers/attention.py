@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.attention import distance_components, geometric_attention
+from gatorch.functional.attention import distance_components, feature_layout, geometric_attention
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 from gatorch.layers.config import AttentionConfig
 from gatorch.layers.dropout import GradeDropout
@@ -73,6 +73,8 @@ class _AttentionBase(nn.Module):
         if cfg.distance_features:
             distance_components(alg)  # raises for non-PGA algebras
         self.alg, self.config, self.who = alg, cfg, who
+        # which blades enter the query/key features: static, built once (no per-call lookups)
+        self.layout = feature_layout(alg)
         (qm, qs), (km, ks), (om, os_) = q_channels, kv_channels, out_channels
         for name, value in (("mv_channels", qm), ("context mv_channels", km), ("out_mv_channels", om)):
             if not isinstance(value, int) or value < 1:
@@ -112,6 +114,7 @@ class _AttentionBase(nn.Module):
         kv: tuple[Tensor, Tensor],
         batch: tuple[int, ...],
         attn_mask: Tensor | None,
+        is_causal: bool,
     ) -> tuple[Tensor, Tensor]:
         """``q``: ``(B, Nq, h*hm, dim), (B, Nq, h*hs)``; ``kv`` likewise with ``2*hkv`` heads."""
         h, hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
@@ -135,8 +138,10 @@ class _AttentionBase(nn.Module):
             k_s,
             v_s,
             attn_mask=mask,
+            is_causal=is_causal,
             distance=self.config.distance_features,
             dropout_p=self.config.dropout if self.training else 0.0,
+            layout=self.layout,
         )
         # (B, h, N, hm, dim) -> (B, N, h * hm, dim), as a view of blade-first storage (one copy),
         # which the output projection reads without another transpose
@@ -174,7 +179,9 @@ class SelfAttention(_AttentionBase):
     layer); the logits are invariant (inner product of multivector channels, dot product
     of scalar channels, optionally the PGA distance term), see
     :func:`gatorch.functional.attention.geometric_attention`; the heads are concatenated and
-    mixed by an output :class:`EquiLinear`. One ``scaled_dot_product_attention`` call.
+    mixed by an output :class:`EquiLinear`. One ``scaled_dot_product_attention`` call, on
+    torch's flash / memory-efficient kernels (memory linear in the items) unless an option
+    needs the math backend (see :mod:`gatorch.functional.attention`).
 
     Parameters
     ----------
@@ -187,11 +194,12 @@ class SelfAttention(_AttentionBase):
 
     Shapes
     ------
-    ``forward(mv, scalars=None, attn_mask=None) -> (mv_out, s_out)`` with
+    ``forward(mv, scalars=None, attn_mask=None, is_causal=False) -> (mv_out, s_out)`` with
     ``mv: (batch..., items, mv_channels, dim)``, ``scalars: (batch..., items, s_channels)``,
     ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)`` or
     ``(batch..., items, items)`` (see :func:`~gatorch.functional.attention.block_diagonal_mask`
-    for packed variable-size sets).
+    for packed variable-size sets); ``is_causal``: item ``i`` attends to items ``j <= i``
+    only (with ``attn_mask`` too when both are given).
 
     Examples
     --------
@@ -227,7 +235,11 @@ class SelfAttention(_AttentionBase):
         )
 
     def forward(
-        self, mv: Tensor, scalars: Tensor | None = None, attn_mask: Tensor | None = None
+        self,
+        mv: Tensor,
+        scalars: Tensor | None = None,
+        attn_mask: Tensor | None = None,
+        is_causal: bool = False,
     ) -> tuple[Tensor, Tensor]:
         qm, qs = self.q_channels
         check_mv(self.alg, mv, qm, "SelfAttention")
@@ -237,7 +249,7 @@ class SelfAttention(_AttentionBase):
         h, _hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
         q = (qkv_mv[:, :, : h * hm], qkv_s[..., : h * hs])
         kv = (qkv_mv[:, :, h * hm :], qkv_s[..., h * hs :])
-        out_mv, out_s = self._attend(q, kv, batch, attn_mask)
+        out_mv, out_s = self._attend(q, kv, batch, attn_mask, is_causal)
         return out_mv.reshape(*batch, *out_mv.shape[1:]), out_s.reshape(*batch, *out_s.shape[1:])
 
 
@@ -258,10 +270,11 @@ class CrossAttention(_AttentionBase):
 
     Shapes
     ------
-    ``forward(mv, context_mv, scalars=None, context_scalars=None, attn_mask=None)`` with
-    ``mv: (batch..., items_q, mv_channels, dim)``,
+    ``forward(mv, context_mv, scalars=None, context_scalars=None, attn_mask=None, is_causal=False)``
+    with ``mv: (batch..., items_q, mv_channels, dim)``,
     ``context_mv: (batch..., items_k, context_mv_channels, dim)``, ``attn_mask`` of shape
-    ``(items_q, items_k)`` or ``(batch..., items_q, items_k)``; returns
+    ``(items_q, items_k)`` or ``(batch..., items_q, items_k)``, ``is_causal``: query ``i``
+    attends to context items ``j <= i`` only (top-left aligned, as in SDPA); returns
     ``(batch..., items_q, out_mv_channels, dim)`` and ``(batch..., items_q, out_s_channels)``.
     """
 
@@ -296,6 +309,7 @@ class CrossAttention(_AttentionBase):
         scalars: Tensor | None = None,
         context_scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
+        is_causal: bool = False,
     ) -> tuple[Tensor, Tensor]:
         (qm, qs), (km, ks) = self.q_channels, self.kv_channels
         check_mv(self.alg, mv, qm, "CrossAttention")
@@ -308,5 +322,5 @@ class CrossAttention(_AttentionBase):
             raise ValueError(f"CrossAttention: batch dims of queries {batch} and context {cbatch} differ")
         q = self.q_proj(x, s)
         kv = self.kv_proj(c, cs)
-        out_mv, out_s = self._attend(q, kv, batch, attn_mask)
+        out_mv, out_s = self._attend(q, kv, batch, attn_mask, is_causal)
         return out_mv.reshape(*batch, *out_mv.shape[1:]), out_s.reshape(*batch, *out_s.shape[1:])

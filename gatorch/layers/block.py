@@ -37,8 +37,10 @@ class GATrBlock(nn.Module):
 
     Shapes
     ------
-    ``forward(mv, scalars=None, attn_mask=None, join_reference=None) -> (mv, s)`` with
-    ``mv: (batch..., items, mv_channels, dim)`` and ``scalars: (batch..., items, s_channels)``.
+    ``forward(mv, scalars=None, attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)``
+    with ``mv: (batch..., items, mv_channels, dim)`` and ``scalars: (batch..., items, s_channels)``;
+    ``is_causal=True`` lets item ``i`` attend to items ``<= i`` only (no mask tensor is built,
+    so the fused attention kernels still run).
     """
 
     def __init__(
@@ -65,10 +67,11 @@ class GATrBlock(nn.Module):
         scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
+        is_causal: bool = False,
     ) -> tuple[Tensor, Tensor]:
         s_in = scalars if self.s_channels else None
         h, hs = self.norm_attn(mv, s_in)
-        h, hs = self.attention(h, hs if self.s_channels else None, attn_mask=attn_mask)
+        h, hs = self.attention(h, hs if self.s_channels else None, attn_mask=attn_mask, is_causal=is_causal)
         mv = mv + h
         s = scalars + hs if self.s_channels else hs
         h, hs = self.norm_mlp(mv, s if self.s_channels else None)

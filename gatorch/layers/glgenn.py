@@ -29,6 +29,7 @@ from gatorch.functional.glgenn import (
     NUM_QUATERNION_TYPES,
     qt_gp,
     qt_gp_init_std,
+    qt_grade_paths,
     qt_linear,
     qt_linear_readout,
     qt_paths,
@@ -201,6 +202,24 @@ class QTGeometricProduct(SteerableGeometricProduct):
     """
 
     linear_class = QTLinear
+
+    _grade_to_qt: Tensor
+
+    def __init__(
+        self,
+        alg: Algebra,
+        channels: int,
+        *,
+        in_s_channels: int = 0,
+        include_first_order: bool = True,
+    ) -> None:
+        super().__init__(alg, channels, in_s_channels=in_s_channels, include_first_order=include_first_order)
+        # grade path -> quaternion-type path, for the weights (not in the state_dict)
+        grade_to_qt = torch.tensor(qt_grade_paths(alg), dtype=torch.int64)
+        self.register_buffer("_grade_to_qt", grade_to_qt, persistent=False)
+
+    def _weighted_product(self, x: Tensor, y: Tensor) -> Tensor:
+        return qt_gp(self.alg, x, y, self.weight, grade_to_qt=self._grade_to_qt, tables=self.tables())
 
     @staticmethod
     def paths(alg: Algebra) -> tuple[tuple[int, int, int], ...]:

@@ -13,7 +13,16 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.steerable import mv_silu, steerable_gp, steerable_init_std, steerable_paths
+from gatorch.functional.steerable import (
+    SteerableTables,
+    blade_inner,
+    mv_silu,
+    steerable_gp,
+    steerable_init_std,
+    steerable_paths,
+    steerable_plan,
+    steerable_tables,
+)
 from gatorch.layers._checks import check_algebra, check_int, check_mv
 from gatorch.layers.linear import EquiLinear
 
@@ -58,6 +67,10 @@ class SteerableGeometricProduct(nn.Module):
     dim)`` and ``scalars: (..., in_s_channels)`` (required when ``in_s_channels > 0``;
     an empty ``(..., 0)`` tensor is returned when ``None``).
 
+    Compilation: the product's plan (Python tuples) and its ``(dim, dim)`` tables
+    (non-persistent buffers, outside the ``state_dict``) are built at construction, so a
+    fresh layer compiles with ``torch.compile(fullgraph=True)``.
+
     Examples
     --------
     >>> import torch
@@ -72,6 +85,10 @@ class SteerableGeometricProduct(nn.Module):
 
     #: The linear maps L and R (GLGENN's subclass swaps in its own).
     linear_class: type[nn.Module] = EquiLinear
+
+    _sign: Tensor
+    _path: Tensor
+    _right: Tensor
 
     def __init__(
         self,
@@ -94,6 +111,11 @@ class SteerableGeometricProduct(nn.Module):
             linear(alg, channels, channels, in_s_channels=in_s_channels) if include_first_order else None
         )
         self.weight = nn.Parameter(torch.empty(channels, len(self.paths(alg))))
+        self._plan = steerable_plan(alg)
+        tables = steerable_tables(alg)
+        self.register_buffer("_sign", tables.sign, persistent=False)
+        self.register_buffer("_path", tables.path, persistent=False)
+        self.register_buffer("_right", tables.right, persistent=False)
         self.reset_parameters()
 
     @staticmethod
@@ -110,6 +132,14 @@ class SteerableGeometricProduct(nn.Module):
     def product(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
         """The weighted product of ``x`` and the right projection ``y``."""
         return steerable_gp(alg, x, y, weight)
+
+    def tables(self) -> SteerableTables:
+        """The plan of the product and its tables (the layer's buffers)."""
+        return SteerableTables(self._plan, self._sign, self._path, self._right)
+
+    def _weighted_product(self, x: Tensor, y: Tensor) -> Tensor:
+        """:meth:`product` with the layer's weights and tables."""
+        return steerable_gp(self.alg, x, y, self.weight, tables=self.tables())
 
     def reset_parameters(self) -> None:
         """Path weights from :meth:`init_std`; the linear maps reset themselves."""
@@ -129,7 +159,7 @@ class SteerableGeometricProduct(nn.Module):
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_mv(self.alg, mv, self.channels, type(self).__name__)
         right, _ = self.right(mv, scalars)
-        out = self.product(self.alg, mv, right, self.weight)
+        out = self._weighted_product(mv, right)
         if self.left is not None:
             out = (self.left(mv, scalars)[0] + out) * (1.0 / math.sqrt(2.0))
         return out, _pass_scalars(mv, scalars)
@@ -152,7 +182,11 @@ class MVSiLU(nn.Module):
     ------
     ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``,
     ``scalars: (..., s_channels)`` (an empty ``(..., 0)`` tensor is returned when ``None``).
+    The invariants and gates are computed in at least float32; the output keeps the dtype
+    of ``mv``.
     """
+
+    _inner: Tensor
 
     def __init__(self, alg: Algebra, channels: int) -> None:
         super().__init__()
@@ -161,13 +195,15 @@ class MVSiLU(nn.Module):
         self.alg, self.channels = alg, channels
         self.a = nn.Parameter(torch.ones(channels, alg.n + 1))
         self.b = nn.Parameter(torch.zeros(channels, alg.n + 1))
+        # <~e_A e_A>_0 per blade, for the invariants (not in the state_dict)
+        self.register_buffer("_inner", torch.tensor(blade_inner(alg)), persistent=False)
 
     def extra_repr(self) -> str:
         return f"{self.alg!r}, channels={self.channels}"
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_mv(self.alg, mv, self.channels, "MVSiLU")
-        out = mv_silu(self.alg, mv, self.a, self.b)
+        out = mv_silu(self.alg, mv, self.a, self.b, inner=self._inner)
         if scalars is None:
             return out, mv.new_zeros(*mv.shape[:-2], 0)
         return out, nn.functional.silu(scalars)

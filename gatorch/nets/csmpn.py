@@ -87,7 +87,13 @@ DEFAULT_RELATIONS = ("boundary", "coboundary", "upper")
 
 
 def _one_hot(index: Tensor, classes: int, like: Tensor) -> Tensor:
-    return nn.functional.one_hot(index, classes).to(dtype=like.dtype, device=like.device)
+    """``(M,)`` int64 in ``[0, classes)`` -> ``(M, classes)`` in the dtype of ``like``.
+
+    A comparison with ``arange`` rather than ``nn.functional.one_hot``, which reads the
+    index values to check their range (a host sync, and a graph break under ``torch.compile``).
+    """
+    index = index.to(like.device)
+    return (index[:, None] == torch.arange(classes, device=like.device)).to(like.dtype)
 
 
 class SimplexEmbedding(nn.Module):
@@ -268,6 +274,12 @@ class CSMPN(nn.Module):
     (or ``None`` when ``in_s_channels == 0``); returns per-cell outputs ``(num_cells,
     out_mv_channels, dim)`` and ``(num_cells, out_s_channels)`` in the complex's cell order
     (vertices first; ``cx.offsets``), to pool with ``cx.pool``.
+
+    Compilation: a freshly built net compiles with ``torch.compile(fullgraph=True)`` (the
+    complex is an input like the tensors; its cell dimensions come from the static simplex
+    counts and the one-hot codes from comparisons, so nothing reads index values). Build the
+    complex outside the compiled function (:func:`~gatorch.nets.simplicial.rips_lift` has
+    data-dependent shapes).
 
     Examples
     --------

@@ -44,12 +44,17 @@ class GATr(nn.Module):
 
     Shapes
     ------
-    ``forward(mv, scalars=None, attn_mask=None, join_reference=None) -> (mv, s)`` with
+    ``forward(mv, scalars=None, attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
     ``mv: (batch..., items, in_mv_channels, dim)``, ``scalars: (batch..., items, in_s_channels)``,
     ``attn_mask`` of shape ``(items, items)`` or ``(batch..., items, items)`` (boolean,
     ``True`` = may attend, or additive), ``join_reference`` broadcastable to
-    ``(batch..., items, channels, dim)``; returns ``(batch..., items, out_mv_channels, dim)``
-    and ``(batch..., items, out_s_channels)``.
+    ``(batch..., items, channels, dim)``, ``is_causal=True`` for causal attention (item ``i``
+    sees items ``<= i``; combined with ``attn_mask`` when both are given); returns
+    ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
+
+    Compiling: ``torch.compile(net, fullgraph=True)`` works on a freshly built net (every plan
+    is built at construction) and recompiles at most once for new item counts (dynamic
+    shapes). How products compile is set by :class:`gatorch.functional.KernelPolicy`.
 
     Examples
     --------
@@ -121,6 +126,7 @@ class GATr(nn.Module):
         scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
+        is_causal: bool = False,
     ) -> tuple[Tensor, Tensor]:
         check_mv(self.alg, mv, self.in_mv_channels, "GATr")
         check_scalars(scalars, self.in_s_channels, "GATr")
@@ -137,9 +143,9 @@ class GATr(nn.Module):
         for block in self.blocks:
             s_in = s if self.hidden_s_channels else None
             if self.checkpoint_blocks and self.training:
-                h, s = checkpoint(block, h, s_in, attn_mask, join_reference, use_reentrant=False)
+                h, s = checkpoint(block, h, s_in, attn_mask, join_reference, is_causal, use_reentrant=False)
             else:
-                h, s = block(h, s_in, attn_mask, join_reference)
+                h, s = block(h, s_in, attn_mask, join_reference, is_causal)
         return self.linear_out(h, s if self.hidden_s_channels else None)
 
 

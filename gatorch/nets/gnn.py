@@ -151,6 +151,12 @@ class CliffordGNN(nn.Module):
     ``in_s_channels == 0``), ``edge_index: (2, edges)`` int64 with entries in
     ``[0, nodes)``; returns ``(nodes, out_mv_channels, dim)`` and ``(nodes, out_s_channels)``.
 
+    Compilation: a freshly built net compiles with ``torch.compile(fullgraph=True)``, and
+    with dynamic shapes a change of node or edge count recompiles once (to a graph
+    generic in both). The range check of the ``edge_index`` *values* runs in eager mode
+    only: under ``torch.compile`` it is skipped (reading the values would break the graph
+    and force a host-device sync); its dtype and shape are always checked.
+
     Examples
     --------
     >>> import torch

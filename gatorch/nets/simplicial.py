@@ -161,9 +161,13 @@ class SimplicialComplex:
         Raises
         ------
         TypeError, ValueError
-            Naming the expected and the received value.
+            Naming the expected and the received value. The checks that read index values
+            (range, repeated vertices or simplices, clouds, closedness) are skipped under
+            ``torch.compile`` (they would break the graph and force a host-device sync);
+            the shape and dtype checks always run.
         """
         who = "SimplicialComplex.from_simplices"
+        check_values = not torch.compiler.is_compiling()
         if not isinstance(num_vertices, int) or isinstance(num_vertices, bool) or num_vertices < 0:
             raise ValueError(f"{who}: num_vertices must be an int >= 0, got {num_vertices!r}")
         if isinstance(simplices, Tensor) or not hasattr(simplices, "__len__"):
@@ -180,10 +184,14 @@ class SimplicialComplex:
                 f"{who}: batch must have shape ({num_vertices},) (one cloud per vertex), "
                 f"got {tuple(batch.shape)}"
             )
-        if batch.numel() and int(batch.min()) < 0:
+        if check_values and batch.numel() and int(batch.min()) < 0:
             raise ValueError(f"{who}: batch entries must be >= 0, got minimum {int(batch.min())}")
-        least = int(batch.max()) + 1 if batch.numel() else 0
+        least = int(batch.max()) + 1 if check_values and batch.numel() else 0
         if num_graphs is None:
+            if not check_values:
+                raise ValueError(
+                    f"{who}: pass num_graphs under torch.compile (it is read from batch otherwise)"
+                )
             num_graphs = least
         elif not isinstance(num_graphs, int) or isinstance(num_graphs, bool) or num_graphs < least:
             raise ValueError(
@@ -202,7 +210,7 @@ class SimplicialComplex:
             if s.shape[1] != k + 1:
                 raise ValueError(f"{who}: {name} must have shape (n, {k + 1}), got {tuple(s.shape)}")
             s = s.to(device)
-            if s.numel():
+            if check_values and s.numel():
                 low, high = int(s.min()), int(s.max())
                 if low < 0 or high >= num_vertices:
                     raise ValueError(
@@ -210,14 +218,13 @@ class SimplicialComplex:
                         f"got values in [{low}, {high}]"
                     )
             s = s.sort(dim=1).values
-            if s.shape[0] and bool((s[:, 1:] == s[:, :-1]).any()):
+            if check_values and s.shape[0] and bool((s[:, 1:] == s[:, :-1]).any()):
                 bad = int((s[:, 1:] == s[:, :-1]).any(1).nonzero()[0, 0])
                 raise ValueError(f"{who}: {name} row {bad} repeats a vertex: {s[bad].tolist()}")
-            keys = _row_keys(s, num_vertices)
-            if torch.unique(keys).numel() != keys.numel():
+            if check_values and torch.unique(_row_keys(s, num_vertices)).numel() != s.shape[0]:
                 raise ValueError(f"{who}: {name} holds the same simplex more than once")
             cloud = batch[s]
-            if s.shape[0] and bool((cloud != cloud[:, :1]).any()):
+            if check_values and s.shape[0] and bool((cloud != cloud[:, :1]).any()):
                 bad = int((cloud != cloud[:, :1]).any(1).nonzero()[0, 0])
                 raise ValueError(
                     f"{who}: {name} row {bad} {s[bad].tolist()} spans clouds {cloud[bad].tolist()}; "
@@ -247,7 +254,7 @@ class SimplicialComplex:
             found = lower_keys[pos] == face_keys
         else:
             found = torch.zeros_like(face_keys, dtype=torch.bool)
-        if not bool(found.all()):
+        if not torch.compiler.is_compiling() and not bool(found.all()):
             bad = int((~found).nonzero()[0, 0])
             simplex = upper[owner[bad]].tolist()
             raise ValueError(
@@ -312,9 +319,11 @@ class SimplicialComplex:
 
     @property
     def cell_dim(self) -> Tensor:
-        """``(num_cells,)`` int64: the dimension of every cell."""
-        counts = torch.tensor(self.counts, dtype=_LONG, device=self.device)
-        return torch.repeat_interleave(torch.arange(len(self.counts), device=self.device), counts)
+        """``(num_cells,)`` int64: the dimension of every cell (from the static counts: no
+        data-dependent shape, so it traces under ``torch.compile``)."""
+        return torch.cat(
+            [torch.full((count,), k, dtype=_LONG, device=self.device) for k, count in enumerate(self.counts)]
+        )
 
     @property
     def cell_batch(self) -> Tensor:
@@ -369,12 +378,22 @@ class SimplicialComplex:
                     f"SimplicialComplex.pool: dims must be simplex dimensions in [0, {self.max_dim}], "
                     f"got {bad}"
                 )
-            keep = torch.isin(self.cell_dim, torch.tensor(list(dims), dtype=_LONG, device=self.device))
-            x, cells = x[keep], cells[keep]
+            wanted = set(dims)
+            keep = torch.cat(
+                [
+                    torch.full((count,), k in wanted, dtype=torch.bool, device=x.device)
+                    for k, count in enumerate(self.counts)
+                ]
+            )
+        else:
+            keep = None
         cells = cells.to(x.device)
+        if keep is not None:  # zero weight for the other cells (a mask: no data-dependent shape)
+            x = torch.where(keep.view(-1, *([1] * (x.ndim - 1))), x, x.new_zeros(()))
         out = x.new_zeros(self.num_graphs, *x.shape[1:]).index_add(0, cells, x)
         if reduce == "mean":
-            count = x.new_zeros(self.num_graphs).index_add(0, cells, x.new_ones(cells.shape[0]))
+            weight = x.new_ones(cells.shape[0]) if keep is None else keep.to(x.dtype)
+            count = x.new_zeros(self.num_graphs).index_add(0, cells, weight)
             out = out / count.clamp_min(1.0).view(-1, *([1] * (x.ndim - 1)))
         return out
 
