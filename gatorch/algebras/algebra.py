@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
-from torch._subclasses.fake_tensor import FakeTensor
 
 from gatorch.algebras.tables import (
     BilinearTable,
     blade_product,
+    holds_data,
     metric_factor,
     popcount,
     reorder_sign,
@@ -291,7 +291,7 @@ class Algebra:
         t = store.get(full)
         if t is None:
             t = build().to(device=device, dtype=dtype)
-            if _is_real(t):  # never keep a fake tensor made while some compiler stage traced us
+            if holds_data(t):  # never keep a fake tensor made while some compiler stage traced us
                 store[full] = t
         return t
 
@@ -560,11 +560,6 @@ class Algebra:
         number of vectors; with ``spin=True`` always an even number.
         """
         return _F.random_versor(self, batch_shape, spin=spin, generator=generator, dtype=dtype, device=device)
-
-
-def _is_real(t: Tensor) -> bool:
-    """Whether ``t`` holds data (not a fake or meta tensor made while a compiler stage traced)."""
-    return not isinstance(t, FakeTensor) and t.device.type != "meta"
 
 
 from gatorch import functional as _F  # noqa: E402  (functional never imports algebras at runtime)

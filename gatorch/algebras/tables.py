@@ -17,9 +17,17 @@ from itertools import combinations
 
 import numpy as np
 import torch
-from torch._subclasses.fake_tensor import unset_fake_temporarily
+from torch._subclasses.fake_tensor import FakeTensor, unset_fake_temporarily
 
 __all__ = ["BilinearTable", "blade_product", "shortlex_bitmaps"]
+
+
+def holds_data(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds data: not a fake or meta tensor made while a compiler stage traced.
+
+    Caches of device constants keep only such tensors.
+    """
+    return not isinstance(t, FakeTensor) and t.device.type != "meta"
 
 
 def shortlex_bitmaps(n: int) -> np.ndarray:

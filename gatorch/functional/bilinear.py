@@ -31,9 +31,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch._subclasses.fake_tensor import FakeTensor
 
-from gatorch.algebras.tables import BilinearTable
+from gatorch.algebras.tables import BilinearTable, holds_data
 from gatorch.functional.policy import current_kernel_policy
 
 __all__ = ["GATHER_THRESHOLD", "bilinear", "bilinear_reference"]
@@ -57,8 +56,7 @@ def _const(table: BilinearTable, what: str, device: torch.device, dtype: torch.d
     t = store.get((what, device, dtype))
     if t is None:
         t = getattr(table, what).to(device=device, dtype=dtype)
-        # a compiler stage may run the kernel on fake tensors: never keep those
-        if not isinstance(t, FakeTensor) and t.device.type != "meta":
+        if holds_data(t):  # a compiler stage may run the kernel on fake tensors: never keep those
             store[(what, device, dtype)] = t
     return t
 
