@@ -61,6 +61,27 @@ def _gnn_inputs(dtype: torch.dtype) -> tuple[object, ...]:
     return _randn(5, 2, VGA3.dim, dtype=dtype), _randn(5, 2, dtype=dtype, seed=1), _edges(5, 9)
 
 
+def _gnn_cgenn() -> nn.Module:
+    """CGENN's n-body configuration (difference messages, CEMLP blocks, edge attributes), small."""
+    from gatorch.nets.gnn import CliffordGNN
+
+    return CliffordGNN(
+        VGA3,
+        in_mv_channels=3,
+        out_mv_channels=1,
+        hidden_mv_channels=3,
+        num_layers=1,
+        layer_norm=False,
+        message="difference",
+        edge_s_channels=1,
+        mlp={"style": "cgenn", "normalization_init": 0.0, "weight_init": "cgenn"},
+    )
+
+
+def _gnn_cgenn_inputs(dtype: torch.dtype) -> tuple[object, ...]:
+    return _randn(5, 3, VGA3.dim, dtype=dtype), None, _edges(5, 9), _randn(9, 1, dtype=dtype, seed=2)
+
+
 def _mv_inputs(alg: Algebra, channels: int, s_channels: int = 0) -> Callable[[torch.dtype], tuple]:
     def make(dtype: torch.dtype) -> tuple[object, ...]:
         mv = _randn(4, channels, alg.dim, dtype=dtype)
@@ -182,6 +203,7 @@ def _irreps_inputs(dtype: torch.dtype) -> tuple[object, ...]:
 
 CASES: dict[str, Case] = {
     "CliffordGNN": (_gnn, _gnn_inputs),
+    "CliffordGNN-CGENN": (_gnn_cgenn, _gnn_cgenn_inputs),
     "SteerableGeometricProduct": (_sgp, _mv_inputs(PGA3, 3, 2)),
     "MVSiLU": (_mv_silu, _mv_inputs(STA, 3, 2)),
     "GroupActionLinear": (_group_action_linear, _mv_inputs(PGA3, 3, 2)),

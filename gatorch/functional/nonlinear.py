@@ -8,6 +8,7 @@ Both act through invariants only, so they commute with the twisted versor action
   :math:`\sum_k |\langle x, x\rangle_k|` per grade (blades with a degenerate factor
   dropped, absolute value per grade for indefinite metrics, L-GATr's choice). It is
   computed in float32 (or wider) even under autocast, and stays finite for null inputs.
+  CGENN's variant divides by the mean of the channel norms instead (``statistic="mean"``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
 
-__all__ = ["GATES", "equi_layer_norm", "gated", "grade_invariants"]
+__all__ = ["GATES", "NORM_STATISTICS", "equi_layer_norm", "gated", "grade_invariants", "smooth_norm"]
 
 GATES = {
     "gelu": lambda s: torch.nn.functional.gelu(s, approximate="tanh"),
@@ -99,18 +100,40 @@ def _grade_inner_matrix(alg: Algebra, device: torch.device, dtype: torch.dtype) 
     return m
 
 
-def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6) -> Tensor:
-    r"""Normalise multivector channels by their mean invariant norm.
+NORM_STATISTICS = ("rms", "mean")
+
+
+def smooth_norm(q: Tensor, eps: float = 1e-16) -> Tensor:
+    r"""The square root of a non-negative invariant, smoothed at 0: :math:`(q^2 + \epsilon)^{1/4}`.
+
+    CGENN's "smooth absolute square root": finite value and gradient at ``q = 0``
+    (:math:`\epsilon^{1/4}`, 1e-4 by default), equal to :math:`\sqrt{|q|}` up to
+    :math:`O(\epsilon / q^2)` elsewhere.
+    """
+    return (q * q + eps) ** 0.25
+
+
+def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6, *, statistic: str = "rms") -> Tensor:
+    r"""Normalise multivector channels by an invariant norm shared across channels.
+
+    With :math:`Q_c = \sum_k |\langle x_c, x_c\rangle_k|` the invariant squared norm of
+    channel ``c`` (:func:`grade_invariants` summed over grades):
 
     .. math::
-        y = x \Big/ \sqrt{\tfrac{1}{C}\sum_c \sum_k |\langle x_c, x_c\rangle_k| + \epsilon}
+        \text{"rms"}:\quad y = x \Big/ \sqrt{\tfrac{1}{C}\sum_c Q_c + \epsilon}
+        \qquad
+        \text{"mean"}:\quad y = x \Big/ \Big(\tfrac{1}{C}\sum_c (Q_c^2 + 10^{-16})^{1/4}
+        + \epsilon\Big)
+
+    ``"rms"`` is GATr's and L-GATr's layer norm; ``"mean"`` divides by the mean of the
+    channel norms (:func:`smooth_norm`), as CGENN's ``MVLayerNorm``.
 
     Parameters
     ----------
     x : Tensor, shape (..., channels, dim)
     eps : float
-        Added under the square root: null inputs (e.g. pure ``e0`` in PGA) give finite
-        outputs and gradients.
+        Keeps null inputs (e.g. pure ``e0`` in PGA) finite, with finite gradients.
+    statistic : {"rms", "mean"}
 
     Returns
     -------
@@ -119,9 +142,15 @@ def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6) -> Tensor:
     alg.check_dim(x, "equi_layer_norm")
     if x.ndim < 2:
         raise ValueError(f"equi_layer_norm: expected (..., channels, {alg.dim}), got {tuple(x.shape)}")
+    if statistic not in NORM_STATISTICS:
+        raise ValueError(f"equi_layer_norm: statistic must be one of {NORM_STATISTICS}, got {statistic!r}")
     wide = torch.promote_types(x.dtype, torch.float32)
     with torch.autocast(device_type=x.device.type, enabled=False):
         xw = x.to(wide)
-        norm2 = grade_invariants(alg, xw).sum(-1).mean(-1, keepdim=True)  # (..., 1)
-        out = xw / torch.sqrt(norm2 + eps)[..., None]
+        q = grade_invariants(alg, xw).sum(-1)  # (..., C)
+        if statistic == "rms":
+            scale = torch.sqrt(q.mean(-1, keepdim=True) + eps)
+        else:
+            scale = smooth_norm(q).mean(-1, keepdim=True) + eps
+        out = xw / scale[..., None]
     return out.to(x.dtype)

@@ -100,6 +100,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gatorch.functional.nonlinear import smooth_norm
 from gatorch.functional.policy import current_kernel_policy
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ __all__ = [
     "SteerableTables",
     "blade_inner",
     "grade_index",
+    "grade_normalize",
     "mv_silu",
     "steerable_gp",
     "steerable_gp_dense",
@@ -817,7 +819,71 @@ def mv_silu(alg: Algebra, x: Tensor, a: Tensor, b: Tensor, *, inner: Tensor | No
     slices = [alg.grade_slice(k) for k in range(alg.n + 1)]
     inv = [xw[..., slices[0]]] + [sq[..., s].sum(-1, keepdim=True).abs() for s in slices[1:]]
     gate = torch.sigmoid(a.to(wide) * torch.cat(inv, dim=-1) + b.to(wide)).to(x.dtype)  # (..., C, n + 1)
-    per_blade = [
-        gate[..., k : k + 1].expand(*gate.shape[:-1], s.stop - s.start) for k, s in enumerate(slices)
-    ]
-    return x * torch.cat(per_blade, dim=-1)
+    return x * _per_blade(alg, gate)
+
+
+def _per_blade(alg: Algebra, per_grade: Tensor) -> Tensor:
+    """Expand ``(..., n + 1)`` per-grade values to ``(..., dim)`` per blade."""
+    slices = [alg.grade_slice(k) for k in range(alg.n + 1)]
+    return torch.cat(
+        [
+            per_grade[..., k : k + 1].expand(*per_grade.shape[:-1], s.stop - s.start)
+            for k, s in enumerate(slices)
+        ],
+        dim=-1,
+    )
+
+
+def grade_normalize(
+    alg: Algebra, x: Tensor, a: Tensor, *, eps: float = 1e-6, inner: Tensor | None = None
+) -> Tensor:
+    r"""CGENN's learnt per-grade normalisation (the right operand of its steerable product).
+
+    .. math::
+        y_{\cdot c}^{(k)} = \frac{x_{\cdot c}^{(k)}}
+            {\sigma(a_{ck})\,\big(\lVert x_{\cdot c}^{(k)}\rVert - 1\big) + 1 + \epsilon}
+
+    with :math:`\lVert x^{(k)}\rVert = (q_k^2 + 10^{-16})^{1/4}`,
+    :math:`q_k = |\langle x_k, x_k\rangle|` (:func:`gatorch.functional.nonlinear.smooth_norm`
+    of :func:`~gatorch.functional.nonlinear.grade_invariants`): the gate
+    :math:`\sigma(a)` interpolates between no normalisation (``a -> -inf``) and division
+    by the grade's norm (``a -> +inf``); CGENN starts at ``a = 0``, half way. The
+    denominator is at least :math:`\min(1, \lVert x^{(k)}\rVert) + \epsilon > 0`, so the
+    output is finite for null and zero inputs; it is an invariant, so the map is
+    equivariant.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., channels, dim)
+    a : Tensor, shape (channels, n + 1)
+        Gate logits per channel and grade.
+    eps : float
+    inner : Tensor, shape (dim,), optional
+        :func:`blade_inner` as a tensor (a layer's buffer); built when omitted.
+
+    Returns
+    -------
+    Tensor, shape (..., channels, dim), in the dtype of ``x`` (norms in at least float32).
+    """
+    alg.check_dim(x, "grade_normalize x")
+    expected = (x.shape[-2] if x.ndim >= 2 else None, alg.n + 1)
+    if x.ndim < 2 or not isinstance(a, torch.Tensor) or tuple(a.shape) != expected:
+        got = tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
+        raise ValueError(
+            f"grade_normalize: expected x of shape (..., channels, {alg.dim}) and a of shape "
+            f"(channels, n + 1) = {expected}, got x {tuple(x.shape)} and a {got}"
+        )
+    wide = torch.promote_types(x.dtype, torch.float32)
+    if inner is None:
+        inner = torch.tensor(blade_inner(alg), dtype=wide, device=x.device)
+    xw = x.to(wide)
+    q = torch.stack(
+        [
+            (xw[..., s] * xw[..., s] * inner[s].to(wide)).sum(-1).abs()
+            for s in map(alg.grade_slice, range(alg.n + 1))
+        ],
+        dim=-1,
+    )  # (..., C, n + 1)
+    gate = torch.sigmoid(a.to(wide))
+    denom = gate * (smooth_norm(q) - 1.0) + 1.0 + eps
+    return (xw / _per_blade(alg, denom)).to(x.dtype)

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.nonlinear import GATES, equi_layer_norm, gated
-from gatorch.layers._checks import check_algebra, check_scalars
+from gatorch.functional.nonlinear import GATES, NORM_STATISTICS, equi_layer_norm, gated
+from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 
 __all__ = ["EquiLayerNorm", "ScalarGatedNonlinearity"]
 
@@ -68,6 +68,14 @@ class EquiLayerNorm(nn.Module):
     s_channels : int
         Scalar channels normalised by ``nn.LayerNorm`` (0: none).
     eps : float
+    statistic : {"rms", "mean"}
+        The shared norm: root mean square over channels (GATr, L-GATr; the default) or the
+        mean of the channel norms (CGENN's ``MVLayerNorm``).
+    mv_channels : int, optional
+        Multivector channels; needed for ``elementwise_affine``.
+    elementwise_affine : bool
+        A learnt scale per multivector channel (initialised to 1) multiplies the output,
+        as CGENN's ``MVLayerNorm``; invariant, so the layer stays equivariant.
 
     Shapes
     ------
@@ -85,19 +93,44 @@ class EquiLayerNorm(nn.Module):
     True
     """
 
-    def __init__(self, alg: Algebra, s_channels: int = 0, eps: float = 1e-6) -> None:
+    def __init__(
+        self,
+        alg: Algebra,
+        s_channels: int = 0,
+        eps: float = 1e-6,
+        *,
+        statistic: str = "rms",
+        mv_channels: int | None = None,
+        elementwise_affine: bool = False,
+    ) -> None:
         super().__init__()
         check_algebra(alg, "EquiLayerNorm")
         if not isinstance(s_channels, int) or s_channels < 0:
             raise ValueError(f"EquiLayerNorm: s_channels must be an int >= 0, got {s_channels!r}")
+        if statistic not in NORM_STATISTICS:
+            raise ValueError(f"EquiLayerNorm: statistic must be one of {NORM_STATISTICS}, got {statistic!r}")
+        if elementwise_affine and (not isinstance(mv_channels, int) or mv_channels < 1):
+            raise ValueError(
+                f"EquiLayerNorm: elementwise_affine needs mv_channels, an int >= 1, got {mv_channels!r}"
+            )
         self.alg, self.eps, self.s_channels = alg, float(eps), s_channels
+        self.statistic, self.mv_channels = statistic, mv_channels
         self.scalar_norm = nn.LayerNorm(s_channels, eps=eps) if s_channels else None
+        self.weight = nn.Parameter(torch.ones(int(mv_channels or 0), 1)) if elementwise_affine else None
 
     def extra_repr(self) -> str:
-        return f"{self.alg!r}, s_channels={self.s_channels}, eps={self.eps}"
+        affine = (
+            f", mv_channels={self.mv_channels}, elementwise_affine=True" if self.weight is not None else ""
+        )
+        stat = f"statistic={self.statistic!r}"
+        return f"{self.alg!r}, s_channels={self.s_channels}, eps={self.eps}, {stat}{affine}"
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        out = equi_layer_norm(self.alg, mv, self.eps)
+        if self.weight is not None:
+            check_mv(self.alg, mv, self.weight.shape[0], "EquiLayerNorm")
+        out = equi_layer_norm(self.alg, mv, self.eps, statistic=self.statistic)
+        if self.weight is not None:
+            out = out * self.weight.to(out.dtype)
         check_scalars(scalars, self.s_channels, "EquiLayerNorm")
         if self.scalar_norm is None:
             return out, mv.new_zeros(*mv.shape[:-2], 0)

@@ -16,6 +16,7 @@ from gatorch.algebras.algebra import Algebra
 from gatorch.functional.steerable import (
     SteerableTables,
     blade_inner,
+    grade_normalize,
     mv_silu,
     steerable_gp,
     steerable_init_std,
@@ -26,7 +27,10 @@ from gatorch.functional.steerable import (
 from gatorch.layers._checks import check_algebra, check_int, check_mv
 from gatorch.layers.linear import EquiLinear
 
-__all__ = ["MVSiLU", "SteerableGeometricProduct"]
+__all__ = ["WEIGHT_INITS", "MVSiLU", "SteerableGeometricProduct"]
+
+#: The initialisations of the path weights of :class:`SteerableGeometricProduct`.
+WEIGHT_INITS = ("variance", "cgenn")
 
 
 def _pass_scalars(mv: Tensor, scalars: Tensor | None) -> Tensor:
@@ -44,13 +48,21 @@ class SteerableGeometricProduct(nn.Module):
     per-channel, per-path weighted geometric product
     :func:`gatorch.functional.steerable.steerable_gp`. With
     ``include_first_order=False`` the output is :math:`\mathrm{sgp}_W(x, R(x, s))` alone.
+    With ``normalization_init`` set, the right operand is
+    :func:`~gatorch.functional.steerable.grade_normalize`\ d first,
+    :math:`R(x, s) \to R(x, s) / (\sigma(a)(\lVert R(x, s)^{(k)}\rVert - 1) + 1)` per channel
+    and grade with learnt logits ``a`` starting at ``normalization_init`` (CGENN's
+    ``NormalizationLayer``, on in its layers with ``a = 0``): the product then grows
+    linearly, not quadratically, with the input's scale.
     Equivariant for any weights; scalars pass through unchanged.
 
-    Initialisation: the path weights are drawn with the standard deviations of
-    :func:`gatorch.functional.steerable.steerable_init_std`, so for unit-variance inputs
-    the product, the first-order term and their scaled sum all have a variance near 1
-    (measured 0.9-1.1 on non-degenerate algebras, 0.65-0.8 on degenerate ones, where
-    :class:`~gatorch.layers.EquiLinear` itself gives about 0.8).
+    Initialisation (``weight_init``): ``"variance"`` (the default) draws the path weights
+    with the standard deviations of :func:`gatorch.functional.steerable.steerable_init_std`,
+    so for unit-variance inputs the product, the first-order term and their scaled sum
+    all have a variance near 1 (measured 0.9-1.1 on non-degenerate algebras, 0.65-0.8 on
+    degenerate ones, where :class:`~gatorch.layers.EquiLinear` itself gives about 0.8);
+    ``"cgenn"`` draws every path weight with CGENN's standard deviation
+    :math:`1 / \sqrt{n + 1}`.
 
     Parameters
     ----------
@@ -60,6 +72,10 @@ class SteerableGeometricProduct(nn.Module):
     in_s_channels : int
         Scalar channels fed into both linear maps (0: none).
     include_first_order : bool
+    normalization_init : float, optional
+        Start value of the normalisation logits of the right operand (CGENN: 0.0);
+        ``None`` (the default): no normalisation.
+    weight_init : {"variance", "cgenn"}
 
     Shapes
     ------
@@ -89,6 +105,7 @@ class SteerableGeometricProduct(nn.Module):
     _sign: Tensor
     _path: Tensor
     _right: Tensor
+    _inner: Tensor
 
     def __init__(
         self,
@@ -97,6 +114,8 @@ class SteerableGeometricProduct(nn.Module):
         *,
         in_s_channels: int = 0,
         include_first_order: bool = True,
+        normalization_init: float | None = None,
+        weight_init: str = "variance",
     ) -> None:
         super().__init__()
         who = type(self).__name__
@@ -105,12 +124,22 @@ class SteerableGeometricProduct(nn.Module):
         check_int(who, "in_s_channels", in_s_channels, 0)
         self.alg, self.channels, self.in_s_channels = alg, channels, in_s_channels
         self.include_first_order = bool(include_first_order)
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"{who}: weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
+        if normalization_init is not None and not isinstance(normalization_init, (int, float)):
+            raise TypeError(f"{who}: normalization_init must be a float or None, got {normalization_init!r}")
+        self.weight_init = weight_init
+        self.normalization_init = None if normalization_init is None else float(normalization_init)
         linear = self.linear_class
         self.right = linear(alg, channels, channels, in_s_channels=in_s_channels, bias=False)
         self.left = (
             linear(alg, channels, channels, in_s_channels=in_s_channels) if include_first_order else None
         )
         self.weight = nn.Parameter(torch.empty(channels, len(self.paths(alg))))
+        self.normalization = (
+            nn.Parameter(torch.empty(channels, alg.n + 1)) if self.normalization_init is not None else None
+        )
+        self.register_buffer("_inner", torch.tensor(blade_inner(alg)), persistent=False)
         self._plan = steerable_plan(alg)
         tables = steerable_tables(alg)
         self.register_buffer("_sign", tables.sign, persistent=False)
@@ -143,9 +172,15 @@ class SteerableGeometricProduct(nn.Module):
 
     def reset_parameters(self) -> None:
         """Path weights from :meth:`init_std`; the linear maps reset themselves."""
-        std = self.init_std(self.alg).to(self.weight.dtype)
+        if self.weight_init == "cgenn":
+            std = torch.full((self.weight.shape[1],), 1.0 / math.sqrt(self.alg.n + 1))
+        else:
+            std = self.init_std(self.alg)
         with torch.no_grad():
-            self.weight.normal_().mul_(std)
+            self.weight.normal_().mul_(std.to(self.weight.dtype))
+            if self.normalization is not None:
+                assert self.normalization_init is not None
+                self.normalization.fill_(self.normalization_init)
         for linear in (self.right, self.left):
             if linear is not None:
                 linear.reset_parameters()  # type: ignore[operator]  # EquiLinear / QTLinear method
@@ -154,11 +189,15 @@ class SteerableGeometricProduct(nn.Module):
         return (
             f"{self.alg!r}, channels={self.channels}, in_s_channels={self.in_s_channels}, "
             f"include_first_order={self.include_first_order}, paths={self.weight.shape[1]}"
+            + (f", normalization_init={self.normalization_init}" if self.normalization is not None else "")
+            + (f", weight_init={self.weight_init!r}" if self.weight_init != "variance" else "")
         )
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_mv(self.alg, mv, self.channels, type(self).__name__)
         right, _ = self.right(mv, scalars)
+        if self.normalization is not None:
+            right = grade_normalize(self.alg, right, self.normalization, inner=self._inner)
         out = self._weighted_product(mv, right)
         if self.left is not None:
             out = (self.left(mv, scalars)[0] + out) * (1.0 / math.sqrt(2.0))

@@ -3,7 +3,7 @@ and Clifford simplicial message passing (CSMPN) with its Rips lift."""
 
 from gatorch.nets.csmpn import CSMPN
 from gatorch.nets.gatr import GATr
-from gatorch.nets.gnn import CliffordGNN
+from gatorch.nets.gnn import CliffordGNN, CliffordMLPConfig
 from gatorch.nets.simplicial import SimplicialComplex, rips_lift
 
-__all__ = ["CSMPN", "CliffordGNN", "GATr", "SimplicialComplex", "rips_lift"]
+__all__ = ["CSMPN", "CliffordGNN", "CliffordMLPConfig", "GATr", "SimplicialComplex", "rips_lift"]
