@@ -13,6 +13,7 @@ from examples.nbody import simulate
 CHECKPOINTS = os.path.join(os.path.dirname(__file__), "..", "examples", "nbody", "checkpoints")
 CHARGED = os.path.join(CHECKPOINTS, "charged-gatr.pt")
 GRAVITY = os.path.join(CHECKPOINTS, "gravity-gatr.pt")
+CGENN = os.path.join(CHECKPOINTS, "charged-cgenn.pt")
 
 
 def test_checkpoints_are_small_and_carry_their_config():
@@ -48,3 +49,19 @@ def test_shipped_gravity_checkpoint_predicts_fresh_systems():
     offset = np.array([200.0, 0.0, 0.0])
     moved = predict_mod.predict_gravity(GRAVITY, sim["loc"] + offset, sim["vel"], sim["masses"])
     np.testing.assert_allclose(moved - offset, pred, atol=2e-3)
+
+
+def test_shipped_cgenn_checkpoint_is_the_cgenn_paper_preset():
+    """CGENN's network (the cgenn-paper preset, 30 epochs) on 64 newly simulated systems."""
+    assert os.path.getsize(CGENN) < 2**20
+    ckpt = torch.load(CGENN, map_location="cpu", weights_only=False)
+    assert ckpt["model_name"] == "cgenn" and ckpt["config"]["preset"] == "cgenn-paper"
+    assert ckpt["model_kwargs"]["mlp"]["style"] == "cgenn" and ckpt["model_kwargs"]["inputs"] == "cgenn"
+    model, _ = predict_mod.load_model(CGENN)
+    assert sum(p.numel() for p in model.parameters()) == 134625
+    sim = simulate.simulate_charged(64, seed=4242, frames=40)
+    loc, vel = sim["loc"][:, 30], sim["vel"][:, 30]
+    pred = predict_mod.predict(CGENN, loc, vel, sim["charges"])
+    linear = float(((loc + vel - sim["loc"][:, 40]) ** 2).mean())
+    mse = float(((pred - sim["loc"][:, 40]) ** 2).mean())
+    assert mse < 0.02 and mse < linear / 5, (mse, linear)

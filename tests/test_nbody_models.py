@@ -17,6 +17,16 @@ SMALL = {
         "pair_channels": 3,
     },
     "cgenn": {"hidden_mv_channels": 4, "hidden_s_channels": 8, "num_layers": 2},
+    "cgenn+paper": {  # the cgenn-paper preset's options, small
+        "hidden_mv_channels": 4,
+        "hidden_s_channels": 0,
+        "num_layers": 2,
+        "inputs": "cgenn",
+        "edge_attr": True,
+        "layer_norm": False,
+        "message": "difference",
+        "mlp": {"style": "cgenn", "normalization_init": 0.0, "weight_init": "cgenn"},
+    },
     "egnn": {"hidden": 16, "num_layers": 2},
 }
 
@@ -59,7 +69,7 @@ def test_prediction_is_e3_equivariant(name, task, det):
     torch.testing.assert_close(moved, expected, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["gatr", "gatr+pairs", "cgenn"])
+@pytest.mark.parametrize("name", ["gatr", "gatr+pairs", "cgenn", "cgenn+paper"])
 def test_prediction_is_permutation_equivariant(name):
     gen = torch.Generator().manual_seed(3)
     model = _model(name).double()
@@ -83,7 +93,7 @@ def test_zero_output_is_linear_extrapolation(cls):
 
 
 def test_gradients_reach_every_parameter():
-    for name in ("gatr", "gatr+pairs", "cgenn"):
+    for name in ("gatr", "gatr+pairs", "cgenn", "cgenn+paper"):
         model = _model(name)
         loc, vel, attr = (x.float() for x in _inputs("charged", torch.Generator().manual_seed(2)))
         model(loc, vel, attr).square().mean().backward()
@@ -100,6 +110,8 @@ def test_bad_input_and_options():
         model(loc, vel, attr[..., None])
     with pytest.raises(ValueError, match="attr_features must be one of"):
         NBodyCGENN(attr_features="sqrt")
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        NBodyCGENN(inputs="raw")
     with pytest.raises(ValueError, match="pair_channels must be an int >= 0, got -1"):
         NBodyGATr(pair_channels=-1)
     with pytest.raises(ValueError, match="unknown model 'mlp'"):
@@ -155,3 +167,35 @@ def test_pair_features_sum_one_message_per_other_particle():
     torch.testing.assert_close(c3[0, 0], c01[0, 0] + c02[0, 0], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="channels >= 1"):
         PairFeatures(1, 0, time_scale=1.0)
+
+
+def test_cgenn_inputs_zero_output_is_the_input_position():
+    """CGENN's convention: charges on the scalar blade, no extrapolation; a zeroed readout predicts x."""
+    model = _model("cgenn+paper").double()
+    assert model.net.in_mv_channels == 3 and model.net.in_s_channels == 0 and model.net.edge_s_channels == 1
+    with torch.no_grad():
+        for p in model.net.readout.parameters():
+            p.zero_()
+    loc, vel, attr = _inputs("charged", torch.Generator().manual_seed(1))
+    torch.testing.assert_close(model(loc, vel, attr), loc, rtol=0, atol=1e-12)
+
+
+def test_cgenn_edge_attr_is_the_charge_product():
+    """The edge attribute fed to the messages is q_i q_j for every ordered pair of a system."""
+    model = _model("cgenn+paper").double()
+    seen = []
+    model.net.register_forward_pre_hook(lambda mod, args: seen.append(args), with_kwargs=False)
+    loc, vel, attr = _inputs("charged", torch.Generator().manual_seed(2), batch=2, n=4)
+    model(loc, vel, attr)
+    _, _, edges, edge_attr = seen[0]
+    q = attr.reshape(-1)
+    torch.testing.assert_close(edge_attr[:, 0], q[edges[0]] * q[edges[1]], atol=0, rtol=0)
+    assert edges.shape[1] == 2 * 4 * 3
+
+
+def test_compare_cgenn_needs_a_cgenn_checkout(tmp_path):
+    """The CGENN comparison script (run by hand against a clone of CGENN's code) names what it needs."""
+    from examples.nbody import compare_cgenn
+
+    with pytest.raises(FileNotFoundError, match="not a CGENN checkout"):
+        compare_cgenn.main(["--cgenn-dir", str(tmp_path)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import socket
@@ -160,6 +161,59 @@ def test_command_line_options():
         parse_args(["--model", "mlp"])
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         TrainConfig(preset="huge").resolved()
+
+
+def test_cgenn_paper_preset_resolves_to_cgenns_settings():
+    cfg = TrainConfig(task="charged", model="cgenn", preset="cgenn-paper").resolved()
+    assert (cfg.optimizer, cfg.schedule, cfg.grad_clip, cfg.lr, cfg.weight_decay) == (
+        "adam",
+        "cosine",
+        0.0,
+        4e-3,
+        1e-4,
+    )
+    assert (cfg.batch_size, cfg.ema, cfg.charge_flip, cfg.epochs) == (100, 0.0, False, 30)
+    kw = cfg.model_kwargs
+    assert kw["hidden_mv_channels"] == 28 and kw["num_layers"] == 3 and kw["mlp"]["style"] == "cgenn"
+    assert "charge_symmetric" not in kw
+    # the command line overrides the preset's training options
+    cli, _ = parse_args(["--model", "cgenn", "--preset", "cgenn-paper", "--optimizer", "adamw",
+                         "--schedule", "cgenn", "--grad-clip", "1"])  # fmt: skip
+    over = cli.resolved()
+    assert (over.optimizer, over.schedule, over.grad_clip, over.warmup_steps) == ("adamw", "cgenn", 1.0, 15)
+    # the other presets keep the trainer's defaults
+    full = TrainConfig(task="charged", model="cgenn", preset="full").resolved()
+    assert (full.optimizer, full.schedule, full.grad_clip, full.warmup_steps) == ("adamw", "cosine", 1.0, 100)
+    with pytest.raises(ValueError, match="preset 'cgenn-paper' has no model 'gatr'"):
+        TrainConfig(model="gatr", preset="cgenn-paper").resolved()
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        TrainConfig(model="cgenn", preset="cgenn-paper", schedule="step").resolved()
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainConfig(model="cgenn", optimizer="sgd").resolved()
+
+
+def test_cgenn_schedule_shape():
+    """CGENN's CosineAnnealingLR: warm-up over 1/64, the full rate, cosine decay over the last 1/4."""
+    f = [train_mod._lr_factor(p / 640, 0, 0, "cgenn", 4e-3) for p in range(641)]
+    floor = 1e-7 / 4e-3
+    assert f[0] == pytest.approx(floor) and f[10] == pytest.approx(1.0)  # 10 / 640 = 1 / 64
+    assert f[5] == pytest.approx(0.5 * (1 + floor))
+    assert all(v == 1.0 for v in f[10:480])
+    assert f[560] == pytest.approx(0.5 * (1 + floor)) and f[640] == pytest.approx(floor)
+    assert all(a >= b for a, b in itertools.pairwise(f[480:]))
+    cos = [train_mod._lr_factor(p / 10, 100, 10) for p in range(11)]
+    assert cos[0] == 1.0 and cos[10] == pytest.approx(0.01)
+
+
+def test_cgenn_paper_run(tiny_data, tmp_path):
+    small = {"hidden_mv_channels": 2, "num_layers": 1}
+    cfg = TrainConfig(task="charged", model="cgenn", preset="cgenn-paper", epochs=2, batch_size=8,
+                      threads=1, plots=False, progress=False, run_dir=str(tmp_path / "run"),
+                      model_kwargs=small)  # fmt: skip
+    results = train(cfg)
+    assert np.isfinite(results["test_mse"]) and results["epochs"] == 2
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert best["model_kwargs"]["inputs"] == "cgenn" and best["config"]["optimizer"] == "adam"
 
 
 def test_preset_model_options_may_depend_on_the_task(monkeypatch):
