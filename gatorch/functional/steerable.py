@@ -100,7 +100,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gatorch.functional.nonlinear import smooth_norm
+from gatorch.functional.nonlinear import grade_invariants, smooth_norm
 from gatorch.functional.policy import current_kernel_policy
 
 if TYPE_CHECKING:
@@ -834,9 +834,7 @@ def _per_blade(alg: Algebra, per_grade: Tensor) -> Tensor:
     )
 
 
-def grade_normalize(
-    alg: Algebra, x: Tensor, a: Tensor, *, eps: float = 1e-6, inner: Tensor | None = None
-) -> Tensor:
+def grade_normalize(alg: Algebra, x: Tensor, a: Tensor, *, eps: float = 1e-6) -> Tensor:
     r"""CGENN's learnt per-grade normalisation (the right operand of its steerable product).
 
     .. math::
@@ -858,8 +856,6 @@ def grade_normalize(
     a : Tensor, shape (channels, n + 1)
         Gate logits per channel and grade.
     eps : float
-    inner : Tensor, shape (dim,), optional
-        :func:`blade_inner` as a tensor (a layer's buffer); built when omitted.
 
     Returns
     -------
@@ -874,16 +870,7 @@ def grade_normalize(
             f"(channels, n + 1) = {expected}, got x {tuple(x.shape)} and a {got}"
         )
     wide = torch.promote_types(x.dtype, torch.float32)
-    if inner is None:
-        inner = torch.tensor(blade_inner(alg), dtype=wide, device=x.device)
     xw = x.to(wide)
-    q = torch.stack(
-        [
-            (xw[..., s] * xw[..., s] * inner[s].to(wide)).sum(-1).abs()
-            for s in map(alg.grade_slice, range(alg.n + 1))
-        ],
-        dim=-1,
-    )  # (..., C, n + 1)
-    gate = torch.sigmoid(a.to(wide))
-    denom = gate * (smooth_norm(q) - 1.0) + 1.0 + eps
+    norms = smooth_norm(grade_invariants(alg, xw))  # (..., C, n + 1)
+    denom = torch.sigmoid(a.to(wide)) * (norms - 1.0) + 1.0 + eps
     return (xw / _per_blade(alg, denom)).to(x.dtype)

@@ -105,7 +105,6 @@ class SteerableGeometricProduct(nn.Module):
     _sign: Tensor
     _path: Tensor
     _right: Tensor
-    _inner: Tensor
 
     def __init__(
         self,
@@ -139,7 +138,6 @@ class SteerableGeometricProduct(nn.Module):
         self.normalization = (
             nn.Parameter(torch.empty(channels, alg.n + 1)) if self.normalization_init is not None else None
         )
-        self.register_buffer("_inner", torch.tensor(blade_inner(alg)), persistent=False)
         self._plan = steerable_plan(alg)
         tables = steerable_tables(alg)
         self.register_buffer("_sign", tables.sign, persistent=False)
@@ -197,7 +195,7 @@ class SteerableGeometricProduct(nn.Module):
         check_mv(self.alg, mv, self.channels, type(self).__name__)
         right, _ = self.right(mv, scalars)
         if self.normalization is not None:
-            right = grade_normalize(self.alg, right, self.normalization, inner=self._inner)
+            right = grade_normalize(self.alg, right, self.normalization)
         out = self._weighted_product(mv, right)
         if self.left is not None:
             out = (self.left(mv, scalars)[0] + out) * (1.0 / math.sqrt(2.0))
