@@ -152,17 +152,7 @@ def test_message_difference_sees_only_differences() -> None:
 def test_cgenn_nbody_parameter_count() -> None:
     """CGENN's n-body net (3 layers, 28 channels, Cl(3,0), charge products on the edges) has
     134625 parameters (its published code, ANCHORS.md); the same configuration here too."""
-    net = CliffordGNN(
-        VGA3,
-        in_mv_channels=3,
-        out_mv_channels=1,
-        hidden_mv_channels=28,
-        num_layers=3,
-        layer_norm=False,
-        message="difference",
-        edge_s_channels=1,
-        mlp=CGENN,
-    )
+    net = _cgenn_gnn(VGA3, hidden=28, layers=3)  # 3 -> 28 -> 1 channels, one edge attribute
     assert sum(p.numel() for p in net.parameters()) == 134625
 
 
