@@ -17,7 +17,9 @@ drifts, and one slow spell must not land on one configuration only. The shape fo
 16 multivector + 32 scalar channels, 4 heads, batch 8 x 128 tokens, MLP ratio 4, float32.
 L-GATr runs with ``subgroup=False`` (the full Lorentz group, like gatorch's ``group="pin"``)
 in each of its eager kernel configurations (``sparse_gp`` x ``sparse_linear``), and once
-with its defaults (``subgroup=True``, the connected subgroup only).
+with its defaults (``subgroup=True``, the connected subgroup only); the row
+"gatorch from_lgatr(L-GATr defaults)" is that last net converted with
+:func:`gatorch.interop.from_lgatr`: the same function and weights, run by gatorch.
 
 Compiled configurations (``--compile``) are built fresh and compiled with an empty inductor
 cache (a new ``TORCHINDUCTOR_CACHE_DIR`` per process), so "first step s" is the whole compile
@@ -72,6 +74,7 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
         {"sparse_gp": False, "sparse_linear": False, "subgroup": False},
     ),
     "L-GATr defaults (subgroup)": ("lgatr", {}),
+    "gatorch from_lgatr(L-GATr defaults)": ("lgatr", {"convert": True}),
     "gatorch GATr (PGA3, distance + join)": ("gatorch", {"algebra": "PGA3", "distance": True}),
     "gatorch GATr (STA, compiled, fused products)": (
         "gatorch",
@@ -148,9 +151,13 @@ def _build(library: str, options: dict[str, object]):  # type: ignore[no-untyped
             hidden_s_channels=s,
             attention={"num_heads": SHAPE["heads"]},
             mlp={"mlp_ratio": 4, "num_layers_mlp": 2},
-            primitives={k: v for k, v in options.items() if k != "compile"} or None,
+            primitives={k: v for k, v in options.items() if k not in ("compile", "convert")} or None,
         )
         dim = 16
+        if options.get("convert"):  # the same function and weights as a gatorch GATr
+            from gatorch.interop import from_lgatr
+
+            net = from_lgatr(net)
         step_net = torch.compile(net) if options.get("compile") else net
     g = torch.Generator().manual_seed(0)
     mv = torch.randn(b, n, c, dim, generator=g)

@@ -95,6 +95,18 @@ _GATR_OPTIONS = {
     "join": {"mlp": {"join": True, "num_layers": 3, "activation": "relu"}},
     "multi-query": {"attention": {"multi_query": True, "distance_features": True}},
     "checkpoint": {"checkpoint_blocks": True},
+    "lgatr-options": {
+        "attention": {"qkv_norm": True, "head_scale": True, "qkv_bias": False, "multi_query": True},
+        "mlp": {"bilinear_norm": True, "activation": "silu", "num_layers": 1},
+        "norm": {
+            "eps": 0.01,
+            "eps_mode": "clamp",
+            "scalar_eps": 1e-5,
+            "mv_affine": True,
+            "scalar_affine": "weight",
+        },
+        "group": "spin",
+    },
 }
 
 

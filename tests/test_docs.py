@@ -10,7 +10,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text())
 #: Pages whose examples need an optional extra.
-NEEDS = {"irreps.md": "e3nn"}
+NEEDS = {"irreps.md": "e3nn", "lgatr.md": "lgatr"}
 
 
 def test_every_guide_page_has_examples():

@@ -71,7 +71,7 @@ def test_bf16_autocast_finite_and_float32_inside():
 
 def test_bad_input():
     with pytest.raises(ValueError, match="gate"):
-        ScalarGatedNonlinearity(PGA3, "tanh")
+        ScalarGatedNonlinearity(PGA3, "softplus")
     with pytest.raises(ValueError, match="16"):
         EquiLayerNorm(PGA3)(torch.randn(2, 3, 8))
     with pytest.raises(ValueError, match="scalars"):

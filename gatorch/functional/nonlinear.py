@@ -21,12 +21,22 @@ from torch import Tensor
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
 
-__all__ = ["GATES", "NORM_STATISTICS", "equi_layer_norm", "gated", "grade_invariants", "smooth_norm"]
+__all__ = [
+    "EPS_MODES",
+    "GATES",
+    "NORM_STATISTICS",
+    "equi_layer_norm",
+    "gated",
+    "grade_invariants",
+    "smooth_norm",
+]
 
 GATES = {
     "gelu": lambda s: torch.nn.functional.gelu(s, approximate="tanh"),
     "relu": torch.relu,
     "sigmoid": torch.sigmoid,
+    "silu": torch.nn.functional.silu,
+    "tanh": torch.tanh,
 }
 
 
@@ -34,12 +44,12 @@ def gated(alg: Algebra, x: Tensor, gate: str = "gelu") -> Tensor:
     r"""Scalar-gated nonlinearity :math:`x \mapsto \sigma(\langle x\rangle_0)\, x` (GATr's gating).
 
     The gate is the activation of the scalar coefficient, an invariant, so the map is
-    equivariant: ``x * gelu(x_0)``, ``x * relu(x_0)`` or ``x * sigmoid(x_0)``.
+    equivariant: ``x * act(x_0)`` with GELU (tanh approximation), ReLU, sigmoid, SiLU or tanh.
 
     Parameters
     ----------
     x : Tensor, shape (..., dim)
-    gate : {"gelu", "relu", "sigmoid"}
+    gate : {"gelu", "relu", "sigmoid", "silu", "tanh"}
     """
     alg.check_dim(x, "gated")
     if gate not in GATES:
@@ -101,6 +111,7 @@ def _grade_inner_matrix(alg: Algebra, device: torch.device, dtype: torch.dtype) 
 
 
 NORM_STATISTICS = ("rms", "mean")
+EPS_MODES = ("add", "clamp")
 
 
 def smooth_norm(q: Tensor, eps: float = 1e-16) -> Tensor:
@@ -113,7 +124,9 @@ def smooth_norm(q: Tensor, eps: float = 1e-16) -> Tensor:
     return (q * q + eps) ** 0.25
 
 
-def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6, *, statistic: str = "rms") -> Tensor:
+def equi_layer_norm(
+    alg: Algebra, x: Tensor, eps: float = 1e-6, *, statistic: str = "rms", eps_mode: str = "add"
+) -> Tensor:
     r"""Normalise multivector channels by an invariant norm shared across channels.
 
     With :math:`Q_c = \sum_k |\langle x_c, x_c\rangle_k|` the invariant squared norm of
@@ -126,7 +139,11 @@ def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6, *, statistic: st
         + \epsilon\Big)
 
     ``"rms"`` is GATr's and L-GATr's layer norm; ``"mean"`` divides by the mean of the
-    channel norms (:func:`smooth_norm`), as CGENN's ``MVLayerNorm``.
+    channel norms (:func:`smooth_norm`), as CGENN's ``MVLayerNorm``. With
+    ``eps_mode="clamp"`` the statistic is bounded below by ``eps`` instead of having ``eps``
+    added: :math:`y = x / \sqrt{\max(\tfrac{1}{C}\sum_c Q_c, \epsilon)}` for ``"rms"``
+    (L-GATr's layer norm, with :math:`\epsilon = 0.01`), and
+    :math:`\max(\cdot, \epsilon)` of the mean of the norms for ``"mean"``.
 
     Parameters
     ----------
@@ -134,6 +151,7 @@ def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6, *, statistic: st
     eps : float
         Keeps null inputs (e.g. pure ``e0`` in PGA) finite, with finite gradients.
     statistic : {"rms", "mean"}
+    eps_mode : {"add", "clamp"}
 
     Returns
     -------
@@ -144,13 +162,18 @@ def equi_layer_norm(alg: Algebra, x: Tensor, eps: float = 1e-6, *, statistic: st
         raise ValueError(f"equi_layer_norm: expected (..., channels, {alg.dim}), got {tuple(x.shape)}")
     if statistic not in NORM_STATISTICS:
         raise ValueError(f"equi_layer_norm: statistic must be one of {NORM_STATISTICS}, got {statistic!r}")
+    if eps_mode not in EPS_MODES:
+        raise ValueError(f"equi_layer_norm: eps_mode must be one of {EPS_MODES}, got {eps_mode!r}")
     wide = torch.promote_types(x.dtype, torch.float32)
     with torch.autocast(device_type=x.device.type, enabled=False):
         xw = x.to(wide)
         q = grade_invariants(alg, xw).sum(-1)  # (..., C)
+        clamp = eps_mode == "clamp"
         if statistic == "rms":
-            scale = torch.sqrt(q.mean(-1, keepdim=True) + eps)
+            m = q.mean(-1, keepdim=True)
+            scale = torch.sqrt(m.clamp_min(eps) if clamp else m + eps)
         else:
-            scale = smooth_norm(q).mean(-1, keepdim=True) + eps
+            m = smooth_norm(q).mean(-1, keepdim=True)
+            scale = m.clamp_min(eps) if clamp else m + eps
         out = xw / scale[..., None]
     return out.to(x.dtype)

@@ -6,8 +6,8 @@ Layers take the algebra first, work on ``(..., channels, dim)`` multivectors plu
 
 from gatorch.layers.attention import CrossAttention, SelfAttention
 from gatorch.layers.bilinear import GeometricBilinear
-from gatorch.layers.block import GATrBlock
-from gatorch.layers.config import AttentionConfig, MLPConfig
+from gatorch.layers.block import ConditionalGATrBlock, GATrBlock
+from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.ga_attention import GACovariantAttention, GAInvariantAttention
 from gatorch.layers.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
@@ -19,6 +19,7 @@ from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
 
 __all__ = [
     "AttentionConfig",
+    "ConditionalGATrBlock",
     "CrossAttention",
     "EquiLayerNorm",
     "EquiLinear",
@@ -33,6 +34,7 @@ __all__ = [
     "GroupActionLinear",
     "MLPConfig",
     "MVSiLU",
+    "NormConfig",
     "QTGeometricProduct",
     "QTLinear",
     "ScalarGatedNonlinearity",

@@ -11,9 +11,10 @@ from torch import Tensor, nn
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.attention import distance_components, feature_layout, geometric_attention
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
-from gatorch.layers.config import AttentionConfig
+from gatorch.layers.config import AttentionConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.linear import EquiLinear
+from gatorch.layers.nonlinear import norm_from_config
 
 __all__ = ["CrossAttention", "SelfAttention"]
 
@@ -66,10 +67,13 @@ class _AttentionBase(nn.Module):
         out_channels: tuple[int, int],
         config: AttentionConfig | Mapping[str, Any] | None,
         fused: bool,
+        group: str,
+        norm: NormConfig | Mapping[str, Any] | None,
     ) -> None:
         super().__init__()
         check_algebra(alg, who)
         cfg = AttentionConfig.cast(config)
+        norm_cfg = NormConfig.cast(norm)
         if cfg.distance_features:
             distance_components(alg)  # raises for non-PGA algebras
         self.alg, self.config, self.who = alg, cfg, who
@@ -83,22 +87,43 @@ class _AttentionBase(nn.Module):
         self.heads = cfg.num_heads
         self.kv_heads = 1 if cfg.multi_query else cfg.num_heads
         self.hm, self.hs = cfg.head_channels(qm, qs)
-        if (qs == 0) != (ks == 0) and self.hs:
+        if qs == 0 and ks and self.hs:
             raise ValueError(
-                f"{who}: queries have {qs} scalar channels and keys/values {ks}; both or neither need scalars"
+                f"{who}: keys/values have {ks} scalar channels but queries none; "
+                "scalar attention channels need scalar queries"
             )
-        if qs == 0 or ks == 0:
+        if qs == 0:  # keys/values without scalar inputs still read scalars from their multivectors
             self.hs = 0
         hm, hs, h, hkv = self.hm, self.hs, self.heads, self.kv_heads
+        qkv_bias = cfg.qkv_bias
         if fused:  # one projection for queries, keys and values
             self.qkv = EquiLinear(
-                alg, qm, (h + 2 * hkv) * hm, in_s_channels=qs, out_s_channels=(h + 2 * hkv) * hs
+                alg,
+                qm,
+                (h + 2 * hkv) * hm,
+                in_s_channels=qs,
+                out_s_channels=(h + 2 * hkv) * hs,
+                group=group,
+                bias=qkv_bias,
             )
         else:
-            self.q_proj = EquiLinear(alg, qm, h * hm, in_s_channels=qs, out_s_channels=h * hs)
-            self.kv_proj = EquiLinear(alg, km, 2 * hkv * hm, in_s_channels=ks, out_s_channels=2 * hkv * hs)
-        self.out_proj = EquiLinear(alg, h * hm, om, in_s_channels=h * hs, out_s_channels=os_)
+            self.q_proj = EquiLinear(
+                alg, qm, h * hm, in_s_channels=qs, out_s_channels=h * hs, group=group, bias=qkv_bias
+            )
+            self.kv_proj = EquiLinear(
+                alg,
+                km,
+                2 * hkv * hm,
+                in_s_channels=ks,
+                out_s_channels=2 * hkv * hs,
+                group=group,
+                bias=qkv_bias,
+            )
+        self.out_proj = EquiLinear(alg, h * hm, om, in_s_channels=h * hs, out_s_channels=os_, group=group)
         self.dropout = GradeDropout(alg, cfg.dropout) if cfg.dropout > 0 else None
+        # L-GATr's per-head normalisation of queries, keys and values (no learnt parameters)
+        self.qkv_norm = norm_from_config(alg, hm, hs, norm_cfg, learnt=False) if cfg.qkv_norm else None
+        self.head_scale = nn.Parameter(torch.ones(h)) if cfg.head_scale else None
 
     def extra_repr(self) -> str:
         c = self.config
@@ -128,6 +153,10 @@ class _AttentionBase(nn.Module):
             k_s, v_s = _split_heads(kv[1], 2 * hkv, hs).split(hkv, dim=1)
         else:
             q_s = k_s = v_s = None
+        if self.qkv_norm is not None:
+            q_mv, q_s = self._norm_heads(q_mv, q_s)
+            k_mv, k_s = self._norm_heads(k_mv, k_s)
+            v_mv, v_s = self._norm_heads(v_mv, v_s)
         mask = _prepare_mask(attn_mask, batch, q_mv.shape[2], k_mv.shape[2])
         out_mv, out_s = geometric_attention(
             self.alg,
@@ -143,6 +172,10 @@ class _AttentionBase(nn.Module):
             dropout_p=self.config.dropout if self.training else 0.0,
             layout=self.layout,
         )
+        if self.head_scale is not None:
+            scale = self.head_scale.to(out_mv.dtype)
+            out_mv = out_mv * scale[:, None, None, None]
+            out_s = out_s * scale[:, None, None]
         # (B, h, N, hm, dim) -> (B, N, h * hm, dim), as a view of blade-first storage (one copy),
         # which the output projection reads without another transpose
         out_mv = out_mv.permute(4, 0, 2, 1, 3).contiguous().flatten(3, 4).movedim(0, -1)
@@ -151,6 +184,12 @@ class _AttentionBase(nn.Module):
         if self.dropout is not None:
             mv, s = self.dropout(mv, s)
         return mv, s
+
+    def _norm_heads(self, mv: Tensor, s: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Normalise ``(B, heads, N, channels, dim)`` and ``(B, heads, N, s_channels)`` per head."""
+        assert self.qkv_norm is not None
+        out_mv, out_s = self.qkv_norm(mv, s)
+        return out_mv, (out_s if s is not None else None)
 
 
 def _flatten_batch(mv: Tensor, s: Tensor | None) -> tuple[Tensor, Tensor | None, tuple[int, ...]]:
@@ -191,6 +230,10 @@ class SelfAttention(_AttentionBase):
     config : AttentionConfig or mapping, optional
     out_mv_channels, out_s_channels : int, optional
         Default to the input channels.
+    group : {"pin", "spin"}
+        The group of the projections (:class:`EquiLinear`).
+    norm : NormConfig or mapping, optional
+        Epsilon settings of the query/key/value norm (``config.qkv_norm``).
 
     Shapes
     ------
@@ -221,6 +264,8 @@ class SelfAttention(_AttentionBase):
         *,
         out_mv_channels: int | None = None,
         out_s_channels: int | None = None,
+        group: str = "pin",
+        norm: NormConfig | Mapping[str, Any] | None = None,
     ) -> None:
         om = mv_channels if out_mv_channels is None else out_mv_channels
         os_ = s_channels if out_s_channels is None else out_s_channels
@@ -232,6 +277,8 @@ class SelfAttention(_AttentionBase):
             (om, os_),
             config,
             fused=True,
+            group=group,
+            norm=norm,
         )
 
     def forward(
@@ -267,6 +314,12 @@ class CrossAttention(_AttentionBase):
         Channels of the context (keys and values).
     config : AttentionConfig or mapping, optional
     out_mv_channels, out_s_channels : int, optional
+    group : {"pin", "spin"}
+    norm : NormConfig or mapping, optional
+        As in :class:`SelfAttention`. The context may have scalar channels without the queries
+        having any only if ``config.head_s_channels`` is 0; queries with scalars and a context
+        without them is fine (key and value scalars are then read from the context's
+        multivectors).
 
     Shapes
     ------
@@ -289,6 +342,8 @@ class CrossAttention(_AttentionBase):
         *,
         out_mv_channels: int | None = None,
         out_s_channels: int | None = None,
+        group: str = "pin",
+        norm: NormConfig | Mapping[str, Any] | None = None,
     ) -> None:
         om = mv_channels if out_mv_channels is None else out_mv_channels
         os_ = s_channels if out_s_channels is None else out_s_channels
@@ -300,6 +355,8 @@ class CrossAttention(_AttentionBase):
             (om, os_),
             config,
             fused=False,
+            group=group,
+            norm=norm,
         )
 
     def forward(

@@ -1,4 +1,4 @@
-"""``GATrBlock``: pre-norm residual block of geometric attention and a geometric MLP."""
+"""``GATrBlock`` and ``ConditionalGATrBlock``: pre-norm residual blocks of attention and a geometric MLP."""
 
 from __future__ import annotations
 
@@ -9,12 +9,23 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.layers._checks import check_algebra
-from gatorch.layers.attention import SelfAttention
-from gatorch.layers.config import AttentionConfig, MLPConfig
+from gatorch.layers.attention import CrossAttention, SelfAttention
+from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig
 from gatorch.layers.mlp import GeoMLP
-from gatorch.layers.nonlinear import EquiLayerNorm
+from gatorch.layers.nonlinear import norm_from_config
 
-__all__ = ["GATrBlock"]
+__all__ = ["ConditionalGATrBlock", "GATrBlock"]
+
+
+def block_norm_config(
+    owner: str, norm: NormConfig | Mapping[str, Any] | None, eps: float | None
+) -> NormConfig:
+    """The :class:`NormConfig` of a block from ``norm`` and the older ``eps`` argument (not both)."""
+    if eps is not None and norm is not None:
+        raise ValueError(f"{owner}: give the layer-norm epsilon either as eps={eps!r} or in norm, not both")
+    if norm is None:
+        return NormConfig() if eps is None else NormConfig(eps=eps)
+    return NormConfig.cast(norm)
 
 
 class GATrBlock(nn.Module):
@@ -32,8 +43,13 @@ class GATrBlock(nn.Module):
     mv_channels, s_channels : int
     attention : AttentionConfig or mapping, optional
     mlp : MLPConfig or mapping, optional
-    eps : float
-        Layer-norm epsilon.
+    eps : float, optional
+        Layer-norm epsilon (default 1e-6); a shorthand for ``norm={"eps": eps}``.
+    norm : NormConfig or mapping, optional
+        The layer norms' options (L-GATr's are in :class:`~gatorch.layers.NormConfig`'s docstring).
+    group : {"pin", "spin"}
+        The group of every linear map: ``"spin"`` also mixes the pseudoscalar like a scalar
+        (L-GATr's ``subgroup=True``).
 
     Shapes
     ------
@@ -51,15 +67,18 @@ class GATrBlock(nn.Module):
         attention: AttentionConfig | Mapping[str, Any] | None = None,
         mlp: MLPConfig | Mapping[str, Any] | None = None,
         *,
-        eps: float = 1e-6,
+        eps: float | None = None,
+        norm: NormConfig | Mapping[str, Any] | None = None,
+        group: str = "pin",
     ) -> None:
         super().__init__()
         check_algebra(alg, "GATrBlock")
+        norm_cfg = block_norm_config("GATrBlock", norm, eps)
         self.alg, self.s_channels = alg, s_channels
-        self.norm_attn = EquiLayerNorm(alg, s_channels, eps)
-        self.attention = SelfAttention(alg, mv_channels, s_channels, attention)
-        self.norm_mlp = EquiLayerNorm(alg, s_channels, eps)
-        self.mlp = GeoMLP(alg, mv_channels, s_channels, mlp)
+        self.norm_attn = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
+        self.attention = SelfAttention(alg, mv_channels, s_channels, attention, group=group, norm=norm_cfg)
+        self.norm_mlp = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
+        self.mlp = GeoMLP(alg, mv_channels, s_channels, mlp, group=group, norm=norm_cfg)
 
     def forward(
         self,
@@ -78,4 +97,100 @@ class GATrBlock(nn.Module):
         h, hs = self.mlp(h, hs if self.s_channels else None, join_reference=join_reference)
         mv = mv + h
         s = s + hs if self.s_channels else hs
+        return mv, s
+
+
+class ConditionalGATrBlock(nn.Module):
+    r"""A :class:`GATrBlock` with cross-attention to a condition set between attention and MLP.
+
+    .. math::
+        x \leftarrow x + \mathrm{SelfAttention}(\mathrm{Norm}(x)), \quad
+        x \leftarrow x + \mathrm{CrossAttention}(\mathrm{Norm}(x), \mathrm{Norm}_c(c)), \quad
+        x \leftarrow x + \mathrm{GeoMLP}(\mathrm{Norm}(x))
+
+    The condition :math:`c` (multivector and scalar channels of its own, its own number of
+    items) is normalised in every block and is not changed by it (ConditionalLGATr's decoder
+    block).
+
+    Parameters
+    ----------
+    alg : Algebra
+    mv_channels, s_channels : int
+    condition_mv_channels, condition_s_channels : int
+    attention, cross_attention : AttentionConfig or mapping, optional
+    mlp : MLPConfig or mapping, optional
+    norm : NormConfig or mapping, optional
+    group : {"pin", "spin"}
+
+    Shapes
+    ------
+    ``forward(mv, condition_mv, scalars=None, condition_scalars=None, attn_mask=None,
+    cross_attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
+    ``mv: (batch..., items, mv_channels, dim)``,
+    ``condition_mv: (batch..., condition_items, condition_mv_channels, dim)``,
+    ``attn_mask: (..., items, items)`` and ``cross_attn_mask: (..., items, condition_items)``.
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        mv_channels: int,
+        s_channels: int,
+        condition_mv_channels: int,
+        condition_s_channels: int = 0,
+        attention: AttentionConfig | Mapping[str, Any] | None = None,
+        cross_attention: AttentionConfig | Mapping[str, Any] | None = None,
+        mlp: MLPConfig | Mapping[str, Any] | None = None,
+        *,
+        norm: NormConfig | Mapping[str, Any] | None = None,
+        group: str = "pin",
+    ) -> None:
+        super().__init__()
+        check_algebra(alg, "ConditionalGATrBlock")
+        norm_cfg = NormConfig.cast(norm)
+        self.alg, self.s_channels, self.condition_s_channels = alg, s_channels, condition_s_channels
+        self.norm_attn = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
+        self.attention = SelfAttention(alg, mv_channels, s_channels, attention, group=group, norm=norm_cfg)
+        self.norm_cross = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
+        self.norm_condition = norm_from_config(alg, condition_mv_channels, condition_s_channels, norm_cfg)
+        self.cross_attention = CrossAttention(
+            alg,
+            mv_channels,
+            condition_mv_channels,
+            s_channels,
+            condition_s_channels,
+            cross_attention,
+            group=group,
+            norm=norm_cfg,
+        )
+        self.norm_mlp = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
+        self.mlp = GeoMLP(alg, mv_channels, s_channels, mlp, group=group, norm=norm_cfg)
+
+    def forward(
+        self,
+        mv: Tensor,
+        condition_mv: Tensor,
+        scalars: Tensor | None = None,
+        condition_scalars: Tensor | None = None,
+        attn_mask: Tensor | None = None,
+        cross_attn_mask: Tensor | None = None,
+        join_reference: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        has_s, has_cs = bool(self.s_channels), bool(self.condition_s_channels)
+        h, hs = self.norm_attn(mv, scalars if has_s else None)
+        h, hs = self.attention(h, hs if has_s else None, attn_mask=attn_mask, is_causal=is_causal)
+        mv = mv + h
+        s = scalars + hs if has_s else hs
+        h, hs = self.norm_cross(mv, s if has_s else None)
+        c, cs = self.norm_condition(condition_mv, condition_scalars if has_cs else None)
+        h, hs = self.cross_attention(
+            h, c, hs if has_s else None, cs if has_cs else None, attn_mask=cross_attn_mask
+        )
+        mv = mv + h
+        s = s + hs if has_s else hs
+        h, hs = self.norm_mlp(mv, s if has_s else None)
+        h, hs = self.mlp(h, hs if has_s else None, join_reference=join_reference)
+        mv = mv + h
+        s = s + hs if has_s else hs
         return mv, s

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from gatorch.functional.nonlinear import GATES
+from gatorch.functional.nonlinear import EPS_MODES, GATES
 from gatorch.layers._checks import check_int
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["AttentionConfig", "MLPConfig"]
+__all__ = ["AttentionConfig", "MLPConfig", "NormConfig"]
 
 _C = TypeVar("_C", bound="_Config")
 
@@ -46,6 +46,11 @@ class _Config:
         )
 
 
+def _check_bool(owner: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+
+
 def _check_prob(owner: str, value: object) -> None:
     if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(f"{owner}: dropout must be a float in [0, 1), got {value!r}")
@@ -71,6 +76,16 @@ class AttentionConfig(_Config):
         :mod:`gatorch.functional.attention`.
     dropout : float
         Grade dropout on the layer output (and dropout on the attention weights).
+    qkv_norm : bool
+        Normalise queries, keys and values per head after the projection (L-GATr): the
+        multivector channels of each head by :func:`~gatorch.functional.nonlinear.equi_layer_norm`,
+        the scalar channels by a layer norm, both without a learnt gain and with the
+        epsilon settings of the layer's :class:`NormConfig`.
+    head_scale : bool
+        A learnt factor per head (initialised to 1) multiplies its output before the heads
+        are mixed (NormFormer's HeadScale, an L-GATr option).
+    qkv_bias : bool
+        Bias of the query/key/value projections (L-GATr has none).
     """
 
     num_heads: int = 4
@@ -79,12 +94,17 @@ class AttentionConfig(_Config):
     multi_query: bool = False
     distance_features: bool = False
     dropout: float = 0.0
+    qkv_norm: bool = False
+    head_scale: bool = False
+    qkv_bias: bool = True
 
     def __post_init__(self) -> None:
         check_int("AttentionConfig", "num_heads", self.num_heads, 1)
         check_int("AttentionConfig", "head_mv_channels", self.head_mv_channels, 1, optional=True)
         check_int("AttentionConfig", "head_s_channels", self.head_s_channels, 0, optional=True)
         _check_prob("AttentionConfig", self.dropout)
+        for name in ("multi_query", "distance_features", "qkv_norm", "head_scale", "qkv_bias"):
+            _check_bool("AttentionConfig", name, getattr(self, name))
 
     def head_channels(self, mv_channels: int, s_channels: int) -> tuple[int, int]:
         """``(head_mv_channels, head_s_channels)`` for a layer with these input channels."""
@@ -111,14 +131,19 @@ class MLPConfig(_Config):
     num_layers : int
         Layers including input and output: a :class:`~gatorch.layers.GeometricBilinear`
         first, then ``num_layers - 1`` times (gate, :class:`~gatorch.layers.EquiLinear`).
-        Must be at least 2.
-    activation : {"gelu", "relu", "sigmoid"}
+        With ``num_layers=1`` the bilinear layer alone maps the input channels to the output
+        channels (no hidden width).
+    activation : {"gelu", "relu", "sigmoid", "silu", "tanh"}
         The scalar gate.
     join : bool or None
         Whether the bilinear layer adds the equivariant join. ``None``: only for degenerate
         algebras (where the geometric product cannot express it).
     dropout : float
         Grade dropout after each layer.
+    bilinear_norm : bool
+        Normalise the output of the bilinear layer (multivector and scalar channels, no
+        learnt gain, the epsilon settings of the layer's :class:`NormConfig`), as L-GATr's
+        ``GeometricBilinear`` does.
     """
 
     mlp_ratio: int = 4
@@ -126,10 +151,12 @@ class MLPConfig(_Config):
     activation: str = "gelu"
     join: bool | None = None
     dropout: float = 0.0
+    bilinear_norm: bool = False
 
     def __post_init__(self) -> None:
         check_int("MLPConfig", "mlp_ratio", self.mlp_ratio, 1)
-        check_int("MLPConfig", "num_layers", self.num_layers, 2)
+        check_int("MLPConfig", "num_layers", self.num_layers, 1)
+        _check_bool("MLPConfig", "bilinear_norm", self.bilinear_norm)
         if self.activation not in GATES:
             raise ValueError(
                 f"MLPConfig: unknown activation {self.activation!r}; expected one of {sorted(GATES)}"
@@ -137,3 +164,70 @@ class MLPConfig(_Config):
         if self.join not in (None, True, False):
             raise ValueError(f"MLPConfig: join must be True, False or None, got {self.join!r}")
         _check_prob("MLPConfig", self.dropout)
+
+
+#: Scalar-channel affine options of :class:`NormConfig`.
+SCALAR_AFFINE = ("affine", "weight", "none")
+
+
+@dataclass(frozen=True)
+class NormConfig(_Config):
+    r"""Options of the layer norms of a block (:class:`~gatorch.layers.EquiLayerNorm`).
+
+    The defaults are GATr's; L-GATr's layer norm is :meth:`NormConfig.lgatr`:
+    ``NormConfig(eps=0.01, eps_mode="clamp", scalar_eps=1e-5, mv_affine=True, scalar_affine="weight")``
+    (``norm_elementwise_affine=True``, its default) or the same with ``mv_affine=False,
+    scalar_affine="none"``.
+
+    Attributes
+    ----------
+    eps : float
+        Epsilon of the multivector norm.
+    eps_mode : {"add", "clamp"}
+        :math:`\sqrt{\bar Q + \epsilon}` or :math:`\sqrt{\max(\bar Q, \epsilon)}`, see
+        :func:`~gatorch.functional.nonlinear.equi_layer_norm`.
+    scalar_eps : float or None
+        Epsilon of the scalar layer norm; ``None``: ``eps``.
+    mv_affine : bool
+        A learnt gain per multivector channel and grade (initialised to 1). Scaling each
+        grade by an invariant keeps the layer equivariant.
+    scalar_affine : {"affine", "weight", "none"}
+        The scalar layer norm's learnt gain and bias, gain only, or neither.
+    """
+
+    eps: float = 1e-6
+    eps_mode: str = "add"
+    scalar_eps: float | None = None
+    mv_affine: bool = False
+    scalar_affine: str = "affine"
+
+    def __post_init__(self) -> None:
+        for name in ("eps", "scalar_eps"):
+            value = getattr(self, name)
+            if value is None and name == "scalar_eps":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"NormConfig: {name} must be a float > 0, got {value!r}")
+        if self.eps_mode not in EPS_MODES:
+            raise ValueError(f"NormConfig: eps_mode must be one of {EPS_MODES}, got {self.eps_mode!r}")
+        _check_bool("NormConfig", "mv_affine", self.mv_affine)
+        if self.scalar_affine not in SCALAR_AFFINE:
+            raise ValueError(
+                f"NormConfig: scalar_affine must be one of {SCALAR_AFFINE}, got {self.scalar_affine!r}"
+            )
+
+    @classmethod
+    def lgatr(cls, elementwise_affine: bool = True) -> NormConfig:
+        """L-GATr's layer norm (``norm_elementwise_affine=elementwise_affine``)."""
+        return cls(
+            eps=0.01,
+            eps_mode="clamp",
+            scalar_eps=1e-5,
+            mv_affine=elementwise_affine,
+            scalar_affine="weight" if elementwise_affine else "none",
+        )
+
+    @property
+    def s_eps(self) -> float:
+        """The scalar layer norm's epsilon."""
+        return float(self.eps if self.scalar_eps is None else self.scalar_eps)

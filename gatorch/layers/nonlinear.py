@@ -6,8 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.nonlinear import GATES, NORM_STATISTICS, equi_layer_norm, gated
+from gatorch.functional.nonlinear import EPS_MODES, GATES, NORM_STATISTICS, equi_layer_norm, gated
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers.config import NormConfig
 
 __all__ = ["EquiLayerNorm", "ScalarGatedNonlinearity"]
 
@@ -18,7 +19,7 @@ class ScalarGatedNonlinearity(nn.Module):
     Parameters
     ----------
     alg : Algebra
-    gate : {"gelu", "relu", "sigmoid"}
+    gate : {"gelu", "relu", "sigmoid", "silu", "tanh"}
 
     Shapes
     ------
@@ -74,8 +75,19 @@ class EquiLayerNorm(nn.Module):
     mv_channels : int, optional
         Multivector channels; needed for ``elementwise_affine``.
     elementwise_affine : bool
-        A learnt scale per multivector channel (initialised to 1) multiplies the output,
-        as CGENN's ``MVLayerNorm``; invariant, so the layer stays equivariant.
+        A learnt gain (initialised to 1) multiplies the multivector output; invariant, so the
+        layer stays equivariant.
+    affine : {"channel", "grade"}
+        The shape of that gain: one per channel (``weight: (mv_channels, 1)``, CGENN's
+        ``MVLayerNorm``) or one per channel and grade (``weight: (mv_channels, n + 1)``,
+        L-GATr's ``EquiLayerNorm``).
+    eps_mode : {"add", "clamp"}
+        See :func:`~gatorch.functional.nonlinear.equi_layer_norm` (L-GATr clamps at 0.01).
+    s_eps : float, optional
+        Epsilon of the scalar layer norm (default ``eps``).
+    s_affine : {"affine", "weight", "none"}
+        The scalar layer norm's learnt gain and bias (``nn.LayerNorm``'s default), gain
+        only (L-GATr), or neither.
 
     Shapes
     ------
@@ -93,6 +105,8 @@ class EquiLayerNorm(nn.Module):
     True
     """
 
+    _grade_of_blade: Tensor
+
     def __init__(
         self,
         alg: Algebra,
@@ -102,9 +116,21 @@ class EquiLayerNorm(nn.Module):
         statistic: str = "rms",
         mv_channels: int | None = None,
         elementwise_affine: bool = False,
+        affine: str = "channel",
+        eps_mode: str = "add",
+        s_eps: float | None = None,
+        s_affine: str = "affine",
     ) -> None:
         super().__init__()
         check_algebra(alg, "EquiLayerNorm")
+        if affine not in ("channel", "grade"):
+            raise ValueError(f"EquiLayerNorm: affine must be 'channel' or 'grade', got {affine!r}")
+        if eps_mode not in EPS_MODES:
+            raise ValueError(f"EquiLayerNorm: eps_mode must be one of {EPS_MODES}, got {eps_mode!r}")
+        if s_affine not in ("affine", "weight", "none"):
+            raise ValueError(
+                f"EquiLayerNorm: s_affine must be one of ('affine', 'weight', 'none'), got {s_affine!r}"
+            )
         if not isinstance(s_channels, int) or s_channels < 0:
             raise ValueError(f"EquiLayerNorm: s_channels must be an int >= 0, got {s_channels!r}")
         if statistic not in NORM_STATISTICS:
@@ -115,22 +141,38 @@ class EquiLayerNorm(nn.Module):
             )
         self.alg, self.eps, self.s_channels = alg, float(eps), s_channels
         self.statistic, self.mv_channels = statistic, mv_channels
-        self.scalar_norm = nn.LayerNorm(s_channels, eps=eps) if s_channels else None
-        self.weight = nn.Parameter(torch.ones(int(mv_channels or 0), 1)) if elementwise_affine else None
+        self.affine, self.eps_mode = affine, eps_mode
+        self.s_eps = float(eps if s_eps is None else s_eps)
+        self.scalar_norm = (
+            nn.LayerNorm(
+                s_channels, eps=self.s_eps, elementwise_affine=s_affine != "none", bias=s_affine == "affine"
+            )
+            if s_channels
+            else None
+        )
+        width = alg.n + 1 if affine == "grade" else 1
+        self.weight = nn.Parameter(torch.ones(int(mv_channels or 0), width)) if elementwise_affine else None
+        # blade -> grade, to spread a per-grade gain over the blades (static, built once)
+        self.register_buffer("_grade_of_blade", torch.tensor(alg.grades, dtype=torch.long), persistent=False)
 
     def extra_repr(self) -> str:
         affine = (
             f", mv_channels={self.mv_channels}, elementwise_affine=True" if self.weight is not None else ""
         )
         stat = f"statistic={self.statistic!r}"
+        if self.weight is not None and self.affine == "grade":
+            affine += ", affine='grade'"
+        if self.eps_mode != "add":
+            stat += f", eps_mode={self.eps_mode!r}"
         return f"{self.alg!r}, s_channels={self.s_channels}, eps={self.eps}, {stat}{affine}"
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if self.weight is not None:
             check_mv(self.alg, mv, self.weight.shape[0], "EquiLayerNorm")
-        out = equi_layer_norm(self.alg, mv, self.eps, statistic=self.statistic)
+        out = equi_layer_norm(self.alg, mv, self.eps, statistic=self.statistic, eps_mode=self.eps_mode)
         if self.weight is not None:
-            out = out * self.weight.to(out.dtype)
+            w = self.weight[:, self._grade_of_blade] if self.affine == "grade" else self.weight
+            out = out * w.to(out.dtype)
         check_scalars(scalars, self.s_channels, "EquiLayerNorm")
         if self.scalar_norm is None:
             return out, mv.new_zeros(*mv.shape[:-2], 0)
@@ -138,3 +180,24 @@ class EquiLayerNorm(nn.Module):
         with torch.autocast(device_type=scalars.device.type, enabled=False):
             s = self.scalar_norm(scalars.to(torch.promote_types(scalars.dtype, torch.float32)))
         return out, s.to(scalars.dtype)
+
+
+def norm_from_config(
+    alg: Algebra, mv_channels: int, s_channels: int, config: NormConfig, *, learnt: bool = True
+) -> EquiLayerNorm:
+    """An :class:`EquiLayerNorm` with the options of ``config``.
+
+    ``learnt=False`` drops the learnt gains and bias (the norms inside attention and the
+    bilinear layer, which L-GATr builds without them) and keeps the epsilon settings.
+    """
+    return EquiLayerNorm(
+        alg,
+        s_channels,
+        config.eps,
+        mv_channels=mv_channels,
+        elementwise_affine=learnt and config.mv_affine,
+        affine="grade",
+        eps_mode=config.eps_mode,
+        s_eps=config.s_eps,
+        s_affine=config.scalar_affine if learnt else "none",
+    )

@@ -1,9 +1,17 @@
-"""Networks composed from gatorch.layers: GATr for any algebra, a Clifford message-passing net,
-and Clifford simplicial message passing (CSMPN) with its Rips lift."""
+"""Networks composed from gatorch.layers: GATr and ConditionalGATr for any algebra, a Clifford
+message-passing net, and Clifford simplicial message passing (CSMPN) with its Rips lift."""
 
 from gatorch.nets.csmpn import CSMPN
-from gatorch.nets.gatr import GATr
+from gatorch.nets.gatr import ConditionalGATr, GATr
 from gatorch.nets.gnn import CliffordGNN, CliffordMLPConfig
 from gatorch.nets.simplicial import SimplicialComplex, rips_lift
 
-__all__ = ["CSMPN", "CliffordGNN", "CliffordMLPConfig", "GATr", "SimplicialComplex", "rips_lift"]
+__all__ = [
+    "CSMPN",
+    "CliffordGNN",
+    "CliffordMLPConfig",
+    "ConditionalGATr",
+    "GATr",
+    "SimplicialComplex",
+    "rips_lift",
+]

@@ -1,4 +1,4 @@
-"""``GATr``: the geometric algebra transformer, for any algebra."""
+"""``GATr`` and ``ConditionalGATr``: the geometric algebra transformer, for any algebra."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from torch.utils.checkpoint import checkpoint
 from gatorch.algebras.algebra import Algebra
 from gatorch.layers import AttentionConfig, EquiLinear, GATrBlock, MLPConfig
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers.block import ConditionalGATrBlock
+from gatorch.layers.config import NormConfig
 
-__all__ = ["GATr"]
+__all__ = ["ConditionalGATr", "GATr"]
 
 
 class GATr(nn.Module):
@@ -38,9 +40,19 @@ class GATr(nn.Module):
         Overrides ``attention.num_heads`` (default 4 when neither is given).
     attention : AttentionConfig or mapping, optional
     mlp : MLPConfig or mapping, optional
+    norm : NormConfig or mapping, optional
+        The blocks' layer norms (GATr's by default).
+    group : {"pin", "spin"}
+        The group of every linear map. ``"spin"`` (even versors only) also mixes the
+        pseudoscalar like a scalar; on ``STA`` that is L-GATr's default ``subgroup=True``.
     checkpoint_blocks : bool
         Recompute each block in the backward pass (activation checkpointing): less memory,
         about one more forward pass of time.
+
+    L-GATr's configuration is ``attention={"qkv_norm": True, "qkv_bias": False}``,
+    ``mlp={"bilinear_norm": True}``, ``norm=NormConfig(eps=0.01, eps_mode="clamp",
+    scalar_eps=1e-5, mv_affine=True, scalar_affine="weight")``; :func:`gatorch.interop.from_lgatr`
+    builds it from an ``lgatr`` model.
 
     Shapes
     ------
@@ -82,24 +94,21 @@ class GATr(nn.Module):
         num_heads: int | None = None,
         attention: AttentionConfig | Mapping[str, Any] | None = None,
         mlp: MLPConfig | Mapping[str, Any] | None = None,
+        norm: NormConfig | Mapping[str, Any] | None = None,
+        group: str = "pin",
         checkpoint_blocks: bool = False,
     ) -> None:
         super().__init__()
         check_algebra(alg, "GATr")
         if not isinstance(num_blocks, int) or num_blocks < 1:
             raise ValueError(f"GATr: num_blocks must be an int >= 1, got {num_blocks!r}")
-        attn_cfg = AttentionConfig.cast(attention)
-        if num_heads is not None:
-            if attention is not None and attn_cfg.num_heads != num_heads and _given(attention, "num_heads"):
-                raise ValueError(
-                    f"GATr: num_heads={num_heads} contradicts attention.num_heads={attn_cfg.num_heads}"
-                )
-            attn_cfg = dataclasses.replace(attn_cfg, num_heads=num_heads)
-        mlp_cfg = MLPConfig.cast(mlp)
+        attn_cfg = _heads("GATr", attention, num_heads)
+        mlp_cfg, norm_cfg = MLPConfig.cast(mlp), NormConfig.cast(norm)
         self.alg = alg
         self.in_mv_channels, self.in_s_channels = in_mv_channels, in_s_channels
         self.hidden_s_channels = hidden_s_channels
-        self.attention_config, self.mlp_config = attn_cfg, mlp_cfg
+        self.attention_config, self.mlp_config, self.norm_config = attn_cfg, mlp_cfg, norm_cfg
+        self.group = group
         self.checkpoint_blocks = bool(checkpoint_blocks)
         self.linear_in = EquiLinear(
             alg,
@@ -107,9 +116,12 @@ class GATr(nn.Module):
             hidden_mv_channels,
             in_s_channels=in_s_channels,
             out_s_channels=hidden_s_channels,
+            group=group,
         )
         self.blocks = nn.ModuleList(
-            GATrBlock(alg, hidden_mv_channels, hidden_s_channels, attn_cfg, mlp_cfg)
+            GATrBlock(
+                alg, hidden_mv_channels, hidden_s_channels, attn_cfg, mlp_cfg, norm=norm_cfg, group=group
+            )
             for _ in range(num_blocks)
         )
         self.linear_out = EquiLinear(
@@ -118,6 +130,7 @@ class GATr(nn.Module):
             out_mv_channels,
             in_s_channels=hidden_s_channels,
             out_s_channels=out_s_channels,
+            group=group,
         )
 
     def forward(
@@ -149,8 +162,177 @@ class GATr(nn.Module):
         return self.linear_out(h, s if self.hidden_s_channels else None)
 
 
+def _heads(
+    owner: str, attention: AttentionConfig | Mapping[str, Any] | None, num_heads: int | None
+) -> AttentionConfig:
+    """The attention config with ``num_heads`` applied (an error if it contradicts the config)."""
+    attn_cfg = AttentionConfig.cast(attention)
+    if num_heads is not None:
+        if attention is not None and attn_cfg.num_heads != num_heads and _given(attention, "num_heads"):
+            raise ValueError(
+                f"{owner}: num_heads={num_heads} contradicts attention.num_heads={attn_cfg.num_heads}"
+            )
+        attn_cfg = dataclasses.replace(attn_cfg, num_heads=num_heads)
+    return attn_cfg
+
+
 def _given(config: object, name: str) -> bool:
     """Whether ``config`` (a config object or a mapping) set ``name`` explicitly."""
     if isinstance(config, Mapping):
         return name in config
     return True
+
+
+class ConditionalGATr(nn.Module):
+    r"""GATr with cross-attention to a condition set in every block, over any :class:`~gatorch.Algebra`.
+
+    ``EquiLinear`` in, ``num_blocks`` :class:`~gatorch.layers.ConditionalGATrBlock` s
+    (self-attention, cross-attention to the condition, geometric MLP), ``EquiLinear`` out:
+    the decoder of generative models (flow matching, diffusion) whose condition is an
+    already-embedded set, e.g. the output of a :class:`GATr` encoder; on ``STA`` this is
+    L-GATr's ``ConditionalLGATr``. The condition enters every block as it is (normalised per
+    block, no input projection). Equivariant under the algebra's twisted versor action
+    (acting on inputs and condition together) and under permutations of the items, and
+    invariant under permutations of the condition items.
+
+    Parameters
+    ----------
+    alg : Algebra
+    in_mv_channels, out_mv_channels, hidden_mv_channels : int
+    condition_mv_channels : int
+    in_s_channels, out_s_channels, hidden_s_channels, condition_s_channels : int
+    num_blocks : int
+    num_heads : int, optional
+        Overrides ``attention.num_heads`` and ``cross_attention.num_heads``.
+    attention, cross_attention : AttentionConfig or mapping, optional
+    mlp : MLPConfig or mapping, optional
+    norm : NormConfig or mapping, optional
+    group : {"pin", "spin"}
+    checkpoint_blocks : bool
+
+    Shapes
+    ------
+    ``forward(mv, condition_mv, scalars=None, condition_scalars=None, attn_mask=None,
+    cross_attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
+    ``mv: (batch..., items, in_mv_channels, dim)``,
+    ``condition_mv: (batch..., condition_items, condition_mv_channels, dim)``,
+    ``scalars: (batch..., items, in_s_channels)``,
+    ``condition_scalars: (batch..., condition_items, condition_s_channels)``,
+    ``attn_mask: (..., items, items)``, ``cross_attn_mask: (..., items, condition_items)``;
+    returns ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import STA
+    >>> from gatorch.nets import ConditionalGATr
+    >>> net = ConditionalGATr(STA, in_mv_channels=1, condition_mv_channels=2, out_mv_channels=1,
+    ...                       hidden_mv_channels=8, in_s_channels=0, condition_s_channels=3,
+    ...                       out_s_channels=0, hidden_s_channels=8, num_blocks=2, num_heads=2)
+    >>> mv, s = net(torch.randn(4, 10, 1, 16), torch.randn(4, 7, 2, 16), None, torch.randn(4, 7, 3))
+    >>> mv.shape
+    torch.Size([4, 10, 1, 16])
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        *,
+        in_mv_channels: int,
+        condition_mv_channels: int,
+        out_mv_channels: int,
+        hidden_mv_channels: int,
+        in_s_channels: int = 0,
+        condition_s_channels: int = 0,
+        out_s_channels: int = 0,
+        hidden_s_channels: int = 0,
+        num_blocks: int,
+        num_heads: int | None = None,
+        attention: AttentionConfig | Mapping[str, Any] | None = None,
+        cross_attention: AttentionConfig | Mapping[str, Any] | None = None,
+        mlp: MLPConfig | Mapping[str, Any] | None = None,
+        norm: NormConfig | Mapping[str, Any] | None = None,
+        group: str = "pin",
+        checkpoint_blocks: bool = False,
+    ) -> None:
+        super().__init__()
+        check_algebra(alg, "ConditionalGATr")
+        if not isinstance(num_blocks, int) or num_blocks < 1:
+            raise ValueError(f"ConditionalGATr: num_blocks must be an int >= 1, got {num_blocks!r}")
+        attn_cfg = _heads("ConditionalGATr", attention, num_heads)
+        cross_cfg = _heads("ConditionalGATr", cross_attention, num_heads)
+        mlp_cfg, norm_cfg = MLPConfig.cast(mlp), NormConfig.cast(norm)
+        self.alg = alg
+        self.in_mv_channels, self.in_s_channels = in_mv_channels, in_s_channels
+        self.condition_mv_channels, self.condition_s_channels = condition_mv_channels, condition_s_channels
+        self.hidden_s_channels = hidden_s_channels
+        self.attention_config, self.cross_attention_config = attn_cfg, cross_cfg
+        self.mlp_config, self.norm_config, self.group = mlp_cfg, norm_cfg, group
+        self.checkpoint_blocks = bool(checkpoint_blocks)
+        self.linear_in = EquiLinear(
+            alg,
+            in_mv_channels,
+            hidden_mv_channels,
+            in_s_channels=in_s_channels,
+            out_s_channels=hidden_s_channels,
+            group=group,
+        )
+        self.blocks = nn.ModuleList(
+            ConditionalGATrBlock(
+                alg,
+                hidden_mv_channels,
+                hidden_s_channels,
+                condition_mv_channels,
+                condition_s_channels,
+                attn_cfg,
+                cross_cfg,
+                mlp_cfg,
+                norm=norm_cfg,
+                group=group,
+            )
+            for _ in range(num_blocks)
+        )
+        self.linear_out = EquiLinear(
+            alg,
+            hidden_mv_channels,
+            out_mv_channels,
+            in_s_channels=hidden_s_channels,
+            out_s_channels=out_s_channels,
+            group=group,
+        )
+
+    def forward(
+        self,
+        mv: Tensor,
+        condition_mv: Tensor,
+        scalars: Tensor | None = None,
+        condition_scalars: Tensor | None = None,
+        attn_mask: Tensor | None = None,
+        cross_attn_mask: Tensor | None = None,
+        join_reference: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        check_mv(self.alg, mv, self.in_mv_channels, "ConditionalGATr")
+        check_mv(self.alg, condition_mv, self.condition_mv_channels, "ConditionalGATr condition")
+        check_scalars(scalars, self.in_s_channels, "ConditionalGATr")
+        check_scalars(condition_scalars, self.condition_s_channels, "ConditionalGATr condition")
+        if mv.ndim < 3 or condition_mv.ndim != mv.ndim or condition_mv.shape[:-3] != mv.shape[:-3]:
+            raise ValueError(
+                "ConditionalGATr: expected mv (batch..., items, channels, dim) and condition_mv "
+                f"(batch..., condition_items, channels, dim) with the same batch dims, got "
+                f"{tuple(mv.shape)} and {tuple(condition_mv.shape)}"
+            )
+        if join_reference is None:
+            join_reference = mv.mean(dim=(-3, -2), keepdim=True)
+        else:
+            self.alg.check_dim(join_reference, "ConditionalGATr join_reference")
+        cs = condition_scalars if self.condition_s_channels else None
+        h, s = self.linear_in(mv, scalars if self.in_s_channels else None)
+        for block in self.blocks:
+            s_in = s if self.hidden_s_channels else None
+            args = (h, condition_mv, s_in, cs, attn_mask, cross_attn_mask, join_reference, is_causal)
+            if self.checkpoint_blocks and self.training:
+                h, s = checkpoint(block, *args, use_reentrant=False)
+            else:
+                h, s = block(*args)
+        return self.linear_out(h, s if self.hidden_s_channels else None)

@@ -1,0 +1,16 @@
+"""Conversion to and from other packages.
+
+* :mod:`gatorch.interop.clifford`: multivector tensors to and from the ``clifford``
+  package's ``MultiVector`` (``to_clifford``, ``from_clifford``, ``clifford_layout``,
+  ``algebra_of``).
+* :mod:`gatorch.interop.lgatr`: L-GATr 2.0 nets (the ``lgatr`` package) to and from
+  :class:`~gatorch.nets.GATr` / :class:`~gatorch.nets.ConditionalGATr` with the same weights
+  and function (``from_lgatr``, ``to_lgatr``).
+
+Every optional dependency is imported only when a function that needs it is called.
+"""
+
+from gatorch.interop.clifford import algebra_of, clifford_layout, from_clifford, to_clifford
+from gatorch.interop.lgatr import from_lgatr, to_lgatr
+
+__all__ = ["algebra_of", "clifford_layout", "from_clifford", "from_lgatr", "to_clifford", "to_lgatr"]
