@@ -22,7 +22,13 @@ pytest.importorskip("clifford")
 import clifford
 
 from gatorch import CGA3, PGA3, STA, VGA3, Algebra
-from gatorch.interop.clifford import _permutation_sign, algebra_of, clifford_layout, from_clifford, to_clifford
+from gatorch.interop.clifford import (
+    _permutation_sign,
+    algebra_of,
+    clifford_layout,
+    from_clifford,
+    to_clifford,
+)
 
 DT = torch.float64
 PRESETS = {

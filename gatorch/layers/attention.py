@@ -9,7 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.attention import distance_components, feature_layout, geometric_attention
+from gatorch.functional.attention import (
+    distance_components,
+    feature_layout,
+    geometric_attention,
+    packed_geometric_attention,
+)
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 from gatorch.layers.config import AttentionConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
@@ -140,8 +145,13 @@ class _AttentionBase(nn.Module):
         batch: tuple[int, ...],
         attn_mask: Tensor | None,
         is_causal: bool,
+        packing: tuple[Tensor, int | None, Tensor, int | None] | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """``q``: ``(B, Nq, h*hm, dim), (B, Nq, h*hs)``; ``kv`` likewise with ``2*hkv`` heads."""
+        """``q``: ``(B, Nq, h*hm, dim), (B, Nq, h*hs)``; ``kv`` likewise with ``2*hkv`` heads.
+
+        ``packing``: ``(offsets, max_items, offsets_k, max_items_k)`` of sets packed along the
+        items (``B == 1``), see :func:`~gatorch.functional.attention.packed_geometric_attention`.
+        """
         h, hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
         q_mv = _split_heads(q[0], h, hm)
         k_mv, v_mv = _split_heads(kv[0], 2 * hkv, hm).split(hkv, dim=1)
@@ -157,21 +167,44 @@ class _AttentionBase(nn.Module):
             q_mv, q_s = self._norm_heads(q_mv, q_s)
             k_mv, k_s = self._norm_heads(k_mv, k_s)
             v_mv, v_s = self._norm_heads(v_mv, v_s)
-        mask = _prepare_mask(attn_mask, batch, q_mv.shape[2], k_mv.shape[2])
-        out_mv, out_s = geometric_attention(
-            self.alg,
-            q_mv,
-            k_mv,
-            v_mv,
-            q_s,
-            k_s,
-            v_s,
-            attn_mask=mask,
-            is_causal=is_causal,
-            distance=self.config.distance_features,
-            dropout_p=self.config.dropout if self.training else 0.0,
-            layout=self.layout,
-        )
+        dropout_p = self.config.dropout if self.training else 0.0
+        if packing is not None:
+            if attn_mask is not None:
+                raise ValueError(f"{self.who}: give either attn_mask or offsets (packed sets), not both")
+            offsets, max_items, offsets_k, max_items_k = packing
+            out_mv, out_s = packed_geometric_attention(
+                self.alg,
+                q_mv,
+                k_mv,
+                v_mv,
+                q_s,
+                k_s,
+                v_s,
+                offsets=offsets,
+                offsets_k=offsets_k,
+                max_items=max_items,
+                max_items_k=max_items_k,
+                is_causal=is_causal,
+                distance=self.config.distance_features,
+                dropout_p=dropout_p,
+                layout=self.layout,
+            )
+        else:
+            mask = _prepare_mask(attn_mask, batch, q_mv.shape[2], k_mv.shape[2])
+            out_mv, out_s = geometric_attention(
+                self.alg,
+                q_mv,
+                k_mv,
+                v_mv,
+                q_s,
+                k_s,
+                v_s,
+                attn_mask=mask,
+                is_causal=is_causal,
+                distance=self.config.distance_features,
+                dropout_p=dropout_p,
+                layout=self.layout,
+            )
         if self.head_scale is not None:
             scale = self.head_scale.to(out_mv.dtype)
             out_mv = out_mv * scale[:, None, None, None]
@@ -190,6 +223,15 @@ class _AttentionBase(nn.Module):
         assert self.qkv_norm is not None
         out_mv, out_s = self.qkv_norm(mv, s)
         return out_mv, (out_s if s is not None else None)
+
+
+def _check_packed(who: str, mv: Tensor, offsets: Tensor | None) -> None:
+    """Packed sets come as ``(total_items, channels, dim)``: no batch dims."""
+    if offsets is not None and mv.ndim != 3:
+        raise ValueError(
+            f"{who}: with offsets (packed sets) expected multivectors of shape (total_items, channels, dim), "
+            f"got {tuple(mv.shape)}"
+        )
 
 
 def _flatten_batch(mv: Tensor, s: Tensor | None) -> tuple[Tensor, Tensor | None, tuple[int, ...]]:
@@ -240,9 +282,16 @@ class SelfAttention(_AttentionBase):
     ``forward(mv, scalars=None, attn_mask=None, is_causal=False) -> (mv_out, s_out)`` with
     ``mv: (batch..., items, mv_channels, dim)``, ``scalars: (batch..., items, s_channels)``,
     ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)`` or
-    ``(batch..., items, items)`` (see :func:`~gatorch.functional.attention.block_diagonal_mask`
-    for packed variable-size sets); ``is_causal``: item ``i`` attends to items ``j <= i``
+    ``(batch..., items, items)``; ``is_causal``: item ``i`` attends to items ``j <= i``
     only (with ``attn_mask`` too when both are given).
+
+    Variable-size sets: ``forward(mv, scalars, offsets=offsets, max_items=m)`` with
+    ``mv: (total_items, mv_channels, dim)`` holding the sets one after the other and
+    ``offsets = (0, n_0, n_0 + n_1, ..., total_items)``
+    (:func:`~gatorch.functional.attention.offsets_from_sizes`): each item attends within its
+    own set, as if each set ran alone, without a quadratic mask over the packed batch
+    (:func:`~gatorch.functional.attention.packed_geometric_attention`). ``max_items``, the
+    size of the largest set, spares a host sync and is needed under ``torch.compile``.
 
     Examples
     --------
@@ -287,16 +336,21 @@ class SelfAttention(_AttentionBase):
         scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         qm, qs = self.q_channels
         check_mv(self.alg, mv, qm, "SelfAttention")
         check_scalars(scalars, qs, "SelfAttention")
+        _check_packed("SelfAttention", mv, offsets)
         x, s, batch = _flatten_batch(mv, scalars if qs else None)
         qkv_mv, qkv_s = self.qkv(x, s)
         h, _hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
         q = (qkv_mv[:, :, : h * hm], qkv_s[..., : h * hs])
         kv = (qkv_mv[:, :, h * hm :], qkv_s[..., h * hs :])
-        out_mv, out_s = self._attend(q, kv, batch, attn_mask, is_causal)
+        packing = None if offsets is None else (offsets, max_items, offsets, max_items)
+        out_mv, out_s = self._attend(q, kv, batch, attn_mask, is_causal, packing)
         return out_mv.reshape(*batch, *out_mv.shape[1:]), out_s.reshape(*batch, *out_s.shape[1:])
 
 
@@ -329,6 +383,8 @@ class CrossAttention(_AttentionBase):
     ``(items_q, items_k)`` or ``(batch..., items_q, items_k)``, ``is_causal``: query ``i``
     attends to context items ``j <= i`` only (top-left aligned, as in SDPA); returns
     ``(batch..., items_q, out_mv_channels, dim)`` and ``(batch..., items_q, out_s_channels)``.
+    Packed sets: ``offsets=`` / ``context_offsets=`` (query set ``i`` attends to context set
+    ``i``), ``max_items=`` / ``context_max_items=``, as in :class:`SelfAttention`.
     """
 
     def __init__(
@@ -367,17 +423,29 @@ class CrossAttention(_AttentionBase):
         context_scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        context_offsets: Tensor | None = None,
+        max_items: int | None = None,
+        context_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         (qm, qs), (km, ks) = self.q_channels, self.kv_channels
         check_mv(self.alg, mv, qm, "CrossAttention")
         check_mv(self.alg, context_mv, km, "CrossAttention context")
         check_scalars(scalars, qs, "CrossAttention")
         check_scalars(context_scalars, ks, "CrossAttention context")
+        if (offsets is None) != (context_offsets is None):
+            raise ValueError("CrossAttention: packed sets need both offsets and context_offsets")
+        _check_packed("CrossAttention", mv, offsets)
+        _check_packed("CrossAttention context", context_mv, context_offsets)
         x, s, batch = _flatten_batch(mv, scalars if qs else None)
         c, cs, cbatch = _flatten_batch(context_mv, context_scalars if ks else None)
         if cbatch != batch:
             raise ValueError(f"CrossAttention: batch dims of queries {batch} and context {cbatch} differ")
         q = self.q_proj(x, s)
         kv = self.kv_proj(c, cs)
-        out_mv, out_s = self._attend(q, kv, batch, attn_mask, is_causal)
+        packing = None
+        if offsets is not None and context_offsets is not None:
+            packing = (offsets, max_items, context_offsets, context_max_items)
+        out_mv, out_s = self._attend(q, kv, batch, attn_mask, is_causal, packing)
         return out_mv.reshape(*batch, *out_mv.shape[1:]), out_s.reshape(*batch, *out_s.shape[1:])

@@ -56,7 +56,8 @@ class GATrBlock(nn.Module):
     ``forward(mv, scalars=None, attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)``
     with ``mv: (batch..., items, mv_channels, dim)`` and ``scalars: (batch..., items, s_channels)``;
     ``is_causal=True`` lets item ``i`` attend to items ``<= i`` only (no mask tensor is built,
-    so the fused attention kernels still run).
+    so the fused attention kernels still run). Packed variable-size sets: ``offsets=`` and
+    ``max_items=`` with ``mv: (total_items, mv_channels, dim)``, see :class:`SelfAttention`.
     """
 
     def __init__(
@@ -87,10 +88,20 @@ class GATrBlock(nn.Module):
         attn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         s_in = scalars if self.s_channels else None
         h, hs = self.norm_attn(mv, s_in)
-        h, hs = self.attention(h, hs if self.s_channels else None, attn_mask=attn_mask, is_causal=is_causal)
+        h, hs = self.attention(
+            h,
+            hs if self.s_channels else None,
+            attn_mask=attn_mask,
+            is_causal=is_causal,
+            offsets=offsets,
+            max_items=max_items,
+        )
         mv = mv + h
         s = scalars + hs if self.s_channels else hs
         h, hs = self.norm_mlp(mv, s if self.s_channels else None)
@@ -129,6 +140,9 @@ class ConditionalGATrBlock(nn.Module):
     ``mv: (batch..., items, mv_channels, dim)``,
     ``condition_mv: (batch..., condition_items, condition_mv_channels, dim)``,
     ``attn_mask: (..., items, items)`` and ``cross_attn_mask: (..., items, condition_items)``.
+    Packed sets: ``offsets=``, ``condition_offsets=`` (set ``i`` attends to condition set
+    ``i``), ``max_items=``, ``condition_max_items=``, with ``(total_items, channels, dim)``
+    inputs, as in :class:`SelfAttention` and :class:`CrossAttention`.
     """
 
     def __init__(
@@ -176,16 +190,36 @@ class ConditionalGATrBlock(nn.Module):
         cross_attn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        condition_offsets: Tensor | None = None,
+        max_items: int | None = None,
+        condition_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         has_s, has_cs = bool(self.s_channels), bool(self.condition_s_channels)
         h, hs = self.norm_attn(mv, scalars if has_s else None)
-        h, hs = self.attention(h, hs if has_s else None, attn_mask=attn_mask, is_causal=is_causal)
+        h, hs = self.attention(
+            h,
+            hs if has_s else None,
+            attn_mask=attn_mask,
+            is_causal=is_causal,
+            offsets=offsets,
+            max_items=max_items,
+        )
         mv = mv + h
         s = scalars + hs if has_s else hs
         h, hs = self.norm_cross(mv, s if has_s else None)
         c, cs = self.norm_condition(condition_mv, condition_scalars if has_cs else None)
         h, hs = self.cross_attention(
-            h, c, hs if has_s else None, cs if has_cs else None, attn_mask=cross_attn_mask
+            h,
+            c,
+            hs if has_s else None,
+            cs if has_cs else None,
+            attn_mask=cross_attn_mask,
+            offsets=offsets,
+            context_offsets=condition_offsets,
+            max_items=max_items,
+            context_max_items=condition_max_items,
         )
         mv = mv + h
         s = s + hs if has_s else hs

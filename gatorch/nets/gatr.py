@@ -6,10 +6,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from gatorch.algebras.algebra import Algebra
+from gatorch.functional.attention import nested_to_packed, packed_to_nested
 from gatorch.layers import AttentionConfig, EquiLinear, GATrBlock, MLPConfig
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 from gatorch.layers.block import ConditionalGATrBlock
@@ -30,6 +32,10 @@ class GATr(nn.Module):
     multivector; by default it is the mean of the input multivectors over items and
     channels, per batch element (GATr's choice), which keeps the net Pin-equivariant.
 
+    L-GATr's configuration is ``attention={"qkv_norm": True, "qkv_bias": False}``,
+    ``mlp={"bilinear_norm": True}``, ``norm=NormConfig.lgatr()`` and ``group="spin"``;
+    :func:`gatorch.interop.from_lgatr` builds it from an ``lgatr`` model.
+
     Parameters
     ----------
     alg : Algebra
@@ -49,11 +55,6 @@ class GATr(nn.Module):
         Recompute each block in the backward pass (activation checkpointing): less memory,
         about one more forward pass of time.
 
-    L-GATr's configuration is ``attention={"qkv_norm": True, "qkv_bias": False}``,
-    ``mlp={"bilinear_norm": True}``, ``norm=NormConfig(eps=0.01, eps_mode="clamp",
-    scalar_eps=1e-5, mv_affine=True, scalar_affine="weight")``; :func:`gatorch.interop.from_lgatr`
-    builds it from an ``lgatr`` model.
-
     Shapes
     ------
     ``forward(mv, scalars=None, attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
@@ -63,6 +64,21 @@ class GATr(nn.Module):
     ``(batch..., items, channels, dim)``, ``is_causal=True`` for causal attention (item ``i``
     sees items ``<= i``; combined with ``attn_mask`` when both are given); returns
     ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
+
+    Variable-size sets, without a quadratic mask over the batch, come in one of two forms:
+
+    * packed: ``net(mv, scalars, offsets=offsets, max_items=m)`` with
+      ``mv: (total_items, in_mv_channels, dim)``, the sets one after the other, and
+      ``offsets = (0, n_0, n_0 + n_1, ..., total_items)``
+      (:func:`~gatorch.functional.attention.offsets_from_sizes`); returns packed outputs;
+    * nested: ``mv`` (and ``scalars``) nested tensors with the jagged layout,
+      ``torch.nested.nested_tensor([...], layout=torch.jagged)`` of ``(n_i, channels, dim)``
+      sets; returns nested tensors.
+
+    Each set is then processed as if it ran alone (attention within the set; the default
+    join reference is the set's mean), see
+    :func:`~gatorch.functional.attention.packed_geometric_attention`. ``max_items`` (the
+    largest set) spares a host sync and is needed under ``torch.compile``.
 
     Compiling: ``torch.compile(net, fullgraph=True)`` works on a freshly built net (every plan
     is built at construction) and recompiles at most once for new item counts (dynamic
@@ -140,26 +156,78 @@ class GATr(nn.Module):
         attn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        nested = mv.is_nested
+        if nested:
+            mv, scalars, offsets = _unnest("GATr", mv, scalars, offsets)
         check_mv(self.alg, mv, self.in_mv_channels, "GATr")
         check_scalars(scalars, self.in_s_channels, "GATr")
-        if mv.ndim < 3:
-            raise ValueError(
-                f"GATr: expected mv of shape (batch..., items, {self.in_mv_channels}, {self.alg.dim}), "
-                f"got {tuple(mv.shape)}"
-            )
+        _check_items("GATr", mv, offsets, self.in_mv_channels, self.alg.dim)
         if join_reference is None:
-            join_reference = mv.mean(dim=(-3, -2), keepdim=True)  # (batch..., 1, 1, dim)
+            join_reference = _default_reference(mv, offsets)
         else:
             self.alg.check_dim(join_reference, "GATr join_reference")
+        packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
         h, s = self.linear_in(mv, scalars if self.in_s_channels else None)
         for block in self.blocks:
             s_in = s if self.hidden_s_channels else None
             if self.checkpoint_blocks and self.training:
-                h, s = checkpoint(block, h, s_in, attn_mask, join_reference, is_causal, use_reentrant=False)
+                h, s = checkpoint(
+                    block, h, s_in, attn_mask, join_reference, is_causal, use_reentrant=False, **packing
+                )
             else:
-                h, s = block(h, s_in, attn_mask, join_reference, is_causal)
-        return self.linear_out(h, s if self.hidden_s_channels else None)
+                h, s = block(h, s_in, attn_mask, join_reference, is_causal, **packing)
+        out, out_s = self.linear_out(h, s if self.hidden_s_channels else None)
+        if nested:
+            assert offsets is not None
+            return packed_to_nested(out, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
+        return out, out_s
+
+
+def _unnest(
+    who: str, mv: Tensor, scalars: Tensor | None, offsets: Tensor | None
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Packed values and offsets of nested (jagged) inputs; the scalars must hold the same sets."""
+    if offsets is not None:
+        raise ValueError(f"{who}: give the sets either as nested tensors or with offsets, not both")
+    values, offs = nested_to_packed(mv)
+    s_values = None
+    if scalars is not None:
+        if not scalars.is_nested:
+            raise ValueError(
+                f"{who}: nested multivectors need nested scalars (the same sets), got a dense tensor"
+            )
+        s_values, s_offs = nested_to_packed(scalars)
+        if s_offs.shape != offs.shape or s_values.shape[0] != values.shape[0]:
+            raise ValueError(f"{who}: nested scalars and multivectors hold different sets")
+    return values, s_values, offs
+
+
+def _check_items(who: str, mv: Tensor, offsets: Tensor | None, channels: int, dim: int) -> None:
+    if offsets is not None and mv.ndim != 3:
+        raise ValueError(
+            f"{who}: with offsets (packed sets) expected mv of shape (total_items, {channels}, {dim}), "
+            f"got {tuple(mv.shape)}"
+        )
+    if mv.ndim < 3:
+        raise ValueError(
+            f"{who}: expected mv of shape (batch..., items, {channels}, {dim}), got {tuple(mv.shape)}"
+        )
+
+
+def _default_reference(mv: Tensor, offsets: Tensor | None) -> Tensor:
+    """GATr's join reference: the mean over items and channels, per batch element or per packed set."""
+    if offsets is None:
+        return mv.mean(dim=(-3, -2), keepdim=True)  # (batch..., 1, 1, dim)
+    offsets = offsets.to(device=mv.device, dtype=torch.int64)
+    item = torch.arange(mv.shape[0], device=mv.device)
+    which = torch.searchsorted(offsets[1:].contiguous(), item, right=True)  # the set of each item
+    sums = mv.new_zeros(offsets.shape[0] - 1, mv.shape[-1]).index_add(0, which, mv.mean(dim=-2))
+    counts = (offsets[1:] - offsets[:-1]).clamp_min(1).to(mv.dtype)
+    return (sums / counts[:, None])[which][:, None, :]  # (total_items, 1, dim)
 
 
 def _heads(
@@ -220,6 +288,9 @@ class ConditionalGATr(nn.Module):
     ``condition_scalars: (batch..., condition_items, condition_s_channels)``,
     ``attn_mask: (..., items, items)``, ``cross_attn_mask: (..., items, condition_items)``;
     returns ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
+    Variable-size sets as in :class:`GATr`: packed, with ``offsets=`` and
+    ``condition_offsets=`` (set ``i`` attends to condition set ``i``; ``max_items=``,
+    ``condition_max_items=``), or nested tensors for the inputs and the condition.
 
     Examples
     --------
@@ -311,28 +382,63 @@ class ConditionalGATr(nn.Module):
         cross_attn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        condition_offsets: Tensor | None = None,
+        max_items: int | None = None,
+        condition_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        nested = mv.is_nested
+        if nested != condition_mv.is_nested:
+            raise ValueError(
+                "ConditionalGATr: give the inputs and the condition both as nested tensors or neither"
+            )
+        if nested:
+            mv, scalars, offsets = _unnest("ConditionalGATr", mv, scalars, offsets)
+            condition_mv, condition_scalars, condition_offsets = _unnest(
+                "ConditionalGATr condition", condition_mv, condition_scalars, condition_offsets
+            )
+        if (offsets is None) != (condition_offsets is None):
+            raise ValueError("ConditionalGATr: packed sets need both offsets and condition_offsets")
         check_mv(self.alg, mv, self.in_mv_channels, "ConditionalGATr")
         check_mv(self.alg, condition_mv, self.condition_mv_channels, "ConditionalGATr condition")
         check_scalars(scalars, self.in_s_channels, "ConditionalGATr")
         check_scalars(condition_scalars, self.condition_s_channels, "ConditionalGATr condition")
-        if mv.ndim < 3 or condition_mv.ndim != mv.ndim or condition_mv.shape[:-3] != mv.shape[:-3]:
+        _check_items("ConditionalGATr", mv, offsets, self.in_mv_channels, self.alg.dim)
+        _check_items(
+            "ConditionalGATr condition",
+            condition_mv,
+            condition_offsets,
+            self.condition_mv_channels,
+            self.alg.dim,
+        )
+        if offsets is None and (condition_mv.ndim != mv.ndim or condition_mv.shape[:-3] != mv.shape[:-3]):
             raise ValueError(
                 "ConditionalGATr: expected mv (batch..., items, channels, dim) and condition_mv "
                 f"(batch..., condition_items, channels, dim) with the same batch dims, got "
                 f"{tuple(mv.shape)} and {tuple(condition_mv.shape)}"
             )
         if join_reference is None:
-            join_reference = mv.mean(dim=(-3, -2), keepdim=True)
+            join_reference = _default_reference(mv, offsets)
         else:
             self.alg.check_dim(join_reference, "ConditionalGATr join_reference")
+        packing: dict[str, Any] = {
+            "offsets": offsets,
+            "condition_offsets": condition_offsets,
+            "max_items": max_items,
+            "condition_max_items": condition_max_items,
+        }
         cs = condition_scalars if self.condition_s_channels else None
         h, s = self.linear_in(mv, scalars if self.in_s_channels else None)
         for block in self.blocks:
             s_in = s if self.hidden_s_channels else None
             args = (h, condition_mv, s_in, cs, attn_mask, cross_attn_mask, join_reference, is_causal)
             if self.checkpoint_blocks and self.training:
-                h, s = checkpoint(block, *args, use_reentrant=False)
+                h, s = checkpoint(block, *args, use_reentrant=False, **packing)
             else:
-                h, s = block(*args)
-        return self.linear_out(h, s if self.hidden_s_channels else None)
+                h, s = block(*args, **packing)
+        out, out_s = self.linear_out(h, s if self.hidden_s_channels else None)
+        if nested:
+            assert offsets is not None
+            return packed_to_nested(out, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
+        return out, out_s
