@@ -221,7 +221,7 @@ def test_unconvertible_options_are_named(options: dict[str, Any], match: str) ->
 def test_wrong_types_and_non_lgatr_nets() -> None:
     with pytest.raises(TypeError, match=r"lgatr\.LGATr"):
         from_lgatr(torch.nn.Linear(2, 2))
-    with pytest.raises(TypeError, match="GATr or ConditionalGATr"):
+    with pytest.raises(TypeError, match="GATr, ConditionalGATr, GATrSlim"):
         to_lgatr(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {
         "in_mv_channels": 1,
@@ -248,3 +248,27 @@ def test_wrong_types_and_non_lgatr_nets() -> None:
         net.linear_in.bias[:, 1] = 1.0
     with pytest.raises(ValueError, match="pseudoscalar bias"):
         to_lgatr(net)
+
+
+def test_slim_nets_dispatch_to_the_slim_converters() -> None:
+    """from_lgatr / to_lgatr take the slim nets too (converted by gatorch.interop.lgatr_slim)."""
+    from gatorch.nets import GATrSlim
+
+    torch.manual_seed(0)
+    model = lgatr.LGATrSlim(
+        num_blocks=1,
+        in_v_channels=2,
+        out_v_channels=1,
+        hidden_v_channels=4,
+        in_s_channels=3,
+        out_s_channels=1,
+        hidden_s_channels=8,
+        num_heads=2,
+    ).eval()
+    _randomise(model)
+    net = from_lgatr(model)
+    assert isinstance(net, GATrSlim)
+    v, s = torch.randn(2, 5, 2, 4), torch.randn(2, 5, 3)
+    with torch.no_grad():
+        _close(net(v, s), model(v, s), torch.float32)
+    assert isinstance(to_lgatr(net), lgatr.LGATrSlim)

@@ -51,6 +51,7 @@ from gatorch.algebras.presets import STA
 from gatorch.functional.linear import invariant_components
 from gatorch.layers import AttentionConfig, EquiLinear, MLPConfig, NormConfig
 from gatorch.nets.gatr import ConditionalGATr, GATr
+from gatorch.nets.slim import ConditionalGATrSlim, GATrSlim
 
 __all__ = ["from_lgatr", "lgatr_basis_change", "to_lgatr"]
 
@@ -366,16 +367,17 @@ def _attn_dropout(attn: Any) -> float:
 
 
 # -- nets -----------------------------------------------------------------------------------------
-def from_lgatr(model: nn.Module) -> GATr | ConditionalGATr:
+def from_lgatr(model: nn.Module) -> GATr | ConditionalGATr | GATrSlim | ConditionalGATrSlim:
     """The gatorch net with the weights and the function of an L-GATr 2.0 net.
 
     Parameters
     ----------
-    model : lgatr.LGATr or lgatr.ConditionalLGATr
+    model : lgatr.LGATr, lgatr.ConditionalLGATr, lgatr.LGATrSlim or lgatr.ConditionalLGATrSlim
+        The slim nets go to :func:`gatorch.interop.lgatr_slim.from_lgatr_slim`.
 
     Returns
     -------
-    GATr or ConditionalGATr
+    GATr, ConditionalGATr, GATrSlim or ConditionalGATrSlim
         On :data:`~gatorch.STA`, in the dtype and on the device of ``model``'s parameters, in
         the same train/eval mode. Called like ``model`` (see the module docstring); outputs
         agree to float rounding (about 1e-6 relative in float32, 1e-12 in float64).
@@ -385,15 +387,18 @@ def from_lgatr(model: nn.Module) -> GATr | ConditionalGATr:
     ValueError
         For an L-GATr option that gatorch cannot express (named in the message).
     TypeError
-        For anything but the two supported classes (the slim nets convert with
-        :func:`gatorch.interop.lgatr_slim.from_lgatr_slim`).
+        For anything but the four supported classes.
     """
     lgatr = _lgatr()
+    if isinstance(model, (lgatr.LGATrSlim, lgatr.ConditionalLGATrSlim)):
+        from gatorch.interop.lgatr_slim import from_lgatr_slim
+
+        return from_lgatr_slim(model)
     conditional = isinstance(model, lgatr.ConditionalLGATr)
     if not conditional and not isinstance(model, lgatr.LGATr):
         raise TypeError(
-            "from_lgatr: expected an lgatr.LGATr or lgatr.ConditionalLGATr, got "
-            f"{type(model).__name__} (LGATrSlim and ConditionalLGATrSlim: gatorch.interop.from_lgatr_slim)"
+            "from_lgatr: expected an lgatr.LGATr, ConditionalLGATr, LGATrSlim or ConditionalLGATrSlim, "
+            f"got {type(model).__name__}"
         )
     return _from_lgatr(model, conditional)
 
@@ -541,19 +546,20 @@ def _attn_ratio(owner: str, in_mv: int, in_s: int, heads: int, hm: int, hs: int)
     )
 
 
-def to_lgatr(net: GATr | ConditionalGATr) -> nn.Module:
+def to_lgatr(net: GATr | ConditionalGATr | GATrSlim | ConditionalGATrSlim) -> nn.Module:
     """The L-GATr 2.0 net with the weights and the function of a gatorch net built as L-GATr's.
 
     The inverse of :func:`from_lgatr`: ``to_lgatr(from_lgatr(m))`` has ``m``'s state dict.
 
     Parameters
     ----------
-    net : GATr or ConditionalGATr
-        On :data:`~gatorch.STA`, with L-GATr's options (see the module docstring).
+    net : GATr, ConditionalGATr, GATrSlim or ConditionalGATrSlim
+        On :data:`~gatorch.STA`, with L-GATr's options (see the module docstring). The slim
+        nets go to :func:`gatorch.interop.lgatr_slim.to_lgatr_slim`.
 
     Returns
     -------
-    lgatr.LGATr or lgatr.ConditionalLGATr
+    lgatr.LGATr, lgatr.ConditionalLGATr, lgatr.LGATrSlim or lgatr.ConditionalLGATrSlim
 
     Raises
     ------
@@ -563,9 +569,16 @@ def to_lgatr(net: GATr | ConditionalGATr) -> nn.Module:
         or non-zero parameters without an L-GATr counterpart.
     """
     lgatr = _lgatr()
+    if isinstance(net, (GATrSlim, ConditionalGATrSlim)):
+        from gatorch.interop.lgatr_slim import to_lgatr_slim
+
+        return to_lgatr_slim(net)
     conditional = isinstance(net, ConditionalGATr)
     if not conditional and not isinstance(net, GATr):
-        raise TypeError(f"to_lgatr: expected a gatorch GATr or ConditionalGATr, got {type(net).__name__}")
+        raise TypeError(
+            f"to_lgatr: expected a gatorch GATr, ConditionalGATr, GATrSlim or ConditionalGATrSlim, got "
+            f"{type(net).__name__}"
+        )
     return _to_lgatr(lgatr, net, conditional)
 
 

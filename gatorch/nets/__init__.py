@@ -1,17 +1,21 @@
-"""Networks composed from gatorch.layers: GATr and ConditionalGATr for any algebra, a Clifford
-message-passing net, and Clifford simplicial message passing (CSMPN) with its Rips lift."""
+"""Networks composed from gatorch.layers: GATr, ConditionalGATr and the slim (vector and scalar)
+transformers for any algebra, a Clifford message-passing net, and Clifford simplicial message
+passing (CSMPN) with its Rips lift."""
 
 from gatorch.nets.csmpn import CSMPN
 from gatorch.nets.gatr import ConditionalGATr, GATr
 from gatorch.nets.gnn import CliffordGNN, CliffordMLPConfig
 from gatorch.nets.simplicial import SimplicialComplex, rips_lift
+from gatorch.nets.slim import ConditionalGATrSlim, GATrSlim
 
 __all__ = [
     "CSMPN",
     "CliffordGNN",
     "CliffordMLPConfig",
     "ConditionalGATr",
+    "ConditionalGATrSlim",
     "GATr",
+    "GATrSlim",
     "SimplicialComplex",
     "rips_lift",
 ]

@@ -1,0 +1,469 @@
+r"""``GATrSlim`` and ``ConditionalGATrSlim``: L-GATr-slim for any algebra.
+
+A slim GATr carries, per item, vector (grade-1) channels and scalar channels only. On
+``STA`` it is L-GATr-slim (lgatr's ``LGATrSlim`` / ``ConditionalLGATrSlim``) and computes
+the same function with the same parameters (see :mod:`gatorch.interop.lgatr_slim`); on any
+other algebra the Minkowski product becomes the algebra's metric on grade 1, so the net is
+equivariant under the algebra's versor action on vectors (the orthogonal group of the
+metric, reflections included: O(1,3) on STA, O(3) on VGA3, E(n) acting on the planes of
+PGA) and under permutations of the items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from gatorch.algebras.algebra import Algebra
+from gatorch.layers._checks import check_int
+from gatorch.layers.slim import (
+    ConditionalSlimBlock,
+    SlimBlock,
+    SlimLinear,
+    SlimMLP,
+    SlimRMSNorm,
+    _check_dropout,
+    _check_vector_algebra,
+    _nonlinearity,
+)
+
+__all__ = ["ConditionalGATrSlim", "GATrSlim"]
+
+
+def _check_options(
+    who: str,
+    channels: dict[str, tuple[object, int]],
+    num_blocks: object,
+    num_heads: object,
+    nonlinearity: object,
+    nonlinearity_v: object,
+    mlp_ratio: object,
+    attn_ratio: object,
+    num_layers_mlp: object,
+    dropout_prob: object,
+) -> None:
+    for name, (value, least) in channels.items():
+        check_int(who, name, value, least)
+    check_int(who, "num_blocks", num_blocks, 0)
+    check_int(who, "num_heads", num_heads, 1)
+    check_int(who, "mlp_ratio", mlp_ratio, 1)
+    check_int(who, "attn_ratio", attn_ratio, 1)
+    check_int(who, "num_layers_mlp", num_layers_mlp, 2)
+    _nonlinearity(who, "nonlinearity", nonlinearity)
+    if nonlinearity_v is not None:
+        _nonlinearity(who, "nonlinearity_v", nonlinearity_v)
+    _check_dropout(who, dropout_prob)
+
+
+def _freeze_dead_tail(norm: SlimRMSNorm, mlp: SlimMLP, out_v_channels: int, out_s_channels: int) -> None:
+    """Freeze the last block's parameters that cannot get a gradient when an output stream is empty."""
+    if out_v_channels == 0:
+        if norm.weight_v is not None:
+            norm.weight_v.requires_grad_(False)
+        for name, p in mlp.named_parameters():
+            if name.endswith("weight_v"):
+                p.requires_grad_(False)
+    if out_s_channels == 0:
+        if norm.weight_s is not None:
+            norm.weight_s.requires_grad_(False)
+        for name, p in mlp.named_parameters():
+            if "linear_s" in name:
+                p.requires_grad_(False)
+
+
+class _SlimNetBase(nn.Module):
+    """Input checks and the transposes between the public and the hidden vector layouts."""
+
+    alg: Algebra
+    who: str
+    in_v_channels: int
+    in_s_channels: int
+
+    def _check_pair(
+        self, vectors: object, scalars: object, v_channels: int, s_channels: int, what: str
+    ) -> tuple:
+        """Check ``(batch..., items, v_channels, n)`` vectors and ``(batch..., items, s_channels)``
+        scalars (``None`` allowed when ``s_channels == 0``)."""
+        n, who = self.alg.n, self.who
+        if not isinstance(vectors, Tensor):
+            raise TypeError(f"{who}: {what} must be a torch.Tensor, got {type(vectors).__name__}")
+        if not vectors.is_floating_point():
+            raise TypeError(f"{who}: {what} must be a floating-point tensor, got dtype {vectors.dtype}")
+        if vectors.ndim < 3 or vectors.shape[-1] != n or vectors.shape[-2] != v_channels:
+            raise ValueError(
+                f"{who}: expected {what} of shape (batch..., items, {v_channels}, {n}) (the {n} "
+                f"grade-1 components of {self.alg!r}), got {tuple(vectors.shape)}"
+            )
+        lead = tuple(vectors.shape[:-2])
+        s_what = what.replace("vectors", "scalars")
+        if scalars is None:
+            if s_channels:
+                raise ValueError(
+                    f"{who}: expected {s_what} of shape (batch..., items, {s_channels}), got None"
+                )
+            return vectors, vectors.new_zeros(*lead, 0)
+        if not isinstance(scalars, Tensor):
+            raise TypeError(f"{who}: {s_what} must be a torch.Tensor or None, got {type(scalars).__name__}")
+        if tuple(scalars.shape) != (*lead, s_channels):
+            raise ValueError(
+                f"{who}: expected {s_what} of shape {(*lead, s_channels)} (batch..., items, {s_channels}) "
+                f"to match {what} of shape {tuple(vectors.shape)}, got {tuple(scalars.shape)}"
+            )
+        return vectors, scalars
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"{self.alg!r}, " + ", ".join(f"{k}={v!r}" for k, v in c.items())
+
+    config: dict[str, Any]
+
+
+class GATrSlim(_SlimNetBase):
+    r"""Slim geometric algebra transformer (L-GATr-slim) over any :class:`~gatorch.Algebra`.
+
+    A :class:`~gatorch.layers.slim.SlimLinear` in, ``num_blocks``
+    :class:`~gatorch.layers.slim.SlimBlock` s (pre-norm self-attention and a gated MLP, each
+    residual), a :class:`~gatorch.layers.slim.SlimLinear` out, on vector (grade-1) and scalar
+    channels only. With :math:`\langle x, y\rangle = \sum_i m_i x_i y_i`, ``m = alg.metric``:
+
+    * linear maps mix channels, never components (no vector bias);
+    * the RMS norm divides by :math:`\sqrt{\mathrm{mean}(|\langle v_c, v_c\rangle|, s_k^2) + 0.01}`
+      (degenerate components drop out, finite for null vectors);
+    * attention logits are :math:`\sum_c\langle q_c, k_c\rangle + q^s\cdot k^s` over
+      :math:`\sqrt{n\,hv + hs}`;
+    * the MLP gates vectors by :math:`\sigma_v(\langle b, c\rangle/\sqrt{n})` and scalars by
+      :math:`\sigma(u)`.
+
+    On ``STA`` this is exactly lgatr's ``LGATrSlim`` (same function, same parameter names);
+    see :func:`gatorch.interop.lgatr_slim.from_lgatr_slim`.
+
+    Parameters
+    ----------
+    alg : Algebra
+    in_v_channels, out_v_channels, hidden_v_channels : int
+        Vector channels (``hidden_v_channels >= 1``).
+    in_s_channels, out_s_channels, hidden_s_channels : int
+        Scalar channels (0 allowed: ``scalars=None``).
+    num_blocks, num_heads : int
+    nonlinearity : str
+        Scalar gate of the MLPs: ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"gelu"`` (tanh
+        approximation) or ``"silu"``.
+    nonlinearity_v : str or None
+        Vector gate of the MLPs; ``None`` uses ``nonlinearity``.
+    mlp_ratio : int
+        Hidden channels of the MLPs over the block's channels.
+    attn_ratio : int
+        Attention channels per head: ``max(attn_ratio * v // num_heads, 1)`` vectors and
+        ``max(attn_ratio * s // num_heads, 4)`` scalars.
+    num_layers_mlp : int
+        Layers per MLP (>= 2): ``num_layers_mlp - 1`` gated layers and a linear one.
+    dropout_prob : float, optional
+        Dropout after every gated layer and every attention (whole vector channels).
+    norm_elementwise_affine : bool
+        Learnt per-channel gains in the blocks' RMS norms.
+    checkpoint_blocks : bool
+        Recompute each block in the backward pass in training mode (less memory).
+
+    Shapes
+    ------
+    ``forward(vectors, scalars=None, attn_mask=None, is_causal=False) -> (vectors, scalars)``
+    with ``vectors: (batch..., items, in_v_channels, alg.n)`` (grade-1 components in the
+    algebra's blade order: ``(t, x, y, z)`` on STA), ``scalars: (batch..., items, in_s_channels)``;
+    ``attn_mask`` boolean (``True`` = may attend) or additive of shape ``(items, items)``,
+    ``(batch..., items, items)`` or ``(batch..., heads, items, items)``; ``is_causal=True``:
+    item ``i`` attends to items ``<= i``. Returns ``(batch..., items, out_v_channels, alg.n)``
+    and ``(batch..., items, out_s_channels)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import STA
+    >>> from gatorch.nets.slim import GATrSlim
+    >>> net = GATrSlim(STA, in_v_channels=1, out_v_channels=1, hidden_v_channels=8,
+    ...                in_s_channels=2, out_s_channels=1, hidden_s_channels=16, num_blocks=2, num_heads=2)
+    >>> v, s = net(torch.randn(3, 20, 1, 4), torch.randn(3, 20, 2))  # 3 events of 20 particles
+    >>> v.shape, s.shape
+    (torch.Size([3, 20, 1, 4]), torch.Size([3, 20, 1]))
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        *,
+        in_v_channels: int,
+        out_v_channels: int,
+        hidden_v_channels: int,
+        in_s_channels: int,
+        out_s_channels: int,
+        hidden_s_channels: int,
+        num_blocks: int,
+        num_heads: int,
+        nonlinearity: str = "gelu",
+        nonlinearity_v: str | None = "sigmoid",
+        mlp_ratio: int = 2,
+        attn_ratio: int = 1,
+        num_layers_mlp: int = 2,
+        dropout_prob: float | None = None,
+        norm_elementwise_affine: bool = True,
+        checkpoint_blocks: bool = False,
+    ) -> None:
+        super().__init__()
+        who = "GATrSlim"
+        _check_vector_algebra(alg, who)
+        _check_options(
+            who,
+            {
+                "in_v_channels": (in_v_channels, 0),
+                "out_v_channels": (out_v_channels, 0),
+                "hidden_v_channels": (hidden_v_channels, 1),
+                "in_s_channels": (in_s_channels, 0),
+                "out_s_channels": (out_s_channels, 0),
+                "hidden_s_channels": (hidden_s_channels, 0),
+            },
+            num_blocks,
+            num_heads,
+            nonlinearity,
+            nonlinearity_v,
+            mlp_ratio,
+            attn_ratio,
+            num_layers_mlp,
+            dropout_prob,
+        )
+        self.alg, self.who = alg, who
+        self.in_v_channels, self.in_s_channels = in_v_channels, in_s_channels
+        self.checkpoint_blocks = bool(checkpoint_blocks)
+        self.config = {
+            "in_v_channels": in_v_channels,
+            "out_v_channels": out_v_channels,
+            "hidden_v_channels": hidden_v_channels,
+            "in_s_channels": in_s_channels,
+            "out_s_channels": out_s_channels,
+            "hidden_s_channels": hidden_s_channels,
+            "num_blocks": num_blocks,
+            "num_heads": num_heads,
+            "nonlinearity": nonlinearity,
+            "nonlinearity_v": nonlinearity_v,
+            "mlp_ratio": mlp_ratio,
+            "attn_ratio": attn_ratio,
+            "num_layers_mlp": num_layers_mlp,
+            "dropout_prob": dropout_prob,
+            "norm_elementwise_affine": bool(norm_elementwise_affine),
+            "checkpoint_blocks": bool(checkpoint_blocks),
+        }
+        self.linear_in = SlimLinear(in_v_channels, hidden_v_channels, in_s_channels, hidden_s_channels)
+        self.blocks = nn.ModuleList(
+            SlimBlock(
+                alg,
+                hidden_v_channels,
+                hidden_s_channels,
+                num_heads,
+                nonlinearity=nonlinearity,
+                nonlinearity_v=nonlinearity_v,
+                mlp_ratio=mlp_ratio,
+                attn_ratio=attn_ratio,
+                num_layers_mlp=num_layers_mlp,
+                dropout_prob=dropout_prob,
+                norm_elementwise_affine=norm_elementwise_affine,
+            )
+            for _ in range(num_blocks)
+        )
+        self.linear_out = SlimLinear(hidden_v_channels, out_v_channels, hidden_s_channels, out_s_channels)
+        if num_blocks:
+            last = self.blocks[-1]
+            assert isinstance(last, SlimBlock)
+            _freeze_dead_tail(last.norm2, last.mlp, out_v_channels, out_s_channels)
+
+    def forward(
+        self,
+        vectors: Tensor,
+        scalars: Tensor | None = None,
+        attn_mask: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        vectors, scalars = self._check_pair(
+            vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors"
+        )
+        # hidden layout: (..., items, n, channels), the vector maps are flat GEMMs
+        h_v, h_s = self.linear_in(vectors.transpose(-2, -1), scalars)
+        for block in self.blocks:
+            if self.checkpoint_blocks and self.training:
+                h_v, h_s = checkpoint(block, h_v, h_s, attn_mask, is_causal, use_reentrant=False)
+            else:
+                h_v, h_s = block(h_v, h_s, attn_mask, is_causal)
+        out_v, out_s = self.linear_out(h_v, h_s)
+        return out_v.transpose(-2, -1), out_s
+
+
+class ConditionalGATrSlim(_SlimNetBase):
+    r"""Conditional slim GATr (conditional L-GATr-slim) over any :class:`~gatorch.Algebra`.
+
+    As :class:`GATrSlim`, with :class:`~gatorch.layers.slim.ConditionalSlimBlock` s: after the
+    self-attention each block cross-attends from the items to a second set of condition items
+    (``v_channels_cond`` vector and ``s_channels_cond`` scalar channels, taken as they are: no
+    input map), then runs the MLP. On ``STA`` this is exactly lgatr's
+    ``ConditionalLGATrSlim``.
+
+    Parameters
+    ----------
+    alg : Algebra
+    in_v_channels, v_channels_cond, out_v_channels, hidden_v_channels : int
+    in_s_channels, s_channels_cond, out_s_channels, hidden_s_channels : int
+    num_blocks, num_heads, nonlinearity, nonlinearity_v, mlp_ratio, attn_ratio,
+    num_layers_mlp, dropout_prob, norm_elementwise_affine, checkpoint_blocks
+        As in :class:`GATrSlim`.
+
+    Shapes
+    ------
+    ``forward(vectors, vectors_cond, scalars=None, scalars_cond=None, attn_mask=None,
+    crossattn_mask=None, is_causal=False) -> (vectors, scalars)`` with
+    ``vectors: (batch..., items, in_v_channels, alg.n)``,
+    ``vectors_cond: (batch..., items_cond, v_channels_cond, alg.n)``,
+    ``scalars: (batch..., items, in_s_channels)``,
+    ``scalars_cond: (batch..., items_cond, s_channels_cond)``; ``attn_mask`` (items x items)
+    and ``crossattn_mask`` (items x items_cond) as in :class:`GATrSlim`; ``is_causal`` applies
+    to the self-attention. Returns ``(batch..., items, out_v_channels, alg.n)`` and
+    ``(batch..., items, out_s_channels)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import VGA3
+    >>> from gatorch.nets.slim import ConditionalGATrSlim
+    >>> net = ConditionalGATrSlim(VGA3, in_v_channels=1, v_channels_cond=2, out_v_channels=1,
+    ...     hidden_v_channels=8, in_s_channels=1, s_channels_cond=3, out_s_channels=1,
+    ...     hidden_s_channels=8, num_blocks=1, num_heads=2)
+    >>> v, s = net(torch.randn(4, 10, 1, 3), torch.randn(4, 7, 2, 3), torch.randn(4, 10, 1),
+    ...            torch.randn(4, 7, 3))
+    >>> v.shape, s.shape
+    (torch.Size([4, 10, 1, 3]), torch.Size([4, 10, 1]))
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        *,
+        in_v_channels: int,
+        v_channels_cond: int,
+        out_v_channels: int,
+        hidden_v_channels: int,
+        in_s_channels: int,
+        s_channels_cond: int,
+        out_s_channels: int,
+        hidden_s_channels: int,
+        num_blocks: int,
+        num_heads: int,
+        nonlinearity: str = "gelu",
+        nonlinearity_v: str | None = "sigmoid",
+        mlp_ratio: int = 2,
+        attn_ratio: int = 1,
+        num_layers_mlp: int = 2,
+        dropout_prob: float | None = None,
+        norm_elementwise_affine: bool = True,
+        checkpoint_blocks: bool = False,
+    ) -> None:
+        super().__init__()
+        who = "ConditionalGATrSlim"
+        _check_vector_algebra(alg, who)
+        _check_options(
+            who,
+            {
+                "in_v_channels": (in_v_channels, 0),
+                "v_channels_cond": (v_channels_cond, 0),
+                "out_v_channels": (out_v_channels, 0),
+                "hidden_v_channels": (hidden_v_channels, 1),
+                "in_s_channels": (in_s_channels, 0),
+                "s_channels_cond": (s_channels_cond, 0),
+                "out_s_channels": (out_s_channels, 0),
+                "hidden_s_channels": (hidden_s_channels, 0),
+            },
+            num_blocks,
+            num_heads,
+            nonlinearity,
+            nonlinearity_v,
+            mlp_ratio,
+            attn_ratio,
+            num_layers_mlp,
+            dropout_prob,
+        )
+        self.alg, self.who = alg, who
+        self.in_v_channels, self.in_s_channels = in_v_channels, in_s_channels
+        self.v_channels_cond, self.s_channels_cond = v_channels_cond, s_channels_cond
+        self.checkpoint_blocks = bool(checkpoint_blocks)
+        self.config = {
+            "in_v_channels": in_v_channels,
+            "v_channels_cond": v_channels_cond,
+            "out_v_channels": out_v_channels,
+            "hidden_v_channels": hidden_v_channels,
+            "in_s_channels": in_s_channels,
+            "s_channels_cond": s_channels_cond,
+            "out_s_channels": out_s_channels,
+            "hidden_s_channels": hidden_s_channels,
+            "num_blocks": num_blocks,
+            "num_heads": num_heads,
+            "nonlinearity": nonlinearity,
+            "nonlinearity_v": nonlinearity_v,
+            "mlp_ratio": mlp_ratio,
+            "attn_ratio": attn_ratio,
+            "num_layers_mlp": num_layers_mlp,
+            "dropout_prob": dropout_prob,
+            "norm_elementwise_affine": bool(norm_elementwise_affine),
+            "checkpoint_blocks": bool(checkpoint_blocks),
+        }
+        self.linear_in = SlimLinear(in_v_channels, hidden_v_channels, in_s_channels, hidden_s_channels)
+        self.blocks = nn.ModuleList(
+            ConditionalSlimBlock(
+                alg,
+                hidden_v_channels,
+                v_channels_cond,
+                hidden_s_channels,
+                s_channels_cond,
+                num_heads,
+                nonlinearity=nonlinearity,
+                nonlinearity_v=nonlinearity_v,
+                mlp_ratio=mlp_ratio,
+                attn_ratio=attn_ratio,
+                num_layers_mlp=num_layers_mlp,
+                dropout_prob=dropout_prob,
+                norm_elementwise_affine=norm_elementwise_affine,
+            )
+            for _ in range(num_blocks)
+        )
+        self.linear_out = SlimLinear(hidden_v_channels, out_v_channels, hidden_s_channels, out_s_channels)
+        if num_blocks:  # norm3 is the pre-MLP norm; norm2 (cross-attention) stays alive
+            last = self.blocks[-1]
+            assert isinstance(last, ConditionalSlimBlock)
+            _freeze_dead_tail(last.norm3, last.mlp, out_v_channels, out_s_channels)
+
+    def forward(
+        self,
+        vectors: Tensor,
+        vectors_cond: Tensor,
+        scalars: Tensor | None = None,
+        scalars_cond: Tensor | None = None,
+        attn_mask: Tensor | None = None,
+        crossattn_mask: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        vectors, scalars = self._check_pair(
+            vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors"
+        )
+        vectors_cond, scalars_cond = self._check_pair(
+            vectors_cond, scalars_cond, self.v_channels_cond, self.s_channels_cond, "vectors_cond"
+        )
+        if vectors.shape[:-3] != vectors_cond.shape[:-3]:
+            raise ValueError(
+                f"{self.who}: vectors {tuple(vectors.shape)} and vectors_cond {tuple(vectors_cond.shape)} "
+                "need the same batch dims (batch..., items, channels, n)"
+            )
+        h_v, h_s = self.linear_in(vectors.transpose(-2, -1), scalars)
+        c_v = vectors_cond.transpose(-2, -1)
+        for block in self.blocks:
+            args = (h_v, c_v, h_s, scalars_cond, attn_mask, crossattn_mask, is_causal)
+            if self.checkpoint_blocks and self.training:
+                h_v, h_s = checkpoint(block, *args, use_reentrant=False)
+            else:
+                h_v, h_s = block(*args)
+        out_v, out_s = self.linear_out(h_v, h_s)
+        return out_v.transpose(-2, -1), out_s
