@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 DEMO_MODEL ?= gatr
 
-.PHONY: test lint typecheck docs bench demo clean
+.PHONY: test lint typecheck docs bench demo demo-jets clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: $(VENV)/.installed-bench  ## side-by-side product benchmark against other
 demo: $(VENV)/.installed-test  ## n-body demo: charged-particles data, GATr quick preset (<= 5 min on 2 CPU cores), test-MSE table
 	$(BIN)/python -m examples.nbody.simulate --task charged
 	$(BIN)/python -m examples.nbody.train --task charged --model $(DEMO_MODEL) --preset quick
+
+demo-jets: $(VENV)/.installed-test  ## toy top tagging: jets data, GATr / GATrSlim / transformer quick preset (<= 4 min on 2 CPU cores), results table
+	$(BIN)/python -m examples.jets.simulate
+	$(BIN)/python -m examples.jets.train --model all --preset quick
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Toy top tagging with Lorentz-equivariant transformers (see ``examples/jets/README.md``)."""
