@@ -49,7 +49,9 @@ starts, and lets every item attend only within its set: the result of
 :func:`block_diagonal_mask`. Its default backend pads the attention features per set and
 masks the padded keys (memory ``O(sum_i n_i * max_i n_i)``); :func:`offsets_from_sizes`,
 :func:`nested_to_packed` and :func:`packed_to_nested` convert between sizes, offsets and
-torch's nested jagged tensors.
+torch's nested jagged tensors. The set-aware SDPA underneath, on plain features
+``(batch, heads, total, width)``, is public as :func:`packed_scaled_dot_product_attention`
+(the slim layers call it on theirs).
 
 Everything here is a pure function of the tensors and of static metadata (the algebra's
 signature and the channel counts), with no caches: it traces under
@@ -80,6 +82,7 @@ __all__ = [
     "nested_to_packed",
     "offsets_from_sizes",
     "packed_geometric_attention",
+    "packed_scaled_dot_product_attention",
     "packed_to_nested",
     "query_key_features",
 ]
@@ -689,7 +692,8 @@ def _packed_padded(
     gives the exact output of attention over no keys (zero) with zero gradients, and no fully
     masked row (no NaN in any backend).
     """
-    batch, heads, total_q, width = q.shape
+    batch, heads, total_q, _ = q.shape
+    width = v.shape[-1]
     device = q.device
     if total_q == 0:
         return q.new_zeros(batch, heads, 0, width)
@@ -805,29 +809,31 @@ def _packed_dense(
 
 def _packed_nested(
     q: Tensor, k: Tensor, v: Tensor, offsets: Tensor, offsets_k: Tensor, max_q: int | None,
-    max_k: int | None, is_causal: bool, dropout_p: float, scale: float,
+    max_k: int | None, is_causal: bool, dropout_p: float, scale: float, who: str,
 ) -> Tensor:  # fmt: skip
     """SDPA on nested jagged tensors ``(num_sets, batch * heads, j, width)``.
 
     Torch picks the kernel: CUDA flash / memory-efficient varlen kernels (``cu_seqlens``),
     and on CPU the math backend run set by set.
     """
-    batch, heads, total_q, width = q.shape
+    batch, heads, total_q, _ = q.shape
+    width_v = v.shape[-1]
     if k.shape[1] != heads:
         k, v = k.expand(-1, heads, -1, -1), v.expand(-1, heads, -1, -1)
 
     def nest(x: Tensor, off: Tensor, max_items: int | None) -> Tensor:
-        values = x.permute(2, 0, 1, 3).reshape(x.shape[2], batch * heads, width).contiguous()  # (T, B*H, W)
+        w = x.shape[-1]
+        values = x.permute(2, 0, 1, 3).reshape(x.shape[2], batch * heads, w).contiguous()  # (T, B*H, W)
         nt = torch.nested.nested_tensor_from_jagged(values, off, max_seqlen=max_items)
         return nt.transpose(1, 2)
 
     off_q, off_k = offsets.to(torch.int64), offsets_k.to(torch.int64)
     if total_q == 0:
-        return q.new_zeros(batch, heads, 0, width)
+        return q.new_zeros(batch, heads, 0, width_v)
     keyless = ((off_k[1:] == off_k[:-1]) & (off_q[1:] > off_q[:-1])).nonzero()
     if keyless.numel():  # torch 2.13's jagged math path reads out of bounds for such sets
         raise ValueError(
-            "packed_geometric_attention: backend 'nested' cannot attend from a non-empty query set to "
+            f"{who}: backend 'nested' cannot attend from a non-empty query set to "
             f"an empty key set (sets {keyless.flatten().tolist()}); use 'padded' or 'dense'"
         )
     out = torch.nn.functional.scaled_dot_product_attention(
@@ -838,8 +844,8 @@ def _packed_nested(
         is_causal=is_causal,
         scale=scale,
     )
-    values = out.transpose(1, 2).values()  # (T, B*H, W)
-    return values.reshape(total_q, batch, heads, width).permute(1, 2, 0, 3)
+    values = out.transpose(1, 2).values()  # (T, B*H, W_v)
+    return values.reshape(total_q, batch, heads, width_v).permute(1, 2, 0, 3)
 
 
 def _packed_flex(
@@ -968,11 +974,185 @@ def packed_geometric_attention(
         For bad shapes, offsets or options, naming the expected and received values.
     """
     who = "packed_geometric_attention"
+    _check_attention_shapes(alg, q_mv, k_mv, v_mv, who)
+    layout = feature_layout(alg) if layout is None else layout
+    out_dtype = v_mv.dtype
+    with torch.autocast(device_type=q_mv.device.type, enabled=False):
+        q, k, v, d, dv = _attention_inputs(alg, q_mv, k_mv, v_mv, q_s, k_s, v_s, distance, layout)
+        h = _packed_sdpa(
+            q,
+            k,
+            v,
+            offsets=offsets,
+            offsets_k=offsets_k,
+            max_items=max_items,
+            max_items_k=max_items_k,
+            is_causal=is_causal,
+            dropout_p=dropout_p,
+            scale=1.0 / math.sqrt(d),
+            backend=backend,
+            buckets=buckets,
+            validate=validate,
+            who=who,
+            names=("q_mv", "k_mv"),
+        )
+    v_channels = v_mv.shape[-2]
+    mv_len = v_channels * alg.dim
+    h_mv = h[..., :mv_len].unflatten(-1, (v_channels, alg.dim)).to(out_dtype)
+    h_s = h[..., mv_len:dv].to(out_dtype)
+    return h_mv, h_s
+
+
+def packed_scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    offsets: Tensor,
+    offsets_k: Tensor | None = None,
+    max_items: int | None = None,
+    max_items_k: int | None = None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+    backend: str = "auto",
+    buckets: int | None = None,
+    validate: bool = True,
+) -> Tensor:
+    r""":func:`torch.nn.functional.scaled_dot_product_attention` on variable-size sets packed
+    along the items axis.
+
+    Plain features (no algebra): the sets lie one after the other along the items axis and
+    ``offsets`` (torch's ``cu_seqlens``) says where each starts; every query attends only to
+    the keys of its own set. The result equals SDPA run on each set alone, without the
+    ``O(N^2)`` block-diagonal mask over the packed batch. :func:`packed_geometric_attention`
+    builds its invariant features and calls this; the slim layers
+    (:mod:`gatorch.layers.slim`) call it on theirs.
+
+    Parameters
+    ----------
+    q : Tensor, shape (batch, heads, total_q, width)
+        Queries of all sets, packed (``batch`` is usually 1; every batch entry uses the same
+        ``offsets``).
+    k : Tensor, shape (batch, kv_heads, total_k, width)
+        ``kv_heads`` is ``heads`` or 1 (multi-query: one key/value head shared, expanded as a
+        stride-0 view). ``total_k == total_q`` for self-attention.
+    v : Tensor, shape (batch, kv_heads, total_k, width_v)
+    offsets : Tensor, shape (num_sets + 1,), integer
+        Cumulative starts of the query sets, ``(0, n_0, n_0 + n_1, ..., total_q)``
+        (:func:`offsets_from_sizes`); empty sets are allowed.
+    offsets_k : Tensor, shape (num_sets + 1,), integer, optional
+        Cumulative starts of the key/value sets (query set ``i`` attends to key set ``i``);
+        default ``offsets``. A query set whose key set is empty gets zeros.
+    max_items, max_items_k : int, optional
+        Size of the largest query (key) set as a static Python int; default: read from the
+        offsets (one host sync). Needed by the ``"padded"`` backend under
+        ``torch.compile(fullgraph=True)``. ``max_items_k`` defaults to ``max_items`` when
+        ``offsets_k`` is not given.
+    is_causal : bool
+        Within each set, query ``i`` attends to keys ``j <= i`` only (top-left aligned, as
+        in SDPA). Not with ``backend="nested"``.
+    dropout_p : float
+        Dropout on the attention weights (pass 0 in eval mode; not with ``"flex"``).
+    scale : float, optional
+        Logit scale; default ``1 / sqrt(width)`` (SDPA's).
+    backend : {"auto", "padded", "nested", "dense", "flex"}
+        How the sets are kept apart; see :func:`packed_geometric_attention` (``"auto"`` is
+        ``"padded"``).
+    buckets : int, optional
+        ``"padded"`` only: group the sets by size into this many buckets (see
+        :func:`packed_geometric_attention`).
+    validate : bool
+        Check the offsets' values in eager mode (one host sync); skipped under
+        ``torch.compile``.
+
+    Returns
+    -------
+    Tensor, shape (batch, heads, total_q, width_v)
+        In the dtype of the inputs. Autocast is switched off inside: cast the inputs to
+        float32 first for float32 logits.
+
+    Raises
+    ------
+    ValueError
+        For bad shapes, dtypes, offsets or options, naming the expected and received values.
+    """
+    who = "packed_scaled_dot_product_attention"
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: {name} must be a tensor, got {type(t).__name__}")
+        if t.ndim != 4:
+            raise ValueError(
+                f"{who}: {name} must have shape (batch, heads, items, width), got {tuple(t.shape)}"
+            )
+        if not t.is_floating_point() or t.dtype != q.dtype:
+            raise ValueError(
+                f"{who}: q, k and v need one floating-point dtype, got {q.dtype}, {k.dtype}, {v.dtype}"
+            )
+    heads, kv_heads = q.shape[1], k.shape[1]
+    if kv_heads not in (1, heads) or v.shape[1] != kv_heads:
+        raise ValueError(
+            f"{who}: keys/values need {heads} heads or 1 (multi-query), got k {tuple(k.shape)} and "
+            f"v {tuple(v.shape)}"
+        )
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"{who}: queries and keys need one width, got {q.shape[-1]} and {k.shape[-1]}")
+    if k.shape[2] != v.shape[2] or k.shape[0] != v.shape[0] or q.shape[0] != k.shape[0]:
+        raise ValueError(
+            f"{who}: q, k and v need one batch size and k, v one number of items, got q "
+            f"{tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    if scale is None:
+        scale = 1.0 / math.sqrt(max(q.shape[-1], 1))
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        return _packed_sdpa(
+            q,
+            k,
+            v,
+            offsets=offsets,
+            offsets_k=offsets_k,
+            max_items=max_items,
+            max_items_k=max_items_k,
+            is_causal=is_causal,
+            dropout_p=dropout_p,
+            scale=scale,
+            backend=backend,
+            buckets=buckets,
+            validate=validate,
+            who=who,
+            names=("q", "k"),
+        )
+
+
+def _packed_sdpa(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    offsets: Tensor,
+    offsets_k: Tensor | None,
+    max_items: int | None,
+    max_items_k: int | None,
+    is_causal: bool,
+    dropout_p: float,
+    scale: float,
+    backend: str,
+    buckets: int | None,
+    validate: bool,
+    who: str,
+    names: tuple[str, str],
+) -> Tensor:
+    """The offset and option checks and the backend dispatch of the packed attentions.
+
+    ``q``: ``(batch, heads, total_q, width)``, ``k``, ``v``: ``(batch, heads or 1, total_k,
+    width / width_v)``, shapes already checked by the caller; ``who`` and ``names`` (the
+    caller's names of the query and key tensors) go into the error messages. Returns
+    ``(batch, heads, total_q, width_v)``.
+    """
     if backend not in PACKED_BACKENDS:
         raise ValueError(f"{who}: backend must be one of {PACKED_BACKENDS}, got {backend!r}")
     if backend == "auto":
         backend = "padded"
-    layout = feature_layout(alg) if layout is None else layout
     if offsets_k is offsets:  # self-attention spelled out: check and index the offsets once
         offsets_k = None
     cross = offsets_k is not None
@@ -996,22 +1176,22 @@ def packed_geometric_attention(
         raise ValueError(f"{who}: backend 'nested' does not take is_causal=True (use 'padded' or 'dense')")
     if backend == "flex" and dropout_p > 0:
         raise ValueError(f"{who}: backend 'flex' has no attention dropout, got dropout_p={dropout_p}")
-    _check_attention_shapes(alg, q_mv, k_mv, v_mv, who)
-    total_q, total_k = q_mv.shape[2], k_mv.shape[2]
+    total_q, total_k = q.shape[2], k.shape[2]
     if not cross and total_k != total_q:
         raise ValueError(
             f"{who}: keys have {total_k} items and queries {total_q}; pass offsets_k for keys packed "
             "differently from the queries"
         )
     num_sets = offsets.shape[0] - 1
-    offsets, offsets_k = offsets.to(q_mv.device), offsets_k.to(q_mv.device)
+    offsets, offsets_k = offsets.to(q.device), offsets_k.to(q.device)
     compiling = torch.compiler.is_compiling()
     sizes_q: list[int] | None = None
     sizes_k = sizes_q
     if not compiling and (validate or max_items is None or max_items_k is None or (buckets or 1) > 1):
-        sizes_q = sizes_k = _check_offsets_values(offsets, total_q, "offsets", "q_mv.shape[2]", who)
+        q_name, k_name = names
+        sizes_q = sizes_k = _check_offsets_values(offsets, total_q, "offsets", f"{q_name}.shape[2]", who)
         if cross:
-            sizes_k = _check_offsets_values(offsets_k, total_k, "offsets_k", "k_mv.shape[2]", who)
+            sizes_k = _check_offsets_values(offsets_k, total_k, "offsets_k", f"{k_name}.shape[2]", who)
         longest_q, longest_k = max(sizes_q, default=0), max(sizes_k, default=0)
         for name, given, longest in (
             ("max_items", max_items, longest_q),
@@ -1027,37 +1207,26 @@ def packed_geometric_attention(
             f"cross-attention) as Python ints, got max_items={max_items}, max_items_k={max_items_k}"
         )
 
-    out_dtype = v_mv.dtype
-    with torch.autocast(device_type=q_mv.device.type, enabled=False):
-        q, k, v, d, dv = _attention_inputs(alg, q_mv, k_mv, v_mv, q_s, k_s, v_s, distance, layout)
-        scale = 1.0 / math.sqrt(d)
-        if backend == "nested":
-            h = _packed_nested(
-                q, k, v, offsets, offsets_k, max_items, max_items_k, is_causal, dropout_p, scale
-            )
+    if backend == "nested":
+        return _packed_nested(
+            q, k, v, offsets, offsets_k, max_items, max_items_k, is_causal, dropout_p, scale, who
+        )
+    lab_q, pos_q = _set_index(offsets, total_q)
+    lab_k, pos_k = (lab_q, pos_q) if not cross else _set_index(offsets_k, total_k)
+    if backend == "padded":
+        assert max_items is not None and max_items_k is not None
+        if buckets is None:
+            buckets = 4 if q.device.type == "cpu" and sizes_q is not None and num_sets >= 8 else 1
+        if buckets > 1 and sizes_q is not None and sizes_k is not None:
+            plan = _bucket_plan(sizes_q, sizes_k, buckets)
         else:
-            lab_q, pos_q = _set_index(offsets, total_q)
-            lab_k, pos_k = (lab_q, pos_q) if not cross else _set_index(offsets_k, total_k)
-            if backend == "padded":
-                assert max_items is not None and max_items_k is not None
-                if buckets is None:
-                    buckets = 4 if q.device.type == "cpu" and sizes_q is not None and num_sets >= 8 else 1
-                if buckets > 1 and sizes_q is not None and sizes_k is not None:
-                    plan = _bucket_plan(sizes_q, sizes_k, buckets)
-                else:
-                    plan = _Buckets((num_sets,), (max(max_items, 1),), (max(max_items_k, 1),))
-                h = _packed_padded(
-                    q, k, v, lab_q, pos_q, lab_k, pos_k, offsets_k[1:] - offsets_k[:-1], plan,
-                    is_causal, dropout_p, scale,
-                )  # fmt: skip
-            elif backend == "flex":
-                h = _packed_flex(q, k, v, lab_q, pos_q, lab_k, pos_k, is_causal, scale)
-            else:
-                if k.shape[1] != q.shape[1]:
-                    k, v = k.expand(-1, q.shape[1], -1, -1), v.expand(-1, q.shape[1], -1, -1)
-                h = _packed_dense(q, k, v, lab_q, pos_q, lab_k, pos_k, is_causal, dropout_p, scale)
-    v_channels = v_mv.shape[-2]
-    mv_len = v_channels * alg.dim
-    h_mv = h[..., :mv_len].unflatten(-1, (v_channels, alg.dim)).to(out_dtype)
-    h_s = h[..., mv_len:dv].to(out_dtype)
-    return h_mv, h_s
+            plan = _Buckets((num_sets,), (max(max_items, 1),), (max(max_items_k, 1),))
+        return _packed_padded(
+            q, k, v, lab_q, pos_q, lab_k, pos_k, offsets_k[1:] - offsets_k[:-1], plan,
+            is_causal, dropout_p, scale,
+        )  # fmt: skip
+    if backend == "flex":
+        return _packed_flex(q, k, v, lab_q, pos_q, lab_k, pos_k, is_causal, scale)
+    if k.shape[1] != q.shape[1]:
+        k, v = k.expand(-1, q.shape[1], -1, -1), v.expand(-1, q.shape[1], -1, -1)
+    return _packed_dense(q, k, v, lab_q, pos_q, lab_k, pos_k, is_causal, dropout_p, scale)

@@ -24,6 +24,16 @@ non-negative for indefinite metrics (the absolute value) and for degenerate ones
 components along degenerate basis vectors have ``m_i = 0`` and drop out). The RMS norm adds
 ``epsilon`` before the inverse square root, so null and zero vectors give finite outputs.
 
+Packed sets
+-----------
+The attention layers and blocks also take variable-size sets packed along the items axis:
+``vectors: (total_items, n, v_channels)``, ``scalars: (total_items, s_channels)`` with
+``offsets=`` (cumulative starts, torch's ``cu_seqlens``, see
+:func:`~gatorch.functional.attention.offsets_from_sizes`) and ``max_items=`` (the largest set,
+a Python int: spares a host sync, needed under ``torch.compile``); each item then attends
+only within its own set (:func:`~gatorch.functional.attention.packed_scaled_dot_product_attention`),
+exactly as if each set ran alone.
+
 Precision
 ---------
 Under autocast the vector stream, the metric contractions (norm, GLU gates) and the
@@ -45,6 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
+from gatorch.functional.attention import packed_scaled_dot_product_attention
 from gatorch.layers._checks import check_algebra, check_int
 
 __all__ = [
@@ -58,6 +69,7 @@ __all__ = [
     "SlimMLP",
     "SlimRMSNorm",
     "SlimSelfAttention",
+    "packed_slim_attention",
     "slim_attention",
 ]
 
@@ -528,6 +540,68 @@ def slim_attention(
         )
 
 
+def packed_slim_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    offsets: Tensor,
+    offsets_k: Tensor | None = None,
+    max_items: int | None = None,
+    max_items_k: int | None = None,
+    is_causal: bool = False,
+) -> Tensor:
+    """:func:`slim_attention` on sets packed along the items axis: each item attends within its set.
+
+    Parameters
+    ----------
+    q : Tensor, shape (heads, total_q, d)
+    k : Tensor, shape (heads, total_k, d)
+    v : Tensor, shape (heads, total_k, d_v)
+    offsets : Tensor, shape (num_sets + 1,), integer
+        Cumulative starts of the query sets (:func:`~gatorch.functional.attention.offsets_from_sizes`).
+    offsets_k : Tensor, shape (num_sets + 1,), integer, optional
+        Cumulative starts of the key/value sets (query set ``i`` attends to key set ``i``);
+        default ``offsets``.
+    max_items, max_items_k : int, optional
+        Largest query (key) set as a Python int; needed under ``torch.compile``.
+    is_causal : bool
+        Within each set, query ``i`` attends to keys ``j <= i`` only.
+
+    Returns
+    -------
+    Tensor, shape (heads, total_q, d_v), in the widest input dtype (at least float32).
+    """
+    wide = _wide(q.dtype, k.dtype, v.dtype)
+    with _no_autocast(q.device.type):
+        out = packed_scaled_dot_product_attention(
+            _as(q, wide)[None],
+            _as(k, wide)[None],
+            _as(v, wide)[None],
+            offsets=offsets,
+            offsets_k=offsets_k,
+            max_items=max_items,
+            max_items_k=max_items_k,
+            is_causal=is_causal,
+        )
+    return out[0]
+
+
+def _check_packed(
+    who: str, what: str, vectors: Tensor, offsets: Tensor | None, attn_mask: Tensor | None
+) -> None:
+    """Packed sets come as ``(total_items, n, channels)`` vectors, without an ``attn_mask``."""
+    if offsets is None:
+        return
+    if attn_mask is not None:
+        raise ValueError(f"{who}: give either attn_mask or offsets (packed sets), not both")
+    if vectors.ndim != 3:
+        raise ValueError(
+            f"{who}: with offsets (packed sets) expected {what} of shape (total_items, n, channels) "
+            f"without batch dims, got {tuple(vectors.shape)}"
+        )
+
+
 def _heads_mask(
     who: str, attn_mask: Tensor | None, batch: tuple[int, ...], heads: int, items_q: int, items_k: int
 ) -> Tensor | None:
@@ -650,6 +724,11 @@ class SlimSelfAttention(_SlimAttentionBase):
     ``vectors: (batch..., items, n, v_channels)``, ``scalars: (batch..., items, s_channels)``,
     ``attn_mask`` boolean (``True`` = may attend) or additive, of shape ``(items, items)``,
     ``(batch..., items, items)`` or ``(batch..., heads, items, items)``.
+
+    Packed sets: ``forward(vectors, scalars, is_causal=False, offsets=offsets, max_items=m)``
+    with ``vectors: (total_items, n, v_channels)``, ``scalars: (total_items, s_channels)``, the
+    sets one after the other, and ``offsets = (0, n_0, n_0 + n_1, ..., total_items)``: each
+    item attends within its own set (no ``attn_mask``; ``is_causal`` applies within each set).
     """
 
     def __init__(
@@ -672,8 +751,16 @@ class SlimSelfAttention(_SlimAttentionBase):
         self.dropout = SlimDropout(dropout_prob) if dropout_prob is not None else None
 
     def forward(
-        self, vectors: Tensor, scalars: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False
+        self,
+        vectors: Tensor,
+        scalars: Tensor,
+        attn_mask: Tensor | None = None,
+        is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        _check_packed(self.who, "vectors", vectors, offsets, attn_mask)
         hv, hs, h = self.hidden_v_channels, self.hidden_s_channels, self.num_heads
         qkv_v, qkv_s = self.linear_in(vectors, scalars)
         # (..., N, n, 3*hv*h) -> (3, ..., h, N, n, hv); scalars likewise (lgatr's channel order)
@@ -683,6 +770,9 @@ class SlimSelfAttention(_SlimAttentionBase):
         q_v, k_v, v_v = qkv_v.unbind(0)
         q_s, k_s, v_s = qkv_s.unbind(0)
         q, k, v = self._pack(q_v, k_v, v_v, q_s, k_s, v_s)
+        if offsets is not None:
+            out = packed_slim_attention(q, k, v, offsets=offsets, max_items=max_items, is_causal=is_causal)
+            return self._finish(out, vectors.dtype, scalars.dtype)
         batch = tuple(vectors.shape[:-3])
         items = vectors.shape[-3]
         mask = _heads_mask(self.who, attn_mask, batch, h, items, items)
@@ -710,6 +800,11 @@ class SlimCrossAttention(_SlimAttentionBase):
     ``vectors_kv: (batch..., items_kv, n, kv_v_channels)``, scalars likewise; ``attn_mask`` of
     shape ``(items_q, items_kv)``, ``(batch..., items_q, items_kv)`` or
     ``(batch..., heads, items_q, items_kv)``; returns the query items' channels.
+
+    Packed sets: ``offsets=`` / ``context_offsets=`` (query set ``i`` attends to context set
+    ``i``) and ``max_items=`` / ``context_max_items=``, with ``vectors_q: (total_q, n,
+    q_v_channels)`` and ``vectors_kv: (total_kv, n, kv_v_channels)``, as in
+    :class:`SlimSelfAttention`.
     """
 
     def __init__(
@@ -745,7 +840,16 @@ class SlimCrossAttention(_SlimAttentionBase):
         scalars_q: Tensor,
         scalars_kv: Tensor,
         attn_mask: Tensor | None = None,
+        *,
+        offsets: Tensor | None = None,
+        context_offsets: Tensor | None = None,
+        max_items: int | None = None,
+        context_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        if (offsets is None) != (context_offsets is None):
+            raise ValueError(f"{self.who}: packed sets need both offsets and context_offsets")
+        _check_packed(self.who, "vectors_q", vectors_q, offsets, attn_mask)
+        _check_packed(self.who, "vectors_kv", vectors_kv, context_offsets, attn_mask)
         hv, hs, h = self.hidden_v_channels, self.hidden_s_channels, self.num_heads
         q_v, q_s = self.linear_in_q(vectors_q, scalars_q)
         kv_v, kv_s = self.linear_in_kv(vectors_kv, scalars_kv)
@@ -758,6 +862,17 @@ class SlimCrossAttention(_SlimAttentionBase):
         k_v, v_v = kv_v.unbind(0)
         k_s, v_s = kv_s.unbind(0)
         q, k, v = self._pack(q_v, k_v, v_v, q_s, k_s, v_s)
+        if offsets is not None:
+            out = packed_slim_attention(
+                q,
+                k,
+                v,
+                offsets=offsets,
+                offsets_k=context_offsets,
+                max_items=max_items,
+                max_items_k=context_max_items,
+            )
+            return self._finish(out, vectors_q.dtype, scalars_q.dtype)
         batch = tuple(vectors_q.shape[:-3])
         mask = _heads_mask(self.who, attn_mask, batch, h, vectors_q.shape[-3], vectors_kv.shape[-3])
         out = slim_attention(q, k, v, attn_mask=mask)
@@ -784,6 +899,8 @@ class SlimBlock(nn.Module):
     ------
     ``forward(vectors, scalars, attn_mask=None, is_causal=False) -> (vectors, scalars)`` with
     ``vectors: (batch..., items, n, v_channels)``, ``scalars: (batch..., items, s_channels)``.
+    Packed sets: ``offsets=`` and ``max_items=`` with ``vectors: (total_items, n, v_channels)``,
+    see :class:`SlimSelfAttention`.
     """
 
     def __init__(
@@ -818,10 +935,19 @@ class SlimBlock(nn.Module):
         )
 
     def forward(
-        self, vectors: Tensor, scalars: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False
+        self,
+        vectors: Tensor,
+        scalars: Tensor,
+        attn_mask: Tensor | None = None,
+        is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         h_v, h_s = self.norm1(vectors, scalars)
-        h_v, h_s = self.attention(h_v, h_s, attn_mask=attn_mask, is_causal=is_causal)
+        h_v, h_s = self.attention(
+            h_v, h_s, attn_mask=attn_mask, is_causal=is_causal, offsets=offsets, max_items=max_items
+        )
         out_v, out_s = vectors + h_v, scalars + h_s
         h_v, h_s = self.norm2(out_v, out_s)
         h_v, h_s = self.mlp(h_v, h_s)
@@ -846,6 +972,9 @@ class ConditionalSlimBlock(nn.Module):
     crossattn_mask=None, is_causal=False) -> (vectors, scalars)`` with
     ``vectors: (batch..., items, n, v_channels)``,
     ``vectors_cond: (batch..., items_cond, n, v_channels_cond)``, scalars likewise.
+    Packed sets: ``offsets=``, ``condition_offsets=`` (set ``i`` cross-attends to condition set
+    ``i``), ``max_items=``, ``condition_max_items=``, with ``(total_items, n, channels)``
+    vectors, as in :class:`SlimSelfAttention` and :class:`SlimCrossAttention`.
     """
 
     def __init__(
@@ -902,12 +1031,31 @@ class ConditionalSlimBlock(nn.Module):
         attn_mask: Tensor | None = None,
         crossattn_mask: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        condition_offsets: Tensor | None = None,
+        max_items: int | None = None,
+        condition_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        if (offsets is None) != (condition_offsets is None):
+            raise ValueError("ConditionalSlimBlock: packed sets need both offsets and condition_offsets")
         h_v, h_s = self.norm1(vectors, scalars)
-        h_v, h_s = self.selfattention(h_v, h_s, attn_mask=attn_mask, is_causal=is_causal)
+        h_v, h_s = self.selfattention(
+            h_v, h_s, attn_mask=attn_mask, is_causal=is_causal, offsets=offsets, max_items=max_items
+        )
         out_v, out_s = vectors + h_v, scalars + h_s
         h_v, h_s = self.norm2(out_v, out_s)
-        h_v, h_s = self.crossattention(h_v, vectors_cond, h_s, scalars_cond, attn_mask=crossattn_mask)
+        h_v, h_s = self.crossattention(
+            h_v,
+            vectors_cond,
+            h_s,
+            scalars_cond,
+            attn_mask=crossattn_mask,
+            offsets=offsets,
+            context_offsets=condition_offsets,
+            max_items=max_items,
+            context_max_items=condition_max_items,
+        )
         out_v, out_s = out_v + h_v, out_s + h_s
         h_v, h_s = self.norm3(out_v, out_s)
         h_v, h_s = self.mlp(h_v, h_s)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from gatorch.algebras.algebra import Algebra
+from gatorch.functional.attention import nested_to_packed, packed_to_nested
 from gatorch.layers._checks import check_int
 from gatorch.layers.slim import (
     ConditionalSlimBlock,
@@ -73,6 +74,24 @@ def _freeze_dead_tail(norm: SlimRMSNorm, mlp: SlimMLP, out_v_channels: int, out_
                 p.requires_grad_(False)
 
 
+def _unnest(
+    who: str, what: str, vectors: Tensor, scalars: Tensor | None, offsets: Tensor | None
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Packed values and offsets of nested (jagged) vectors and scalars holding the same sets."""
+    if offsets is not None:
+        raise ValueError(f"{who}: give the sets either as nested tensors or with offsets, not both")
+    values, offs = nested_to_packed(vectors)
+    s_values = None
+    if scalars is not None:
+        s_what = what.replace("vectors", "scalars")
+        if not isinstance(scalars, Tensor) or not scalars.is_nested:
+            raise ValueError(f"{who}: nested {what} need nested {s_what} (the same sets), got a dense tensor")
+        s_values, s_offs = nested_to_packed(scalars)
+        if s_offs.shape != offs.shape or s_values.shape[0] != values.shape[0]:
+            raise ValueError(f"{who}: nested {s_what} and {what} hold different sets")
+    return values, s_values, offs
+
+
 class _SlimNetBase(nn.Module):
     """Input checks and the transposes between the public and the hidden vector layouts."""
 
@@ -98,6 +117,8 @@ class _SlimNetBase(nn.Module):
             )
         lead = tuple(vectors.shape[:-2])
         s_what = what.replace("vectors", "scalars")
+        if isinstance(scalars, Tensor) and scalars.is_nested:
+            raise ValueError(f"{who}: nested {s_what} need nested {what} (the same sets), got a dense tensor")
         if scalars is None:
             if s_channels:
                 raise ValueError(
@@ -112,6 +133,14 @@ class _SlimNetBase(nn.Module):
                 f"to match {what} of shape {tuple(vectors.shape)}, got {tuple(scalars.shape)}"
             )
         return vectors, scalars
+
+    def _check_packed(self, vectors: Tensor, offsets: Tensor | None, v_channels: int, what: str) -> None:
+        """With offsets, vectors are ``(total_items, v_channels, n)``: no batch dims."""
+        if offsets is not None and vectors.ndim != 3:
+            raise ValueError(
+                f"{self.who}: with offsets (packed sets) expected {what} of shape (total_items, "
+                f"{v_channels}, {self.alg.n}) without batch dims, got {tuple(vectors.shape)}"
+            )
 
     def extra_repr(self) -> str:
         c = self.config
@@ -175,6 +204,22 @@ class GATrSlim(_SlimNetBase):
     ``(batch..., items, items)`` or ``(batch..., heads, items, items)``; ``is_causal=True``:
     item ``i`` attends to items ``<= i``. Returns ``(batch..., items, out_v_channels, alg.n)``
     and ``(batch..., items, out_s_channels)``.
+
+    Variable-size sets, without a quadratic mask over the batch, come in one of two forms:
+
+    * packed: ``net(vectors, scalars, offsets=offsets, max_items=m)`` with
+      ``vectors: (total_items, in_v_channels, alg.n)`` and ``scalars: (total_items,
+      in_s_channels)``, the sets one after the other, and ``offsets = (0, n_0, n_0 + n_1, ...,
+      total_items)`` (:func:`~gatorch.functional.attention.offsets_from_sizes`); returns packed
+      outputs;
+    * nested: ``vectors`` (and ``scalars``) nested tensors with the jagged layout,
+      ``torch.nested.nested_tensor([...], layout=torch.jagged)`` of ``(n_i, in_v_channels,
+      alg.n)`` sets; returns nested tensors.
+
+    Each set is then processed as if it ran alone (attention within the set, ``is_causal``
+    within each set; no ``attn_mask``), see
+    :func:`~gatorch.functional.attention.packed_scaled_dot_product_attention`. ``max_items``
+    (the largest set) spares a host sync and is needed under ``torch.compile``.
 
     Examples
     --------
@@ -281,19 +326,33 @@ class GATrSlim(_SlimNetBase):
         scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        nested = isinstance(vectors, Tensor) and vectors.is_nested
+        if nested:
+            vectors, scalars, offsets = _unnest(self.who, "vectors", vectors, scalars, offsets)
         vectors, scalars = self._check_pair(
             vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors"
         )
+        self._check_packed(vectors, offsets, self.in_v_channels, "vectors")
+        if offsets is not None and attn_mask is not None:
+            raise ValueError(f"{self.who}: give either attn_mask or offsets (packed sets), not both")
         # hidden layout: (..., items, n, channels), the vector maps are flat GEMMs
+        packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
         h_v, h_s = self.linear_in(vectors.transpose(-2, -1), scalars)
         for block in self.blocks:
             if self.checkpoint_blocks and self.training:
-                h_v, h_s = checkpoint(block, h_v, h_s, attn_mask, is_causal, use_reentrant=False)
+                h_v, h_s = checkpoint(block, h_v, h_s, attn_mask, is_causal, use_reentrant=False, **packing)
             else:
-                h_v, h_s = block(h_v, h_s, attn_mask, is_causal)
+                h_v, h_s = block(h_v, h_s, attn_mask, is_causal, **packing)
         out_v, out_s = self.linear_out(h_v, h_s)
-        return out_v.transpose(-2, -1), out_s
+        out_v = out_v.transpose(-2, -1)
+        if nested:
+            assert offsets is not None
+            return packed_to_nested(out_v, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
+        return out_v, out_s
 
 
 class ConditionalGATrSlim(_SlimNetBase):
@@ -324,7 +383,11 @@ class ConditionalGATrSlim(_SlimNetBase):
     ``scalars_cond: (batch..., items_cond, s_channels_cond)``; ``attn_mask`` (items x items)
     and ``crossattn_mask`` (items x items_cond) as in :class:`GATrSlim`; ``is_causal`` applies
     to the self-attention. Returns ``(batch..., items, out_v_channels, alg.n)`` and
-    ``(batch..., items, out_s_channels)``.
+    ``(batch..., items, out_s_channels)``. Variable-size sets as in :class:`GATrSlim`: packed,
+    with ``offsets=`` and ``condition_offsets=`` (set ``i`` cross-attends to condition set
+    ``i``; ``max_items=``, ``condition_max_items=``) and ``(total_items, channels, alg.n)`` /
+    ``(total_items, s_channels)`` inputs, or nested tensors for the inputs and the condition
+    (nested outputs).
 
     Examples
     --------
@@ -445,25 +508,57 @@ class ConditionalGATrSlim(_SlimNetBase):
         attn_mask: Tensor | None = None,
         crossattn_mask: Tensor | None = None,
         is_causal: bool = False,
+        *,
+        offsets: Tensor | None = None,
+        condition_offsets: Tensor | None = None,
+        max_items: int | None = None,
+        condition_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        who = self.who
+        nested = isinstance(vectors, Tensor) and vectors.is_nested
+        if nested != (isinstance(vectors_cond, Tensor) and vectors_cond.is_nested):
+            raise ValueError(f"{who}: give the inputs and the condition both as nested tensors or neither")
+        if nested:
+            vectors, scalars, offsets = _unnest(who, "vectors", vectors, scalars, offsets)
+            vectors_cond, scalars_cond, condition_offsets = _unnest(
+                who, "vectors_cond", vectors_cond, scalars_cond, condition_offsets
+            )
+        if (offsets is None) != (condition_offsets is None):
+            raise ValueError(f"{who}: packed sets need both offsets and condition_offsets")
         vectors, scalars = self._check_pair(
             vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors"
         )
         vectors_cond, scalars_cond = self._check_pair(
             vectors_cond, scalars_cond, self.v_channels_cond, self.s_channels_cond, "vectors_cond"
         )
-        if vectors.shape[:-3] != vectors_cond.shape[:-3]:
+        self._check_packed(vectors, offsets, self.in_v_channels, "vectors")
+        self._check_packed(vectors_cond, condition_offsets, self.v_channels_cond, "vectors_cond")
+        if offsets is not None and (attn_mask is not None or crossattn_mask is not None):
             raise ValueError(
-                f"{self.who}: vectors {tuple(vectors.shape)} and vectors_cond {tuple(vectors_cond.shape)} "
+                f"{who}: give either attn_mask / crossattn_mask or offsets (packed sets), not both"
+            )
+        if offsets is None and vectors.shape[:-3] != vectors_cond.shape[:-3]:
+            raise ValueError(
+                f"{who}: vectors {tuple(vectors.shape)} and vectors_cond {tuple(vectors_cond.shape)} "
                 "need the same batch dims (batch..., items, channels, n)"
             )
+        packing: dict[str, Any] = {
+            "offsets": offsets,
+            "condition_offsets": condition_offsets,
+            "max_items": max_items,
+            "condition_max_items": condition_max_items,
+        }
         h_v, h_s = self.linear_in(vectors.transpose(-2, -1), scalars)
         c_v = vectors_cond.transpose(-2, -1)
         for block in self.blocks:
             args = (h_v, c_v, h_s, scalars_cond, attn_mask, crossattn_mask, is_causal)
             if self.checkpoint_blocks and self.training:
-                h_v, h_s = checkpoint(block, *args, use_reentrant=False)
+                h_v, h_s = checkpoint(block, *args, use_reentrant=False, **packing)
             else:
-                h_v, h_s = block(*args)
+                h_v, h_s = block(*args, **packing)
         out_v, out_s = self.linear_out(h_v, h_s)
-        return out_v.transpose(-2, -1), out_s
+        out_v = out_v.transpose(-2, -1)
+        if nested:
+            assert offsets is not None
+            return packed_to_nested(out_v, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
+        return out_v, out_s
