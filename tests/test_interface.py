@@ -781,8 +781,8 @@ def test_batch_broadcasting_and_dtype():
 def test_public_exports():
     import gatorch.interface as interface
 
-    assert sorted(interface.__all__) == ["cga", "pga", "sta", "vga"]
-    for module in (pga, vga, cga, sta):
+    assert sorted(interface.__all__) == ["cga", "pga", "spurions", "sta", "vga"]
+    for module in (pga, vga, cga, sta, interface.spurions):
         for name in module.__all__:
             assert hasattr(module, name), name
     assert pga.ALGEBRA is PGA3 and vga.ALGEBRA is VGA3 and cga.ALGEBRA is CGA3 and sta.ALGEBRA is STA
