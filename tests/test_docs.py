@@ -10,7 +10,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text())
 #: Pages whose examples need an optional extra.
-NEEDS = {"irreps.md": "e3nn", "lgatr.md": "lgatr"}
+NEEDS = {"irreps.md": "e3nn", "lgatr.md": "lgatr", "fields.md": "cliffordlayers"}
 
 
 def test_every_guide_page_has_examples():

@@ -8,7 +8,17 @@ from gatorch.layers.attention import CrossAttention, SelfAttention
 from gatorch.layers.bilinear import GeometricBilinear
 from gatorch.layers.block import ConditionalGATrBlock, GATrBlock
 from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig
+from gatorch.layers.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
 from gatorch.layers.dropout import GradeDropout
+from gatorch.layers.field_norm import (
+    CliffordBatchNorm1d,
+    CliffordBatchNorm2d,
+    CliffordBatchNorm3d,
+    CliffordGroupNorm1d,
+    CliffordGroupNorm2d,
+    CliffordGroupNorm3d,
+)
+from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
 from gatorch.layers.ga_attention import GACovariantAttention, GAInvariantAttention
 from gatorch.layers.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
 from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
@@ -16,9 +26,24 @@ from gatorch.layers.linear import EquiLinear
 from gatorch.layers.mlp import GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
 from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
+from gatorch.layers.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 
 __all__ = [
     "AttentionConfig",
+    "CliffordBatchNorm1d",
+    "CliffordBatchNorm2d",
+    "CliffordBatchNorm3d",
+    "CliffordConv1d",
+    "CliffordConv2d",
+    "CliffordConv3d",
+    "CliffordGroupNorm1d",
+    "CliffordGroupNorm2d",
+    "CliffordGroupNorm3d",
+    "CliffordLinear",
+    "CliffordSpectralConv2d",
+    "CliffordSpectralConv3d",
+    "CliffordSteerableConv2d",
+    "CliffordSteerableConv3d",
     "ConditionalGATrBlock",
     "CrossAttention",
     "EquiLayerNorm",
