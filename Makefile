@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 DEMO_MODEL ?= gatr
 
-.PHONY: test lint typecheck docs bench demo demo-jets clean
+.PHONY: test lint typecheck docs bench demo demo-jets demo-pde clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ demo: $(VENV)/.installed-test  ## n-body demo: charged-particles data, GATr quic
 demo-jets: $(VENV)/.installed-test  ## toy top tagging: jets data, GATr / GATrSlim / transformer quick preset (<= 4 min on 2 CPU cores), results table
 	$(BIN)/python -m examples.jets.simulate
 	$(BIN)/python -m examples.jets.train --model all --preset quick
+
+demo-pde: $(VENV)/.installed-test  ## Navier-Stokes smoke: data (~1 min), Clifford ResNet / FNO / steerable vs ResNet / FNO quick preset (<= 5 min on 2 CPU cores), results table
+	$(BIN)/python -m examples.pde.simulate
+	$(BIN)/python -m examples.pde.train --model all --preset quick
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,522 @@
+r"""Grid models for multivector fields: Clifford ResNet and FNO (cliffordlayers), a steerable ResNet.
+
+Fields are ``(batch, channels, H, W, dim)``: channels second, blades last (cliffordlayers'
+layout). The channels of a PDE surrogate are usually time steps: ``in_channels`` past frames of
+one multivector field in, ``out_channels`` future frames out.
+
+* :class:`CliffordResNet` and :class:`CliffordFNO` follow cliffordlayers' ``CliffordNet2d``
+  (Brandstetter et al., *Clifford neural layers for PDE modeling*, ICLR 2023) with its basic
+  blocks: the input goes through the activation, a 1x1 Clifford convolution encodes it to
+  ``hidden_channels``, ``num_blocks`` blocks follow, and a bias-free 1x1 Clifford convolution
+  decodes. The ResNet block is pre-activation, ``x + conv2(act(norm2(conv1(act(norm1(x))))))``;
+  the Fourier block is ``act(norm(spectral_conv(x) + conv1x1(x)))``. The activation (GELU by
+  default) acts on every blade separately, as in cliffordlayers, so these nets are not
+  rotation-equivariant.
+* :class:`CliffordSteerableResNet` swaps the convolutions for
+  :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d` (Zhdanov et al., ICML 2024),
+  the per-blade activation for the multivector SiLU (:class:`~gatorch.layers.MVSiLU`, gated by
+  invariants), the group norm for an equivariant layer norm over channels, and the 1x1 encoder
+  and decoder for :class:`~gatorch.layers.EquiLinear`: exactly equivariant under the grid's
+  symmetries (90-degree rotations, axis reflections) acting on positions and, through the
+  versor, on the values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from gatorch.algebras.algebra import Algebra
+from gatorch.functional.steerable import blade_inner
+from gatorch.layers._checks import check_algebra, check_int
+from gatorch.layers.conv import CliffordConv2d
+from gatorch.layers.field_norm import CliffordGroupNorm2d
+from gatorch.layers.fourier import CliffordSpectralConv2d
+from gatorch.layers.linear import EquiLinear
+from gatorch.layers.steerable import MVSiLU
+from gatorch.layers.steerable_conv import CliffordSteerableConv2d
+
+__all__ = ["CliffordFNO", "CliffordResNet", "CliffordSteerableResNet"]
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": nn.functional.gelu,
+    "relu": nn.functional.relu,
+    "silu": nn.functional.silu,
+    "tanh": torch.tanh,
+}
+
+
+def _activation(who: str, name: str) -> Callable[[Tensor], Tensor]:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"{who}: activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    return _ACTIVATIONS[name]
+
+
+def _check_common(who: str, alg: object, **ints: object) -> None:
+    check_algebra(alg, who)
+    for name, value in ints.items():
+        check_int(who, name, value, 1)
+
+
+def _check_field(alg: Algebra, x: Tensor, channels: int, who: str) -> None:
+    alg.check_dim(x, f"{who} input")
+    if x.ndim != 5 or x.shape[1] != channels:
+        raise ValueError(
+            f"{who}: expected a field of shape (batch, {channels}, H, W, {alg.dim}), got {tuple(x.shape)}"
+        )
+
+
+def _pad_domain(x: Tensor, padding: int) -> Tensor:
+    """Zero-pad both spatial axes of ``(B, C, H, W, dim)`` at their ends (cliffordlayers, non-periodic)."""
+    return nn.functional.pad(x, (0, 0, 0, padding, 0, padding))
+
+
+def _crop_domain(x: Tensor, padding: int) -> Tensor:
+    return x[:, :, :-padding, :-padding]
+
+
+class _CliffordResBlock(nn.Module):
+    """cliffordlayers' ``CliffordBasicBlock2d``: two Clifford convolutions, pre-activation, a skip."""
+
+    def __init__(
+        self,
+        alg: Algebra,
+        channels: int,
+        kernel_size: int,
+        padding_mode: str,
+        norm: bool,
+        num_groups: int,
+        activation: Callable[[Tensor], Tensor],
+        rotation: bool,
+    ) -> None:
+        super().__init__()
+
+        pad = kernel_size // 2
+        conv = dict(padding=pad, padding_mode=padding_mode, bias=True, rotation=rotation)
+        self.conv1 = CliffordConv2d(alg, channels, channels, kernel_size, **conv)  # type: ignore[arg-type]
+        self.conv2 = CliffordConv2d(alg, channels, channels, kernel_size, **conv)  # type: ignore[arg-type]
+        self.norm1: nn.Module = CliffordGroupNorm2d(alg, num_groups, channels) if norm else nn.Identity()
+        self.norm2: nn.Module = CliffordGroupNorm2d(alg, num_groups, channels) if norm else nn.Identity()
+        self.activation = activation
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv1(self.activation(self.norm1(x)))
+        out = self.conv2(self.activation(self.norm2(out)))
+        return out + x
+
+
+class _CliffordFourierBlock(nn.Module):
+    """cliffordlayers' ``CliffordFourierBasicBlock2d``: ``act(norm(spectral(x) + conv1x1(x)))``."""
+
+    def __init__(
+        self,
+        alg: Algebra,
+        channels: int,
+        modes1: int,
+        modes2: int,
+        norm: bool,
+        num_groups: int,
+        activation: Callable[[Tensor], Tensor],
+        rotation: bool,
+    ) -> None:
+        super().__init__()
+
+        self.fourier = CliffordSpectralConv2d(alg, channels, channels, modes1, modes2)
+        self.conv = CliffordConv2d(alg, channels, channels, 1, bias=True, rotation=rotation)
+        self.norm: nn.Module = CliffordGroupNorm2d(alg, num_groups, channels) if norm else nn.Identity()
+        self.activation = activation
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activation(self.norm(self.fourier(x) + self.conv(x)))
+
+
+class _CliffordNet2d(nn.Module):
+    """Encoder, blocks, decoder (cliffordlayers' ``CliffordNet2d``); subclasses build the blocks."""
+
+    who = "CliffordNet2d"
+
+    def __init__(
+        self,
+        alg: Algebra,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        activation: str,
+        rotation: bool,
+        input_activation: bool,
+        domain_padding: int,
+    ) -> None:
+        super().__init__()
+
+        check_int(self.who, "domain_padding", domain_padding, 0)
+        self.alg = alg
+        self.in_channels, self.out_channels, self.hidden_channels = in_channels, out_channels, hidden_channels
+        self.activation = _activation(self.who, activation)
+        self.input_activation = bool(input_activation)
+        self.domain_padding = int(domain_padding)
+        self.encoder = CliffordConv2d(alg, in_channels, hidden_channels, 1, bias=True, rotation=rotation)
+        self.decoder = CliffordConv2d(alg, hidden_channels, out_channels, 1, bias=False, rotation=rotation)
+        self.blocks = nn.ModuleList()
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_field(self.alg, x, self.in_channels, self.who)
+        h = self.encoder(self.activation(x) if self.input_activation else x)
+        if self.domain_padding:
+            h = _pad_domain(h, self.domain_padding)
+        for block in self.blocks:
+            h = block(h)
+        if self.domain_padding:
+            h = _crop_domain(h, self.domain_padding)
+        return self.decoder(h)
+
+
+class CliffordResNet(_CliffordNet2d):
+    r"""Clifford ResNet for 2-D multivector fields (cliffordlayers' ``CliffordNet2d`` with basic blocks).
+
+    ``act(x) -> 1x1 CliffordConv2d -> num_blocks x [x + conv(act(norm(conv(act(norm(x))))))]
+    -> 1x1 CliffordConv2d (no bias)``, every convolution a
+    :class:`~gatorch.layers.conv.CliffordConv2d` of the algebra ``alg`` (any 2-D signature of
+    the conv layer: Cl(2,0), Cl(0,2), Cl(1,1)), the norm an optional
+    :class:`~gatorch.layers.field_norm.CliffordGroupNorm2d`, the activation per blade.
+    cliffordlayers' paper net has ``num_blocks = 8`` (``[2, 2, 2, 2]``) and 128 hidden channels.
+
+    Parameters
+    ----------
+    alg : Algebra
+        A 2-D Clifford algebra (``alg.dim == 4``).
+    in_channels, out_channels, hidden_channels : int
+        Multivector channels (for a PDE surrogate: input and output time steps).
+    num_blocks : int
+        Residual blocks (two convolutions each).
+    kernel_size : int
+        Odd size of the block convolutions (padding ``kernel_size // 2``, shape-preserving).
+    padding_mode : {"circular", "zeros", "reflect", "replicate"}
+        ``"circular"`` for periodic boundaries.
+    norm : bool
+        Clifford group norm before each activation in the blocks.
+    num_groups : int
+        Groups of that norm (must divide ``hidden_channels``).
+    activation : {"gelu", "relu", "silu", "tanh"}
+        Applied to every blade independently.
+    rotation : bool
+        cliffordlayers' rotational convolutions (Cl(0,2) only; passed to the conv layers).
+    input_activation : bool
+        Apply the activation to the input before the encoder, as cliffordlayers does.
+    domain_padding : int
+        Zero cells appended to both spatial axes after the encoder and cropped before the
+        decoder (cliffordlayers uses 9 for non-periodic boundaries); 0 for periodic data.
+
+    Shapes
+    ------
+    ``forward(x) -> y``, ``x: (batch, in_channels, H, W, dim)``,
+    ``y: (batch, out_channels, H, W, dim)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import Algebra
+    >>> from gatorch.nets.fields import CliffordResNet
+    >>> net = CliffordResNet(Algebra(2), in_channels=4, out_channels=1, hidden_channels=8, num_blocks=2)
+    >>> net(torch.randn(3, 4, 16, 16, 4)).shape
+    torch.Size([3, 1, 16, 16, 4])
+    """
+
+    who = "CliffordResNet"
+
+    def __init__(
+        self,
+        alg: Algebra,
+        *,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        num_blocks: int,
+        kernel_size: int = 3,
+        padding_mode: str = "circular",
+        norm: bool = True,
+        num_groups: int = 1,
+        activation: str = "gelu",
+        rotation: bool = False,
+        input_activation: bool = True,
+        domain_padding: int = 0,
+    ) -> None:
+        _check_common(
+            self.who, alg, in_channels=in_channels, out_channels=out_channels,
+            hidden_channels=hidden_channels, num_blocks=num_blocks, kernel_size=kernel_size,
+            num_groups=num_groups,
+        )  # fmt: skip
+        if kernel_size % 2 != 1:
+            raise ValueError(f"{self.who}: kernel_size must be odd, got {kernel_size}")
+        if norm and hidden_channels % num_groups:
+            raise ValueError(
+                f"{self.who}: num_groups ({num_groups}) must divide hidden_channels ({hidden_channels})"
+            )
+        super().__init__(
+            alg, in_channels, out_channels, hidden_channels, activation, rotation, input_activation,
+            domain_padding,
+        )  # fmt: skip
+        self.blocks.extend(
+            _CliffordResBlock(
+                alg, hidden_channels, kernel_size, padding_mode, norm, num_groups, self.activation, rotation
+            )
+            for _ in range(num_blocks)
+        )
+
+
+class CliffordFNO(_CliffordNet2d):
+    r"""Clifford Fourier neural operator for 2-D multivector fields (cliffordlayers' Clifford FNO).
+
+    ``act(x) -> 1x1 CliffordConv2d -> num_blocks x act(norm(spectral(x) + conv1x1(x)))
+    -> 1x1 CliffordConv2d (no bias)``, the spectral convolution a
+    :class:`~gatorch.layers.fourier.CliffordSpectralConv2d` keeping ``modes1 x modes2`` Fourier
+    modes. cliffordlayers' paper net has ``num_blocks = 4`` and 32 (or 48) hidden channels.
+
+    Parameters
+    ----------
+    alg : Algebra
+        A 2-D Clifford algebra supported by the spectral layer.
+    in_channels, out_channels, hidden_channels : int
+    num_blocks : int
+    modes1, modes2 : int
+        Fourier modes kept along the first and second spatial axis (at most ``H // 2`` and
+        ``W // 2`` for the field sizes used).
+    norm : bool
+        Clifford group norm in each block (off by default, as in cliffordlayers' tests).
+    num_groups : int
+    activation : {"gelu", "relu", "silu", "tanh"}
+    rotation : bool
+    input_activation : bool
+    domain_padding : int
+        See :class:`CliffordResNet`.
+
+    Shapes
+    ------
+    ``forward(x) -> y``, ``x: (batch, in_channels, H, W, dim)``,
+    ``y: (batch, out_channels, H, W, dim)``.
+    """
+
+    who = "CliffordFNO"
+
+    def __init__(
+        self,
+        alg: Algebra,
+        *,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        num_blocks: int,
+        modes1: int,
+        modes2: int,
+        norm: bool = False,
+        num_groups: int = 1,
+        activation: str = "gelu",
+        rotation: bool = False,
+        input_activation: bool = True,
+        domain_padding: int = 0,
+    ) -> None:
+        _check_common(
+            self.who, alg, in_channels=in_channels, out_channels=out_channels,
+            hidden_channels=hidden_channels, num_blocks=num_blocks, modes1=modes1, modes2=modes2,
+            num_groups=num_groups,
+        )  # fmt: skip
+        if norm and hidden_channels % num_groups:
+            raise ValueError(
+                f"{self.who}: num_groups ({num_groups}) must divide hidden_channels ({hidden_channels})"
+            )
+        super().__init__(
+            alg, in_channels, out_channels, hidden_channels, activation, rotation, input_activation,
+            domain_padding,
+        )  # fmt: skip
+        self.modes1, self.modes2 = modes1, modes2
+        self.blocks.extend(
+            _CliffordFourierBlock(
+                alg, hidden_channels, modes1, modes2, norm, num_groups, self.activation, rotation
+            )
+            for _ in range(num_blocks)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 5 and (x.shape[2] < 2 * self.modes1 or x.shape[3] // 2 + 1 < self.modes2):
+            raise ValueError(
+                f"{self.who}: a {x.shape[2]} x {x.shape[3]} grid has fewer Fourier modes than "
+                f"modes1={self.modes1}, modes2={self.modes2}"
+            )
+        return super().forward(x)
+
+
+class _ChannelsLast(nn.Module):
+    """Apply a ``(..., channels, dim)`` layer that returns ``(mv, s)`` to a field ``(B, C, H, W, dim)``."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.layer(x.movedim(1, -2))[0]
+        return out.movedim(-2, 1)
+
+
+class _EquiFieldGroupNorm(nn.Module):
+    r"""Equivariant group norm of a field: channels divided by the RMS of their invariant norms.
+
+    For each group of channels the statistic is :math:`\sigma^2 = \operatorname{mean}_{c, p}
+    \sum_k |\langle x_{c,k}(p), x_{c,k}(p)\rangle|` over the group's channels ``c`` and every
+    grid point ``p`` (cliffordlayers' group-norm extent), and :math:`y_c = \gamma_c\, x_c /
+    \sqrt{\sigma^2 + \epsilon}` with an invariant gain :math:`\gamma_c` (init 1). No centring.
+    The statistic is invariant under the versor action on the values and under any permutation
+    of the grid points, so the norm commutes with the grid symmetries; unlike a per-point layer
+    norm it does not blow up near-empty regions of the field to unit size.
+    """
+
+    _inner: Tensor
+
+    def __init__(self, alg: Algebra, num_groups: int, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_groups, self.eps = num_groups, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        grades = torch.tensor(alg.grades)
+        inner = torch.tensor(blade_inner(alg))
+        # (dim, n + 1): sums x_A^2 <~e_A e_A> per grade
+        self.register_buffer(
+            "_inner",
+            inner[:, None] * nn.functional.one_hot(grades, alg.n + 1).to(inner.dtype),
+            persistent=False,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c = x.shape[:2]
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # at least float32 (autocast)
+        q = torch.matmul(xf * xf, self._inner.to(xf.dtype)).abs().sum(-1)  # (B, C, H, W)
+        var = q.reshape(b, self.num_groups, -1).mean(-1)  # (B, G)
+        scale = torch.rsqrt(var + self.eps).repeat_interleave(c // self.num_groups, dim=1)
+        scale = (scale * self.weight).to(x.dtype)
+        return x * scale.reshape(b, c, *([1] * (x.ndim - 2)))
+
+
+class _SteerableResBlock(nn.Module):
+    def __init__(
+        self,
+        alg: Algebra,
+        channels: int,
+        kernel_size: int,
+        padding_mode: str,
+        norm: bool,
+        num_groups: int,
+        kernel_hidden_channels: int,
+        kernel_layers: int,
+    ) -> None:
+        super().__init__()
+
+        def conv() -> nn.Module:
+            return CliffordSteerableConv2d(
+                alg, channels, channels, kernel_size, padding=kernel_size // 2, padding_mode=padding_mode,
+                hidden_channels=kernel_hidden_channels, num_layers=kernel_layers,
+            )  # fmt: skip
+
+        self.conv1, self.conv2 = conv(), conv()
+        self.norm1: nn.Module = _EquiFieldGroupNorm(alg, num_groups, channels) if norm else nn.Identity()
+        self.norm2: nn.Module = _EquiFieldGroupNorm(alg, num_groups, channels) if norm else nn.Identity()
+        self.act1 = _ChannelsLast(MVSiLU(alg, channels))
+        self.act2 = _ChannelsLast(MVSiLU(alg, channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv1(self.act1(self.norm1(x)))
+        out = self.conv2(self.act2(self.norm2(out)))
+        return out + x
+
+
+class CliffordSteerableResNet(nn.Module):
+    r"""An equivariant ResNet of Clifford-steerable convolutions for 2-D multivector fields.
+
+    The block structure of :class:`CliffordResNet` with equivariant parts:
+    ``EquiLinear -> num_blocks x [x + conv(act(norm(conv(act(norm(x))))))] -> EquiLinear``, each
+    ``conv`` a :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d`, ``act`` the
+    multivector SiLU :class:`~gatorch.layers.MVSiLU` (each grade gated by an invariant), ``norm``
+    an equivariant group norm (each group of channels divided by the RMS over the group and the
+    grid of the invariant norms, times a learnt gain per channel; the extent of cliffordlayers'
+    group norm, without its non-equivariant whitening), the encoder and decoder pointwise
+    :class:`~gatorch.layers.EquiLinear` maps (Pin group).
+
+    Equivariance: with ``padding_mode="circular"`` (a periodic grid) the net commutes exactly
+    with every symmetry of the grid that the algebra's versors induce (for Cl(2,0): rotations
+    by multiples of 90 degrees and reflections of the axes), acting on positions and on the
+    values by the twisted versor action; with zero padding, up to the boundary.
+
+    Parameters
+    ----------
+    alg : Algebra
+        An algebra with two non-degenerate basis vectors (the grid axes, in order), e.g. Cl(2,0).
+    in_channels, out_channels, hidden_channels : int
+    num_blocks : int
+    kernel_size : int
+        Odd kernel size of the steerable convolutions.
+    padding_mode : {"circular", "zeros", "reflect", "replicate"}
+    norm : bool
+        Equivariant group norm before each activation.
+    num_groups : int
+        Groups of that norm (must divide ``hidden_channels``).
+    kernel_hidden_channels, kernel_layers : int
+        Size of each convolution's kernel network (its ``hidden_channels`` and ``num_layers``).
+
+    Shapes
+    ------
+    ``forward(x) -> y``, ``x: (batch, in_channels, H, W, dim)``,
+    ``y: (batch, out_channels, H, W, dim)``.
+    """
+
+    who = "CliffordSteerableResNet"
+
+    def __init__(
+        self,
+        alg: Algebra,
+        *,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        num_blocks: int,
+        kernel_size: int = 3,
+        padding_mode: str = "circular",
+        norm: bool = True,
+        num_groups: int = 1,
+        kernel_hidden_channels: int = 8,
+        kernel_layers: int = 1,
+    ) -> None:
+        super().__init__()
+        _check_common(
+            self.who, alg, in_channels=in_channels, out_channels=out_channels,
+            hidden_channels=hidden_channels, num_blocks=num_blocks, kernel_size=kernel_size,
+            num_groups=num_groups, kernel_hidden_channels=kernel_hidden_channels,
+        )  # fmt: skip
+        if norm and hidden_channels % num_groups:
+            raise ValueError(
+                f"{self.who}: num_groups ({num_groups}) must divide hidden_channels ({hidden_channels})"
+            )
+        check_int(self.who, "kernel_layers", kernel_layers, 0)
+        if kernel_size % 2 != 1:
+            raise ValueError(f"{self.who}: kernel_size must be odd, got {kernel_size}")
+        self.alg = alg
+        self.in_channels, self.out_channels, self.hidden_channels = in_channels, out_channels, hidden_channels
+        self.encoder = _ChannelsLast(EquiLinear(alg, in_channels, hidden_channels))
+        self.blocks = nn.ModuleList(
+            _SteerableResBlock(
+                alg,
+                hidden_channels,
+                kernel_size,
+                padding_mode,
+                norm,
+                num_groups,
+                kernel_hidden_channels,
+                kernel_layers,
+            )
+            for _ in range(num_blocks)
+        )
+        self.decoder = _ChannelsLast(EquiLinear(alg, hidden_channels, out_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_field(self.alg, x, self.in_channels, self.who)
+        h = self.encoder(x)
+        for block in self.blocks:
+            h = block(h)
+        return self.decoder(h)
