@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from gatorch import Algebra
+from gatorch import VGA3, Algebra
 from gatorch.nets.fields import CliffordFNO, CliffordResNet, CliffordSteerableResNet
 
 CL2 = Algebra(2)
+CL3 = VGA3  # Cl(3,0): blades 1, e1, e2, e3, e12, e13, e23, e123
 
 
 def _resnet(**kw):
@@ -217,3 +218,180 @@ def test_compile_steerable_fullgraph():
     torch.manual_seed(0)
     net = CliffordSteerableResNet(CL2, in_channels=2, out_channels=1, hidden_channels=2, num_blocks=1)
     _compiled_matches(net, torch.randn(1, 2, 8, 8, 4))
+
+
+# -- 3-D grids --------------------------------------------------------------------------------------
+
+
+def _resnet3(**kw):
+    opts = dict(in_channels=3, out_channels=2, hidden_channels=4, num_blocks=2, spatial_dims=3)
+    return CliffordResNet(CL3, **{**opts, **kw})
+
+
+def _fno3(**kw):
+    opts = dict(
+        in_channels=3, out_channels=2, hidden_channels=4, num_blocks=2, modes1=3, modes2=3, modes3=3,
+        spatial_dims=3,
+    )  # fmt: skip
+    return CliffordFNO(CL3, **{**opts, **kw})
+
+
+def _steerable3(**kw):
+    opts = dict(in_channels=3, out_channels=2, hidden_channels=4, num_blocks=2, spatial_dims=3)
+    return CliffordSteerableResNet(CL3, **{**opts, **kw})
+
+
+@pytest.mark.parametrize("build", [_resnet3, _fno3, _steerable3], ids=["resnet", "fno", "steerable"])
+def test_3d_shapes_and_gradients(build):
+    torch.manual_seed(0)
+    net = build()
+    assert net.spatial_dims == 3
+    x = torch.randn(2, 3, 8, 6, 7, 8, requires_grad=True)
+    y = net(x)
+    assert y.shape == (2, 2, 8, 6, 7, 8)
+    assert torch.isfinite(y).all()
+    y.square().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_2d_nets_keep_their_structure():
+    # spatial_dims defaults to 2: 2-D layers, no modes3, the same parameter names as before
+    from gatorch.layers.conv import CliffordConv2d
+    from gatorch.layers.fourier import CliffordSpectralConv2d
+
+    resnet, fno = _resnet(), _fno()
+    assert resnet.spatial_dims == fno.spatial_dims == 2 and fno.modes3 is None
+    assert isinstance(resnet.blocks[0].conv1, CliffordConv2d)
+    assert isinstance(fno.blocks[0].fourier, CliffordSpectralConv2d)
+    assert "blocks.0.fourier.weight" in fno.state_dict()
+    assert {"encoder.weight", "blocks.1.conv2.weight", "blocks.1.norm2.weight"} <= set(resnet.state_dict())
+
+
+@pytest.mark.parametrize("build", [_resnet3, _fno3], ids=["resnet", "fno"])
+def test_3d_domain_padding(build):
+    from gatorch.nets.fields import _crop_domain, _pad_domain
+
+    x = torch.randn(1, 3, 5, 6, 7, 8)
+    padded = _pad_domain(x, 2, 3)
+    assert padded.shape == (1, 3, 7, 8, 9, 8)  # every spatial axis, not the blades
+    assert (
+        padded[:, :, 5:].abs().sum()
+        == padded[:, :, :, 6:].abs().sum()
+        == padded[:, :, :, :, 7:].abs().sum()
+        == 0
+    )
+    torch.testing.assert_close(_crop_domain(padded, 2, 3), x, atol=0, rtol=0)
+    torch.manual_seed(0)
+    net = build(domain_padding=2, **({"padding_mode": "zeros"} if build is _resnet3 else {}))
+    assert net(torch.randn(1, 3, 6, 6, 7, 8)).shape == (1, 2, 6, 6, 7, 8)
+
+
+def test_3d_resnet_is_periodic_with_circular_padding():
+    torch.manual_seed(0)
+    net = _resnet3(num_blocks=1).double()
+    x = torch.randn(1, 3, 6, 7, 8, 8, dtype=torch.float64)
+    shifts, dims = (2, -3, 5), (2, 3, 4)
+    torch.testing.assert_close(
+        net(torch.roll(x, shifts, dims)), torch.roll(net(x), shifts, dims), atol=1e-12, rtol=0
+    )
+
+
+@pytest.mark.parametrize(
+    "build, kwargs, match",
+    [
+        (_resnet, {"spatial_dims": 1}, "spatial_dims must be 2 or 3"),
+        (_resnet, {"spatial_dims": 4}, "spatial_dims must be 2 or 3"),
+        (_resnet, {"spatial_dims": True}, "spatial_dims must be 2 or 3"),
+        (_fno, {"spatial_dims": "3", "modes3": 2}, "spatial_dims must be 2 or 3"),
+        (_steerable, {"spatial_dims": 1}, "spatial_dims must be 2 or 3"),
+        (_fno3, {"modes3": None}, "modes3 is required"),
+        (_fno, {"modes3": 4}, "modes3 is only for spatial_dims=3"),
+        (_fno3, {"modes3": 0}, "modes3"),
+        (_resnet3, {"kernel_size": 2}, "odd"),
+        (_steerable3, {"hidden_channels": 6, "num_groups": 4}, "divide"),
+        (_steerable, {"spatial_dims": 3}, "3 non-degenerate basis vectors"),  # Cl(2,0) on a 3-D grid
+    ],
+)
+def test_3d_constructor_errors(build, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build(**kwargs)
+
+
+def test_steerable_2d_net_needs_a_2d_algebra():
+    with pytest.raises(ValueError, match="2 non-degenerate basis vectors"):
+        CliffordSteerableResNet(CL3, in_channels=1, out_channels=1, hidden_channels=2, num_blocks=1)
+
+
+@pytest.mark.parametrize("build", [_resnet3, _fno3, _steerable3], ids=["resnet", "fno", "steerable"])
+def test_3d_input_errors(build):
+    net = build()
+    with pytest.raises(ValueError, match=r"\(batch, 3, D, H, W, 8\)"):
+        net(torch.randn(2, 4, 8, 8, 8, 8))  # wrong channels
+    with pytest.raises(ValueError, match=r"\(batch, 3, D, H, W, 8\)"):
+        net(torch.randn(2, 3, 8, 8, 8))  # a 2-D field
+    with pytest.raises(ValueError):
+        net(torch.randn(2, 3, 8, 8, 8, 4))  # wrong blade dimension
+
+
+@pytest.mark.parametrize("build", [_resnet, _fno, _steerable], ids=["resnet", "fno", "steerable"])
+def test_2d_nets_reject_3d_fields(build):
+    with pytest.raises(ValueError, match=r"\(batch, 3, H, W, 4\)"):
+        build()(torch.randn(1, 3, 8, 8, 8, 4))
+
+
+@pytest.mark.parametrize(
+    "modes, match", [((5, 3, 3), "modes1=5"), ((3, 5, 3), "modes2=5"), ((3, 3, 6), "modes3=6")]
+)
+def test_3d_fno_rejects_grids_smaller_than_its_modes(modes, match):
+    net = _fno3(modes1=modes[0], modes2=modes[1], modes3=modes[2])
+    with pytest.raises(ValueError, match=f"8 x 8 x 8 grid has fewer Fourier modes.*{match}"):
+        net(torch.randn(1, 3, 8, 8, 8, 8))
+    assert _fno3(modes1=4, modes2=4, modes3=5)(torch.randn(1, 3, 8, 8, 8, 8)).shape == (1, 2, 8, 8, 8, 8)
+
+
+def test_compile_resnet_3d_fullgraph_aot_eager():
+    torch.manual_seed(0)
+    net = CliffordResNet(
+        CL3, in_channels=2, out_channels=1, hidden_channels=2, num_blocks=1, spatial_dims=3,
+        padding_mode="zeros", domain_padding=1,
+    )  # fmt: skip
+    x = torch.randn(1, 2, 6, 6, 6, 8)
+    torch._dynamo.reset()
+    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x), net(x), atol=1e-5, rtol=1e-5)
+
+
+def _vector3(x, y, z, dtype=torch.float64):
+    v = torch.zeros(CL3.dim, dtype=dtype)
+    v[CL3.index("e1")], v[CL3.index("e2")], v[CL3.index("e3")] = x, y, z
+    return v
+
+
+def test_steerable_resnet_3d_is_equivariant_to_a_90_degree_rotation_and_a_reflection():
+    torch.manual_seed(4)
+    net = _steerable3(num_groups=2).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    # grid axes (D, H, W) = (e1, e2, e3); rot90 over (D, H) is the rotation e1 -> e2 about e3
+    w = CL3.gp(_vector3(1 / math.sqrt(2), 1 / math.sqrt(2), 0.0), _vector3(1.0, 0.0, 0.0))
+    torch.testing.assert_close(CL3.sandwich(w, _vector3(1.0, 0.0, 0.0)), _vector3(0.0, 1.0, 0.0))
+    torch.testing.assert_close(CL3.sandwich(w, _vector3(0.0, 1.0, 0.0)), _vector3(-1.0, 0.0, 0.0))
+    torch.testing.assert_close(CL3.sandwich(w, _vector3(0.0, 0.0, 1.0)), _vector3(0.0, 0.0, 1.0))
+    x = torch.randn(1, 3, 6, 6, 6, 8, dtype=torch.float64)
+    y = net(x)
+
+    def rotate(field):
+        return CL3.sandwich(w, torch.rot90(field, 1, dims=(2, 3)))
+
+    torch.testing.assert_close(net(rotate(x)), rotate(y), atol=1e-10, rtol=1e-10)
+    gap = (net(torch.rot90(x, 1, dims=(2, 3))) - torch.rot90(y, 1, dims=(2, 3))).abs().max()
+    assert gap > 1e-3  # the values must rotate too
+    # an odd versor: e3 reflects the third grid axis
+    e3 = _vector3(0.0, 0.0, 1.0)
+
+    def reflect(field):
+        return CL3.sandwich(e3, torch.flip(field, dims=(4,)))
+
+    torch.testing.assert_close(net(reflect(x)), reflect(y), atol=1e-10, rtol=1e-10)

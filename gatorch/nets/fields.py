@@ -1,24 +1,26 @@
 r"""Grid models for multivector fields: Clifford ResNet and FNO (cliffordlayers), a steerable ResNet.
 
-Fields are ``(batch, channels, H, W, dim)``: channels second, blades last (cliffordlayers'
-layout). The channels of a PDE surrogate are usually time steps: ``in_channels`` past frames of
-one multivector field in, ``out_channels`` future frames out.
+Fields are ``(batch, channels, *spatial, dim)``: channels second, blades last (cliffordlayers'
+layout), on 2-D grids ``(H, W)`` or, with ``spatial_dims=3``, 3-D grids ``(D, H, W)``. The
+channels of a PDE surrogate are usually time steps: ``in_channels`` past frames of one
+multivector field in, ``out_channels`` future frames out.
 
 * :class:`CliffordResNet` and :class:`CliffordFNO` follow cliffordlayers' ``CliffordNet2d``
-  (Brandstetter et al., *Clifford neural layers for PDE modeling*, ICLR 2023) with its basic
-  blocks: the input goes through the activation, a 1x1 Clifford convolution encodes it to
-  ``hidden_channels``, ``num_blocks`` blocks follow, and a bias-free 1x1 Clifford convolution
-  decodes. The ResNet block is pre-activation, ``x + conv2(act(norm2(conv1(act(norm1(x))))))``;
-  the Fourier block is ``act(norm(spectral_conv(x) + conv1x1(x)))``. The activation (GELU by
-  default) acts on every blade separately, as in cliffordlayers, so these nets are not
-  rotation-equivariant.
+  and ``CliffordNet3d`` (Brandstetter et al., *Clifford neural layers for PDE modeling*, ICLR
+  2023) with their basic blocks: the input goes through the activation, a 1x1 Clifford
+  convolution encodes it to ``hidden_channels``, ``num_blocks`` blocks follow, and a bias-free
+  1x1 Clifford convolution decodes. The ResNet block is pre-activation,
+  ``x + conv2(act(norm2(conv1(act(norm1(x))))))``; the Fourier block is
+  ``act(norm(spectral_conv(x) + conv1x1(x)))``. The activation (GELU by default) acts on every
+  blade separately, as in cliffordlayers, so these nets are not rotation-equivariant.
 * :class:`CliffordSteerableResNet` swaps the convolutions for
-  :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d` (Zhdanov et al., ICML 2024),
-  the per-blade activation for the multivector SiLU (:class:`~gatorch.layers.MVSiLU`, gated by
-  invariants), the group norm for an equivariant layer norm over channels, and the 1x1 encoder
-  and decoder for :class:`~gatorch.layers.EquiLinear`: exactly equivariant under the grid's
-  symmetries (90-degree rotations, axis reflections) acting on positions and, through the
-  versor, on the values.
+  :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d` (or ``3d``; Zhdanov et al.,
+  ICML 2024), the per-blade activation for the multivector SiLU
+  (:class:`~gatorch.layers.MVSiLU`, gated by invariants), the group norm for an equivariant
+  layer norm over channels, and the 1x1 encoder and decoder for
+  :class:`~gatorch.layers.EquiLinear`: exactly equivariant under the grid's symmetries
+  (90-degree rotations, axis reflections) acting on positions and, through the versor, on the
+  values.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
 from gatorch.functional.steerable import blade_inner
+from gatorch.functional.steerable_conv import spatial_blades
 from gatorch.layers._checks import check_algebra, check_int
-from gatorch.layers.conv import CliffordConv2d
-from gatorch.layers.field_norm import CliffordGroupNorm2d
-from gatorch.layers.fourier import CliffordSpectralConv2d
+from gatorch.layers.conv import CliffordConv2d, CliffordConv3d
+from gatorch.layers.field_norm import CliffordGroupNorm2d, CliffordGroupNorm3d
+from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.steerable import MVSiLU
-from gatorch.layers.steerable_conv import CliffordSteerableConv2d
+from gatorch.layers.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 
 __all__ = ["CliffordFNO", "CliffordResNet", "CliffordSteerableResNet"]
 
@@ -54,35 +57,51 @@ def _activation(who: str, name: str) -> Callable[[Tensor], Tensor]:
     return _ACTIVATIONS[name]
 
 
-def _check_common(who: str, alg: object, **ints: object) -> None:
+_CONV: dict[int, type[CliffordConv2d] | type[CliffordConv3d]] = {2: CliffordConv2d, 3: CliffordConv3d}
+_GROUP_NORM: dict[int, type[CliffordGroupNorm2d] | type[CliffordGroupNorm3d]] = {
+    2: CliffordGroupNorm2d,
+    3: CliffordGroupNorm3d,
+}
+_STEERABLE_CONV: dict[int, type[CliffordSteerableConv2d] | type[CliffordSteerableConv3d]] = {
+    2: CliffordSteerableConv2d,
+    3: CliffordSteerableConv3d,
+}
+_AXES = {2: "H, W", 3: "D, H, W"}
+
+
+def _check_common(who: str, alg: object, spatial_dims: object, **ints: object) -> None:
     check_algebra(alg, who)
     for name, value in ints.items():
         check_int(who, name, value, 1)
+    if isinstance(spatial_dims, bool) or spatial_dims not in _AXES:
+        raise ValueError(f"{who}: spatial_dims must be 2 or 3, got {spatial_dims!r}")
 
 
-def _check_field(alg: Algebra, x: Tensor, channels: int, who: str) -> None:
+def _check_field(alg: Algebra, x: Tensor, channels: int, spatial_dims: int, who: str) -> None:
     alg.check_dim(x, f"{who} input")
-    if x.ndim != 5 or x.shape[1] != channels:
+    if x.ndim != spatial_dims + 3 or x.shape[1] != channels:
         raise ValueError(
-            f"{who}: expected a field of shape (batch, {channels}, H, W, {alg.dim}), got {tuple(x.shape)}"
+            f"{who}: expected a field of shape (batch, {channels}, {_AXES[spatial_dims]}, {alg.dim}), "
+            f"got {tuple(x.shape)}"
         )
 
 
-def _pad_domain(x: Tensor, padding: int) -> Tensor:
-    """Zero-pad both spatial axes of ``(B, C, H, W, dim)`` at their ends (cliffordlayers, non-periodic)."""
-    return nn.functional.pad(x, (0, 0, 0, padding, 0, padding))
+def _pad_domain(x: Tensor, padding: int, spatial_dims: int) -> Tensor:
+    """Zero-pad every spatial axis of ``(B, C, *spatial, dim)`` at its end (cliffordlayers, non-periodic)."""
+    return nn.functional.pad(x, (0, 0) + (0, padding) * spatial_dims)
 
 
-def _crop_domain(x: Tensor, padding: int) -> Tensor:
-    return x[:, :, :-padding, :-padding]
+def _crop_domain(x: Tensor, padding: int, spatial_dims: int) -> Tensor:
+    return x[(slice(None), slice(None)) + (slice(None, -padding),) * spatial_dims]
 
 
 class _CliffordResBlock(nn.Module):
-    """cliffordlayers' ``CliffordBasicBlock2d``: two Clifford convolutions, pre-activation, a skip."""
+    """cliffordlayers' ``CliffordBasicBlock2d`` (``3d``): two Clifford convs, pre-activation, a skip."""
 
     def __init__(
         self,
         alg: Algebra,
+        spatial_dims: int,
         channels: int,
         kernel_size: int,
         padding_mode: str,
@@ -94,11 +113,12 @@ class _CliffordResBlock(nn.Module):
         super().__init__()
 
         pad = kernel_size // 2
-        conv = dict(padding=pad, padding_mode=padding_mode, bias=True, rotation=rotation)
-        self.conv1 = CliffordConv2d(alg, channels, channels, kernel_size, **conv)  # type: ignore[arg-type]
-        self.conv2 = CliffordConv2d(alg, channels, channels, kernel_size, **conv)  # type: ignore[arg-type]
-        self.norm1: nn.Module = CliffordGroupNorm2d(alg, num_groups, channels) if norm else nn.Identity()
-        self.norm2: nn.Module = CliffordGroupNorm2d(alg, num_groups, channels) if norm else nn.Identity()
+        conv, group_norm = _CONV[spatial_dims], _GROUP_NORM[spatial_dims]
+        opts = dict(padding=pad, padding_mode=padding_mode, bias=True, rotation=rotation)
+        self.conv1 = conv(alg, channels, channels, kernel_size, **opts)  # type: ignore[arg-type]
+        self.conv2 = conv(alg, channels, channels, kernel_size, **opts)  # type: ignore[arg-type]
+        self.norm1: nn.Module = group_norm(alg, num_groups, channels) if norm else nn.Identity()
+        self.norm2: nn.Module = group_norm(alg, num_groups, channels) if norm else nn.Identity()
         self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
@@ -108,14 +128,13 @@ class _CliffordResBlock(nn.Module):
 
 
 class _CliffordFourierBlock(nn.Module):
-    """cliffordlayers' ``CliffordFourierBasicBlock2d``: ``act(norm(spectral(x) + conv1x1(x)))``."""
+    """cliffordlayers' ``CliffordFourierBasicBlock2d`` / ``3d``: ``act(norm(spectral(x) + conv1x1(x)))``."""
 
     def __init__(
         self,
         alg: Algebra,
         channels: int,
-        modes1: int,
-        modes2: int,
+        modes: tuple[int, ...],
         norm: bool,
         num_groups: int,
         activation: Callable[[Tensor], Tensor],
@@ -123,23 +142,29 @@ class _CliffordFourierBlock(nn.Module):
     ) -> None:
         super().__init__()
 
-        self.fourier = CliffordSpectralConv2d(alg, channels, channels, modes1, modes2)
-        self.conv = CliffordConv2d(alg, channels, channels, 1, bias=True, rotation=rotation)
-        self.norm: nn.Module = CliffordGroupNorm2d(alg, num_groups, channels) if norm else nn.Identity()
+        d = len(modes)
+        self.fourier: nn.Module = (
+            CliffordSpectralConv2d(alg, channels, channels, *modes)
+            if d == 2
+            else CliffordSpectralConv3d(alg, channels, channels, *modes)
+        )
+        self.conv = _CONV[d](alg, channels, channels, 1, bias=True, rotation=rotation)
+        self.norm: nn.Module = _GROUP_NORM[d](alg, num_groups, channels) if norm else nn.Identity()
         self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
         return self.activation(self.norm(self.fourier(x) + self.conv(x)))
 
 
-class _CliffordNet2d(nn.Module):
-    """Encoder, blocks, decoder (cliffordlayers' ``CliffordNet2d``); subclasses build the blocks."""
+class _CliffordNet(nn.Module):
+    """Encoder, blocks, decoder (cliffordlayers' ``CliffordNet2d`` / ``3d``); subclasses build the blocks."""
 
-    who = "CliffordNet2d"
+    who = "CliffordNet"
 
     def __init__(
         self,
         alg: Algebra,
+        spatial_dims: int,
         in_channels: int,
         out_channels: int,
         hidden_channels: int,
@@ -156,36 +181,39 @@ class _CliffordNet2d(nn.Module):
         self.activation = _activation(self.who, activation)
         self.input_activation = bool(input_activation)
         self.domain_padding = int(domain_padding)
-        self.encoder = CliffordConv2d(alg, in_channels, hidden_channels, 1, bias=True, rotation=rotation)
-        self.decoder = CliffordConv2d(alg, hidden_channels, out_channels, 1, bias=False, rotation=rotation)
+        self.spatial_dims = spatial_dims
+        conv = _CONV[spatial_dims]
+        self.encoder = conv(alg, in_channels, hidden_channels, 1, bias=True, rotation=rotation)
+        self.decoder = conv(alg, hidden_channels, out_channels, 1, bias=False, rotation=rotation)
         self.blocks = nn.ModuleList()
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_field(self.alg, x, self.in_channels, self.who)
+        _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who)
         h = self.encoder(self.activation(x) if self.input_activation else x)
         if self.domain_padding:
-            h = _pad_domain(h, self.domain_padding)
+            h = _pad_domain(h, self.domain_padding, self.spatial_dims)
         for block in self.blocks:
             h = block(h)
         if self.domain_padding:
-            h = _crop_domain(h, self.domain_padding)
+            h = _crop_domain(h, self.domain_padding, self.spatial_dims)
         return self.decoder(h)
 
 
-class CliffordResNet(_CliffordNet2d):
-    r"""Clifford ResNet for 2-D multivector fields (cliffordlayers' ``CliffordNet2d`` with basic blocks).
+class CliffordResNet(_CliffordNet):
+    r"""Clifford ResNet for 2-D or 3-D multivector fields (cliffordlayers' ``CliffordNet2d`` / ``3d``).
 
-    ``act(x) -> 1x1 CliffordConv2d -> num_blocks x [x + conv(act(norm(conv(act(norm(x))))))]
-    -> 1x1 CliffordConv2d (no bias)``, every convolution a
-    :class:`~gatorch.layers.conv.CliffordConv2d` of the algebra ``alg`` (any 2-D signature of
-    the conv layer: Cl(2,0), Cl(0,2), Cl(1,1)), the norm an optional
-    :class:`~gatorch.layers.field_norm.CliffordGroupNorm2d`, the activation per blade.
+    ``act(x) -> 1x1 CliffordConv -> num_blocks x [x + conv(act(norm(conv(act(norm(x))))))]
+    -> 1x1 CliffordConv (no bias)``, every convolution a
+    :class:`~gatorch.layers.conv.CliffordConv2d` (or, with ``spatial_dims=3``,
+    :class:`~gatorch.layers.conv.CliffordConv3d`) of the algebra ``alg``, the norm an optional
+    :class:`~gatorch.layers.field_norm.CliffordGroupNorm2d` (``3d``), the activation per blade.
     cliffordlayers' paper net has ``num_blocks = 8`` (``[2, 2, 2, 2]``) and 128 hidden channels.
 
     Parameters
     ----------
     alg : Algebra
-        A 2-D Clifford algebra (``alg.dim == 4``).
+        Any algebra of the conv layers; cliffordlayers uses a 2-D one (Cl(2,0), Cl(0,2),
+        Cl(1,1): ``dim == 4``) on 2-D grids and Cl(3,0) (``dim == 8``) on 3-D grids.
     in_channels, out_channels, hidden_channels : int
         Multivector channels (for a PDE surrogate: input and output time steps).
     num_blocks : int
@@ -205,22 +233,29 @@ class CliffordResNet(_CliffordNet2d):
     input_activation : bool
         Apply the activation to the input before the encoder, as cliffordlayers does.
     domain_padding : int
-        Zero cells appended to both spatial axes after the encoder and cropped before the
+        Zero cells appended to every spatial axis after the encoder and cropped before the
         decoder (cliffordlayers uses 9 for non-periodic boundaries); 0 for periodic data.
+    spatial_dims : {2, 3}
+        Number of grid axes.
 
     Shapes
     ------
     ``forward(x) -> y``, ``x: (batch, in_channels, H, W, dim)``,
-    ``y: (batch, out_channels, H, W, dim)``.
+    ``y: (batch, out_channels, H, W, dim)``; with ``spatial_dims=3``,
+    ``x: (batch, in_channels, D, H, W, dim)``, ``y: (batch, out_channels, D, H, W, dim)``.
 
     Examples
     --------
     >>> import torch
-    >>> from gatorch import Algebra
+    >>> from gatorch import VGA3, Algebra
     >>> from gatorch.nets.fields import CliffordResNet
     >>> net = CliffordResNet(Algebra(2), in_channels=4, out_channels=1, hidden_channels=8, num_blocks=2)
     >>> net(torch.randn(3, 4, 16, 16, 4)).shape
     torch.Size([3, 1, 16, 16, 4])
+    >>> net3 = CliffordResNet(VGA3, in_channels=2, out_channels=1, hidden_channels=4, num_blocks=1,
+    ...                       spatial_dims=3)
+    >>> net3(torch.randn(1, 2, 8, 8, 8, 8)).shape
+    torch.Size([1, 1, 8, 8, 8, 8])
     """
 
     who = "CliffordResNet"
@@ -241,9 +276,10 @@ class CliffordResNet(_CliffordNet2d):
         rotation: bool = False,
         input_activation: bool = True,
         domain_padding: int = 0,
+        spatial_dims: int = 2,
     ) -> None:
         _check_common(
-            self.who, alg, in_channels=in_channels, out_channels=out_channels,
+            self.who, alg, spatial_dims, in_channels=in_channels, out_channels=out_channels,
             hidden_channels=hidden_channels, num_blocks=num_blocks, kernel_size=kernel_size,
             num_groups=num_groups,
         )  # fmt: skip
@@ -254,34 +290,44 @@ class CliffordResNet(_CliffordNet2d):
                 f"{self.who}: num_groups ({num_groups}) must divide hidden_channels ({hidden_channels})"
             )
         super().__init__(
-            alg, in_channels, out_channels, hidden_channels, activation, rotation, input_activation,
-            domain_padding,
+            alg, spatial_dims, in_channels, out_channels, hidden_channels, activation, rotation,
+            input_activation, domain_padding,
         )  # fmt: skip
         self.blocks.extend(
             _CliffordResBlock(
-                alg, hidden_channels, kernel_size, padding_mode, norm, num_groups, self.activation, rotation
+                alg,
+                spatial_dims,
+                hidden_channels,
+                kernel_size,
+                padding_mode,
+                norm,
+                num_groups,
+                self.activation,
+                rotation,
             )
             for _ in range(num_blocks)
         )
 
 
-class CliffordFNO(_CliffordNet2d):
-    r"""Clifford Fourier neural operator for 2-D multivector fields (cliffordlayers' Clifford FNO).
+class CliffordFNO(_CliffordNet):
+    r"""Clifford Fourier neural operator for 2-D or 3-D multivector fields (cliffordlayers' Clifford FNO).
 
-    ``act(x) -> 1x1 CliffordConv2d -> num_blocks x act(norm(spectral(x) + conv1x1(x)))
-    -> 1x1 CliffordConv2d (no bias)``, the spectral convolution a
+    ``act(x) -> 1x1 CliffordConv -> num_blocks x act(norm(spectral(x) + conv1x1(x)))
+    -> 1x1 CliffordConv (no bias)``, the spectral convolution a
     :class:`~gatorch.layers.fourier.CliffordSpectralConv2d` keeping ``modes1 x modes2`` Fourier
-    modes. cliffordlayers' paper net has ``num_blocks = 4`` and 32 (or 48) hidden channels.
+    modes (with ``spatial_dims=3``, a :class:`~gatorch.layers.fourier.CliffordSpectralConv3d`
+    keeping ``modes1 x modes2 x modes3``). cliffordlayers' paper net has ``num_blocks = 4`` and
+    32 (or 48) hidden channels.
 
     Parameters
     ----------
     alg : Algebra
-        A 2-D Clifford algebra supported by the spectral layer.
+        An algebra supported by the spectral layer (see :class:`CliffordResNet`).
     in_channels, out_channels, hidden_channels : int
     num_blocks : int
     modes1, modes2 : int
-        Fourier modes kept along the first and second spatial axis (at most ``H // 2`` and
-        ``W // 2`` for the field sizes used).
+        Fourier modes kept along the first and second spatial axis (at most ``n // 2`` for each
+        axis but the last, ``n // 2 + 1`` for the last, for the field sizes used).
     norm : bool
         Clifford group norm in each block (off by default, as in cliffordlayers' tests).
     num_groups : int
@@ -290,11 +336,17 @@ class CliffordFNO(_CliffordNet2d):
     input_activation : bool
     domain_padding : int
         See :class:`CliffordResNet`.
+    spatial_dims : {2, 3}
+        Number of grid axes.
+    modes3 : int or None
+        Fourier modes along the third spatial axis: required when ``spatial_dims=3``, not
+        allowed otherwise.
 
     Shapes
     ------
     ``forward(x) -> y``, ``x: (batch, in_channels, H, W, dim)``,
-    ``y: (batch, out_channels, H, W, dim)``.
+    ``y: (batch, out_channels, H, W, dim)``; with ``spatial_dims=3``,
+    ``x: (batch, in_channels, D, H, W, dim)``, ``y: (batch, out_channels, D, H, W, dim)``.
     """
 
     who = "CliffordFNO"
@@ -315,39 +367,55 @@ class CliffordFNO(_CliffordNet2d):
         rotation: bool = False,
         input_activation: bool = True,
         domain_padding: int = 0,
+        spatial_dims: int = 2,
+        modes3: int | None = None,
     ) -> None:
         _check_common(
-            self.who, alg, in_channels=in_channels, out_channels=out_channels,
+            self.who, alg, spatial_dims, in_channels=in_channels, out_channels=out_channels,
             hidden_channels=hidden_channels, num_blocks=num_blocks, modes1=modes1, modes2=modes2,
             num_groups=num_groups,
         )  # fmt: skip
+        if spatial_dims == 3:
+            if modes3 is None:
+                raise ValueError(f"{self.who}: modes3 is required when spatial_dims=3")
+            check_int(self.who, "modes3", modes3, 1)
+        elif modes3 is not None:
+            raise ValueError(f"{self.who}: modes3 is only for spatial_dims=3, got modes3={modes3!r}")
         if norm and hidden_channels % num_groups:
             raise ValueError(
                 f"{self.who}: num_groups ({num_groups}) must divide hidden_channels ({hidden_channels})"
             )
         super().__init__(
-            alg, in_channels, out_channels, hidden_channels, activation, rotation, input_activation,
-            domain_padding,
+            alg, spatial_dims, in_channels, out_channels, hidden_channels, activation, rotation,
+            input_activation, domain_padding,
         )  # fmt: skip
-        self.modes1, self.modes2 = modes1, modes2
+        self.modes1, self.modes2, self.modes3 = modes1, modes2, modes3
+        self.modes: tuple[int, ...] = (modes1, modes2) if modes3 is None else (modes1, modes2, modes3)
         self.blocks.extend(
             _CliffordFourierBlock(
-                alg, hidden_channels, modes1, modes2, norm, num_groups, self.activation, rotation
+                alg, hidden_channels, self.modes, norm, num_groups, self.activation, rotation
             )
             for _ in range(num_blocks)
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 5 and (x.shape[2] < 2 * self.modes1 or x.shape[3] // 2 + 1 < self.modes2):
-            raise ValueError(
-                f"{self.who}: a {x.shape[2]} x {x.shape[3]} grid has fewer Fourier modes than "
-                f"modes1={self.modes1}, modes2={self.modes2}"
-            )
+        modes = self.modes
+        if x.ndim == self.spatial_dims + 3:
+            grid = x.shape[2:-1]
+            # the real FFT keeps n // 2 + 1 modes on the last axis, both signs (n // 2 each) on the others
+            if (
+                any(n < 2 * m for n, m in zip(grid[:-1], modes[:-1], strict=True))
+                or grid[-1] // 2 + 1 < modes[-1]
+            ):
+                raise ValueError(
+                    f"{self.who}: a {' x '.join(map(str, grid))} grid has fewer Fourier modes than "
+                    + ", ".join(f"modes{i + 1}={m}" for i, m in enumerate(modes))
+                )
         return super().forward(x)
 
 
 class _ChannelsLast(nn.Module):
-    """Apply a ``(..., channels, dim)`` layer that returns ``(mv, s)`` to a field ``(B, C, H, W, dim)``."""
+    """Apply a ``(..., channels, dim)`` layer returning ``(mv, s)`` to a field ``(B, C, *spatial, dim)``."""
 
     def __init__(self, layer: nn.Module) -> None:
         super().__init__()
@@ -388,7 +456,7 @@ class _EquiFieldGroupNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, c = x.shape[:2]
         xf = x.to(torch.promote_types(x.dtype, torch.float32))  # at least float32 (autocast)
-        q = torch.matmul(xf * xf, self._inner.to(xf.dtype)).abs().sum(-1)  # (B, C, H, W)
+        q = torch.matmul(xf * xf, self._inner.to(xf.dtype)).abs().sum(-1)  # (B, C, *spatial)
         var = q.reshape(b, self.num_groups, -1).mean(-1)  # (B, G)
         scale = torch.rsqrt(var + self.eps).repeat_interleave(c // self.num_groups, dim=1)
         scale = (scale * self.weight).to(x.dtype)
@@ -399,6 +467,7 @@ class _SteerableResBlock(nn.Module):
     def __init__(
         self,
         alg: Algebra,
+        spatial_dims: int,
         channels: int,
         kernel_size: int,
         padding_mode: str,
@@ -410,7 +479,7 @@ class _SteerableResBlock(nn.Module):
         super().__init__()
 
         def conv() -> nn.Module:
-            return CliffordSteerableConv2d(
+            return _STEERABLE_CONV[spatial_dims](
                 alg, channels, channels, kernel_size, padding=kernel_size // 2, padding_mode=padding_mode,
                 hidden_channels=kernel_hidden_channels, num_layers=kernel_layers,
             )  # fmt: skip
@@ -428,11 +497,12 @@ class _SteerableResBlock(nn.Module):
 
 
 class CliffordSteerableResNet(nn.Module):
-    r"""An equivariant ResNet of Clifford-steerable convolutions for 2-D multivector fields.
+    r"""An equivariant ResNet of Clifford-steerable convolutions for 2-D or 3-D multivector fields.
 
     The block structure of :class:`CliffordResNet` with equivariant parts:
     ``EquiLinear -> num_blocks x [x + conv(act(norm(conv(act(norm(x))))))] -> EquiLinear``, each
-    ``conv`` a :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d`, ``act`` the
+    ``conv`` a :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d` (``3d`` with
+    ``spatial_dims=3``), ``act`` the
     multivector SiLU :class:`~gatorch.layers.MVSiLU` (each grade gated by an invariant), ``norm``
     an equivariant group norm (each group of channels divided by the RMS over the group and the
     grid of the invariant norms, times a learnt gain per channel; the extent of cliffordlayers'
@@ -441,13 +511,15 @@ class CliffordSteerableResNet(nn.Module):
 
     Equivariance: with ``padding_mode="circular"`` (a periodic grid) the net commutes exactly
     with every symmetry of the grid that the algebra's versors induce (for Cl(2,0): rotations
-    by multiples of 90 degrees and reflections of the axes), acting on positions and on the
+    by multiples of 90 degrees and reflections of the axes; for Cl(3,0) on a 3-D grid: the
+    90-degree rotations about each axis and the axis reflections), acting on positions and on the
     values by the twisted versor action; with zero padding, up to the boundary.
 
     Parameters
     ----------
     alg : Algebra
-        An algebra with two non-degenerate basis vectors (the grid axes, in order), e.g. Cl(2,0).
+        An algebra with ``spatial_dims`` non-degenerate basis vectors (the grid axes, in order),
+        e.g. Cl(2,0) for 2-D grids, Cl(3,0) for 3-D grids.
     in_channels, out_channels, hidden_channels : int
     num_blocks : int
     kernel_size : int
@@ -459,11 +531,14 @@ class CliffordSteerableResNet(nn.Module):
         Groups of that norm (must divide ``hidden_channels``).
     kernel_hidden_channels, kernel_layers : int
         Size of each convolution's kernel network (its ``hidden_channels`` and ``num_layers``).
+    spatial_dims : {2, 3}
+        Number of grid axes.
 
     Shapes
     ------
     ``forward(x) -> y``, ``x: (batch, in_channels, H, W, dim)``,
-    ``y: (batch, out_channels, H, W, dim)``.
+    ``y: (batch, out_channels, H, W, dim)``; with ``spatial_dims=3``,
+    ``x: (batch, in_channels, D, H, W, dim)``, ``y: (batch, out_channels, D, H, W, dim)``.
     """
 
     who = "CliffordSteerableResNet"
@@ -482,10 +557,11 @@ class CliffordSteerableResNet(nn.Module):
         num_groups: int = 1,
         kernel_hidden_channels: int = 8,
         kernel_layers: int = 1,
+        spatial_dims: int = 2,
     ) -> None:
         super().__init__()
         _check_common(
-            self.who, alg, in_channels=in_channels, out_channels=out_channels,
+            self.who, alg, spatial_dims, in_channels=in_channels, out_channels=out_channels,
             hidden_channels=hidden_channels, num_blocks=num_blocks, kernel_size=kernel_size,
             num_groups=num_groups, kernel_hidden_channels=kernel_hidden_channels,
         )  # fmt: skip
@@ -496,12 +572,20 @@ class CliffordSteerableResNet(nn.Module):
         check_int(self.who, "kernel_layers", kernel_layers, 0)
         if kernel_size % 2 != 1:
             raise ValueError(f"{self.who}: kernel_size must be odd, got {kernel_size}")
+        axes = len(spatial_blades(alg))
+        if axes != spatial_dims:
+            raise ValueError(
+                f"{self.who}: spatial_dims={spatial_dims} needs an algebra with {spatial_dims} "
+                f"non-degenerate basis vectors (one per grid axis), got {alg!r} with {axes}"
+            )
         self.alg = alg
+        self.spatial_dims = spatial_dims
         self.in_channels, self.out_channels, self.hidden_channels = in_channels, out_channels, hidden_channels
         self.encoder = _ChannelsLast(EquiLinear(alg, in_channels, hidden_channels))
         self.blocks = nn.ModuleList(
             _SteerableResBlock(
                 alg,
+                spatial_dims,
                 hidden_channels,
                 kernel_size,
                 padding_mode,
@@ -515,7 +599,7 @@ class CliffordSteerableResNet(nn.Module):
         self.decoder = _ChannelsLast(EquiLinear(alg, hidden_channels, out_channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_field(self.alg, x, self.in_channels, self.who)
+        _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who)
         h = self.encoder(x)
         for block in self.blocks:
             h = block(h)
