@@ -29,6 +29,7 @@ they are ``[0, m)`` of the ``N // 2 + 1`` non-negative frequencies.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,10 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "dual_pairs",
-    "gather_modes",
-    "mode_kernel",
+    "right_product_gather",
     "right_product_index",
-    "scatter_modes",
     "spectral_conv_dual",
     "spectral_conv_rfft",
 ]
@@ -107,118 +106,84 @@ def dual_pairs(alg: Algebra) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(real, dtype=np.int64), np.asarray(imag, dtype=np.int64)
 
 
-def gather_modes(
-    z: Tensor, axes: tuple[int, ...], modes: tuple[int, ...], two_sided: tuple[bool, ...]
+def right_product_gather(index: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """Gather table of the left factor for the right product, signs folded in.
+
+    For ``y = x w`` with ``y_c = sum_a x_a K[a, c]``, ``K[a, c] = sign[a, c] w[index[a, c]]``,
+    write ``y_c = sum_j X[c, j] w_j`` with ``X[c, j] = ext[table[c, j]]`` where
+    ``ext = (x, -x, 0)``: at most one ``a`` per ``(c, j)`` (the blade with bitmap ``c ^ j``).
+
+    Parameters
+    ----------
+    index, sign : (dim, dim) ndarrays
+        :func:`right_product_index` reshaped (rows and columns optionally permuted).
+
+    Returns
+    -------
+    (dim, dim) int64 ndarray
+        Entries in ``[0, 2 dim]``: ``a`` (sign +1), ``a + dim`` (sign -1), ``2 dim`` (no term).
+    """
+    dim = index.shape[0]
+    table = np.full((dim, dim), 2 * dim, dtype=np.int64)
+    for a in range(dim):
+        for c in range(dim):
+            if sign[a, c] == 0:
+                continue
+            j = int(index[a, c])
+            if table[c, j] != 2 * dim:
+                raise ValueError("right_product_gather: two terms for one (output, weight) blade pair")
+            table[c, j] = a if sign[a, c] > 0 else a + dim
+    return table
+
+
+def _mode_index(
+    sizes: tuple[int, ...], modes: tuple[int, ...], two_sided: tuple[bool, ...], device: torch.device
 ) -> Tensor:
-    """Cut the kept modes out of a spectrum.
+    """Flat positions (row-major over ``sizes``) of the kept modes.
 
-    Parameters
-    ----------
-    z : Tensor
-        A spectrum; ``axes`` are its frequency axes.
-    axes, modes, two_sided : tuples of equal length
-        Per frequency axis: its position, the mode count ``m`` and whether both ``[0, m)``
-        and ``[N - m, N)`` are kept (else ``[0, m)`` only).
-
-    Returns
-    -------
-    Tensor
-        ``z`` with axis ``a`` of length ``2 m`` (two-sided) or ``m``.
+    Per axis the kept modes are ``[0, m)``, then ``[n - m, n)`` when ``two_sided``; the order
+    is row-major over the axes (the layout of the weights' kept-mode axes).
     """
-    for axis, m, both in zip(axes, modes, two_sided, strict=True):
-        size = z.shape[axis]
+    flat = torch.zeros(1, dtype=torch.int64, device=device)
+    for n, m, both in zip(sizes, modes, two_sided, strict=True):
+        k = torch.arange(m, device=device)
         if both:
-            z = torch.cat((z.narrow(axis, 0, m), z.narrow(axis, size - m, m)), dim=axis)
-        else:
-            z = z.narrow(axis, 0, m)
-    return z
+            k = torch.cat((k, torch.arange(n - m, n, device=device)))
+        flat = (flat[:, None] * n + k[None, :]).reshape(-1)
+    return flat
 
 
-def scatter_modes(
-    z: Tensor,
-    axes: tuple[int, ...],
-    modes: tuple[int, ...],
-    two_sided: tuple[bool, ...],
-    sizes: tuple[int, ...],
-) -> Tensor:
-    """Place kept modes into a zero spectrum (the inverse of :func:`gather_modes`).
+def _mode_mix(xm: Tensor, weight: Tensor, table: Tensor, ndim: int) -> Tensor:
+    """Per-mode channel and blade mixing ``y_o = sum_i x_i w_oi`` (geometric product on the right).
 
-    Parameters
-    ----------
-    z : Tensor
-        Kept modes, laid out as :func:`gather_modes` returns them.
-    axes, modes, two_sided : tuples
-        As for :func:`gather_modes`.
-    sizes : tuple of int
-        Length of each frequency axis of the full spectrum.
+    xm : (B, C_in, F, P) with the kept modes flattened last; weight : (C_out, C_in, *kept, F);
+    table : (F * F,) from :func:`right_product_gather`. Returns (P, B, F, C_out).
 
-    Returns
-    -------
-    Tensor
-        The full spectrum, zero outside the kept modes.
+    The left factor is gathered into ``(P, B * F, F * C_in)`` (signs folded into the gather from
+    ``(x, -x, 0)``), so no ``(C_in F, C_out F)`` matrix per mode is materialized.
     """
-    for axis, m, both, size in zip(axes, modes, two_sided, sizes, strict=True):
-        kept = 2 * m if both else m
-        if size == kept:
-            continue
-        zshape = list(z.shape)
-        zshape[axis] = size - kept
-        zeros = z.new_zeros(zshape)
-        if both:
-            z = torch.cat((z.narrow(axis, 0, m), zeros, z.narrow(axis, m, m)), dim=axis)
-        else:
-            z = torch.cat((z, zeros), dim=axis)
-    return z
+    b, cin, f, p = xm.shape
+    cout = weight.shape[0]
+    xp = xm.permute(3, 0, 2, 1)  # (P, B, F, C_in)
+    ext = torch.cat((xp, -xp, xp.new_zeros(p, b, 1, cin)), dim=2)  # (P, B, 2 F + 1, C_in)
+    left = ext.index_select(2, table).reshape(p, b * f, f * cin)  # rows (b, c), cols (j, i)
+    w = weight.permute(*range(2, 2 + ndim), 2 + ndim, 1, 0).reshape(p, f * cin, cout)  # (P, (j, i), C_out)
+    return torch.bmm(left, w).reshape(p, b, f, cout)
 
 
-def mode_kernel(weight: Tensor, index: Tensor, sign: Tensor, ndim: int) -> Tensor:
-    """Per-mode matrices of channel mixing by right multiplication with multivector weights.
-
-    Parameters
-    ----------
-    weight : (C_out, C_in, *kept, dim) Tensor
-        One multivector per (output channel, input channel, kept mode).
-    index, sign : (dim, dim) Tensor
-        ``K[a, c] = sign[a, c] * w[index[a, c]]`` is the matrix of ``x -> x w``
-        (:func:`right_product_index` reshaped, optionally with rows and columns permuted).
-    ndim : int
-        Number of mode axes.
-
-    Returns
-    -------
-    (prod(kept), C_in * dim, C_out * dim) Tensor
-        ``out[p, i * dim + a, o * dim + c] = K_{oi}(p)[a, c]``, built with one gather (the
-        table's signs are +-1, or 0 where a degenerate algebra has no term).
-    """
-    cout, cin, dim = weight.shape[0], weight.shape[1], weight.shape[-1]
-    w = weight.permute(*range(2, 2 + ndim), 1, 0, 2 + ndim)  # (*kept, C_in, C_out, dim)
-    # signs folded into the gather from [w, -w, 0]: no full-size product with the signs
-    w = torch.cat((w, -w, torch.zeros_like(w[..., :1])), dim=-1).reshape(-1, cin, cout, 2 * dim + 1)
-    signed = torch.where(sign > 0, index, torch.where(sign < 0, index + dim, torch.full_like(index, 2 * dim)))
-    out_index = torch.arange(cout, device=weight.device).view(1, cout, 1)
-    k = w[:, :, out_index, signed.unsqueeze(1)]  # (P, C_in, dim_a, C_out, dim_c)
-    return k.reshape(k.shape[0], cin * dim, cout * dim)
-
-
-def _mode_matmul(xm: Tensor, kernel: Tensor, ndim: int) -> Tensor:
-    """Per-mode channel and blade mixing.
-
-    xm : (B, C_in, F, *modes); kernel : (P, C_in * F, C_out * F). Returns (B, C_out, F, *modes).
-    """
-    b, cin, f = xm.shape[0], xm.shape[1], xm.shape[2]
-    mode_shape = tuple(xm.shape[3:])
-    xt = xm.permute(*range(3, 3 + ndim), 0, 1, 2).reshape(-1, b, cin * f)  # (P, B, C_in * F)
-    out = torch.bmm(xt, kernel)  # (P, B, C_out * F)
-    cout = kernel.shape[-1] // f
-    return out.reshape(*mode_shape, b, cout, f).permute(ndim, ndim + 1, ndim + 2, *range(ndim))
+def _place_modes(out: Tensor, sizes: tuple[int, ...], flat: Tensor) -> Tensor:
+    """(P, B, F, C_out) kept modes -> (B, C_out, F, *sizes) spectrum, zero elsewhere."""
+    _, b, f, cout = out.shape
+    full = out.new_zeros(b, cout, f, math.prod(sizes))
+    full.index_copy_(3, flat, out.permute(1, 3, 2, 0))
+    return full.reshape(b, cout, f, *sizes)
 
 
 def spectral_conv_rfft(
     x: Tensor,
     weight: Tensor,
     weight_imag: Tensor,
-    index: Tensor,
-    sign: Tensor,
+    table: Tensor,
     modes: tuple[int, ...],
 ) -> Tensor:
     """Spectral convolution with the per-blade real FFT and complex multivector weights.
@@ -230,8 +195,8 @@ def spectral_conv_rfft(
     weight, weight_imag : (C_out, C_in, *kept, dim) Tensor
         Real and imaginary parts of the weight per kept mode; ``kept`` is ``2 m`` on the first
         ``d - 1`` axes and ``m`` on the last one.
-    index, sign : (dim, dim) Tensor
-        :func:`right_product_index` reshaped to ``(dim, dim)``.
+    table : (dim * dim,) int64 Tensor
+        :func:`right_product_gather` of :func:`right_product_index`, flattened.
     modes : tuple of int
         Kept mode counts per spatial axis.
 
@@ -245,20 +210,19 @@ def spectral_conv_rfft(
     fdims = tuple(range(3, 3 + d))
     xt = x.movedim(-1, 2).contiguous()  # (B, C_in, dim, *spatial): FFT over contiguous axes
     two_sided = (True,) * (d - 1) + (False,)
-    xm = gather_modes(torch.fft.rfftn(xt, dim=fdims), fdims, modes, two_sided)  # (B, C_in, dim, *kept)
-    k = torch.complex(mode_kernel(weight, index, sign, d), mode_kernel(weight_imag, index, sign, d))
-    out = _mode_matmul(xm, k, d)  # (B, C_out, dim, *kept) complex
     sizes = (*spatial[:-1], spatial[-1] // 2 + 1)
-    full = scatter_modes(out, fdims, modes, two_sided, sizes)
-    y = torch.fft.irfftn(full, s=spatial, dim=fdims)  # (B, C_out, dim, *spatial)
+    flat = _mode_index(sizes, modes, two_sided, x.device)
+    xm = torch.fft.rfftn(xt, dim=fdims).flatten(3).index_select(3, flat)  # (B, C_in, dim, P)
+    w = torch.view_as_complex(torch.stack((weight, weight_imag), dim=-1))
+    out = _mode_mix(xm, w, table, d)  # (P, B, dim, C_out) complex
+    y = torch.fft.irfftn(_place_modes(out, sizes, flat), s=spatial, dim=fdims)  # (B, C_out, dim, *spatial)
     return y.movedim(2, -1).contiguous()
 
 
 def spectral_conv_dual(
     x: Tensor,
     weight: Tensor,
-    index: Tensor,
-    sign: Tensor,
+    table: Tensor,
     real: Tensor,
     imag: Tensor,
     unpair: Tensor,
@@ -273,9 +237,9 @@ def spectral_conv_dual(
         Real multivector field with ``d = len(modes)`` spatial axes.
     weight : (C_out, C_in, *kept, dim) Tensor
         Real multivector weight per kept mode; ``kept`` is ``2 m`` on every axis.
-    index, sign : (dim, dim) Tensor
-        :func:`right_product_index` reshaped to ``(dim, dim)`` with rows and columns permuted
-        to the paired order ``cat(real, imag)``.
+    table : (dim * dim,) int64 Tensor
+        :func:`right_product_gather` of :func:`right_product_index` with rows and columns
+        permuted to the paired order ``cat(real, imag)``, flattened.
     real, imag : (dim // 2,) int64 Tensor
         From :func:`dual_pairs`.
     unpair : (dim,) int64 Tensor
@@ -295,14 +259,15 @@ def spectral_conv_dual(
     spatial = tuple(x.shape[2 : 2 + d])
     fdims = tuple(range(3, 3 + d))
     two_sided = (True,) * d
+    flat = _mode_index(spatial, modes, two_sided, x.device)
     xt = x.movedim(-1, 2)  # (B, C_in, dim, *spatial), a view
-    z = torch.complex(xt[:, :, real], xt[:, :, imag])  # (B, C_in, dim / 2, *spatial), contiguous
-    zf = gather_modes(torch.fft.fftn(z, dim=fdims), fdims, modes, two_sided)
-    m = torch.cat((zf.real, zf.imag), dim=2)  # blades in paired order cat(real, imag)
-    k = mode_kernel(weight, index, sign, d)
-    out = _mode_matmul(m, k, d)  # (B, C_out, dim, *kept)
+    z = torch.complex(xt.index_select(2, real), xt.index_select(2, imag))  # (B, C_in, dim / 2, *spatial)
+    zf = torch.fft.fftn(z, dim=fdims).flatten(3).index_select(3, flat)  # (B, C_in, dim / 2, P)
+    m = torch.view_as_real(zf).movedim(-1, 2).flatten(2, 3)  # blades in paired order cat(real, imag)
+    out = _mode_mix(m, weight, table, d)  # (P, B, dim, C_out)
     if mode_source is not None:
-        out = out.flatten(3).index_select(3, mode_source).reshape(out.shape)
-    outc = torch.complex(out[:, :, :half], out[:, :, half:])
-    y = torch.fft.ifftn(scatter_modes(outc, fdims, modes, two_sided, spatial), dim=fdims)
-    return torch.cat((y.real, y.imag), dim=2).movedim(2, -1)[..., unpair]
+        out = out.index_select(0, mode_source)
+    outc = torch.complex(out[:, :, :half], out[:, :, half:])  # (P, B, dim / 2, C_out)
+    y = torch.fft.ifftn(_place_modes(outc, spatial, flat), dim=fdims)  # (B, C_out, dim / 2, *spatial)
+    yr = torch.view_as_real(y).movedim(2, -2)  # (B, C_out, *spatial, dim / 2, 2), a view
+    return yr[..., unpair % half, unpair // half]  # one copy, blades in the algebra's order

@@ -15,7 +15,13 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.fourier import dual_pairs, right_product_index, spectral_conv_dual, spectral_conv_rfft
+from gatorch.functional.fourier import (
+    dual_pairs,
+    right_product_gather,
+    right_product_index,
+    spectral_conv_dual,
+    spectral_conv_rfft,
+)
 from gatorch.layers._checks import check_algebra, check_int
 
 __all__ = ["CliffordSpectralConv2d", "CliffordSpectralConv3d"]
@@ -28,8 +34,7 @@ class _CliffordSpectralConv(nn.Module):
 
     weight_imag: Tensor | None
     mode_source: Tensor | None
-    product_index: Tensor
-    product_sign: Tensor
+    product_table: Tensor
     pair_real: Tensor
     pair_imag: Tensor
     unpair: Tensor
@@ -82,13 +87,9 @@ class _CliffordSpectralConv(nn.Module):
             self.register_buffer("pair_real", torch.from_numpy(real), persistent=False)
             self.register_buffer("pair_imag", torch.from_numpy(imag), persistent=False)
             self.register_buffer("unpair", torch.from_numpy(np.argsort(paired)), persistent=False)
-        # (dim, dim) gather index and sign of the matrix of x -> x w (rows: x's blade, cols: output)
-        self.register_buffer("product_index", torch.from_numpy(np.ascontiguousarray(index)), persistent=False)
-        self.register_buffer(
-            "product_sign",
-            torch.from_numpy(np.ascontiguousarray(sign)).to(torch.get_default_dtype()),
-            persistent=False,
-        )
+        # gather table of the left factor of x -> x w, signs folded in (rows: output blade, cols: w's)
+        table = right_product_gather(index, sign)
+        self.register_buffer("product_table", torch.from_numpy(table.reshape(-1)), persistent=False)
         self.cliffordlayers_3d_slicing = cliffordlayers_3d_slicing
         if cliffordlayers_3d_slicing:
             # cliffordlayers 0.1.1 fills the output block (k1 < 0, k2 >= 0, k3 < 0) from the
@@ -133,15 +134,13 @@ class _CliffordSpectralConv(nn.Module):
         (batch, out_channels, *spatial, dim) Tensor
         """
         self._check_input(x)
-        sign = self.product_sign.to(x.dtype)
         if self.spectrum == "rfft":
             assert self.weight_imag is not None
-            return spectral_conv_rfft(x, self.weight, self.weight_imag, self.product_index, sign, self.modes)
+            return spectral_conv_rfft(x, self.weight, self.weight_imag, self.product_table, self.modes)
         return spectral_conv_dual(
             x,
             self.weight,
-            self.product_index,
-            sign,
+            self.product_table,
             self.pair_real,
             self.pair_imag,
             self.unpair,
