@@ -3,10 +3,12 @@
 The public API is what this module exports: the :class:`Algebra` (any signature
 ``(p, q, r)``), the presets, and the subpackages ``functional`` (stateless ops),
 ``interface`` (embedding geometric objects into multivectors), ``layers``
-(equivariant ``nn.Module``s) and ``nets`` (networks built from the layers: ``GATr``,
-``CliffordGNN``). Two more subpackages are public but not imported here, because they
-wrap optional dependencies: ``gatorch.irreps`` (the e3nn bridge, extra ``irreps``) and
-``gatorch.interop`` (conversion to the ``clifford`` package).
+(equivariant ``nn.Module``s, on point sets and on fields on grids) and ``nets`` (networks
+built from the layers: ``GATr``, ``ConditionalGATr``, ``GATrSlim``, ``CliffordGNN``,
+``CliffordResNet``, ``CliffordFNO``, ...). Two more subpackages are public but not imported
+here, because they wrap optional dependencies: ``gatorch.irreps`` (the e3nn bridge, extra
+``irreps``) and ``gatorch.interop`` (conversion to and from the ``clifford`` package, L-GATr
+and cliffordlayers).
 """
 
 from gatorch import functional, interface, layers, nets
