@@ -424,24 +424,7 @@ def geometric_attention(
     wide = torch.promote_types(q_mv.dtype, torch.float32)
     items_q, items_k = q_mv.shape[2], k_mv.shape[2]
     with torch.autocast(device_type=q_mv.device.type, enabled=False):
-        q_parts, k_parts = _feature_parts(
-            alg,
-            layout,
-            q_mv.to(wide),
-            k_mv.to(wide),
-            None if q_s is None else q_s.to(wide),
-            None if k_s is None else k_s.to(wide),
-            distance,
-        )
-        v_parts = [v_mv.to(wide)]
-        if v_s is not None:
-            v_parts.append(v_s.to(wide))
-        lead = 3
-        d, dv = sum(_widths(q_parts, lead)), sum(_widths(v_parts, lead))
-        width = -(-max(d, dv) // _HEAD_ALIGN) * _HEAD_ALIGN
-        q_feat = _concat_features(q_parts, lead, width)
-        k_feat = _concat_features(k_parts, lead, width)
-        v = _concat_features(v_parts, lead, width)
+        q_feat, k_feat, v, d, dv = _attention_inputs(alg, q_mv, k_mv, v_mv, q_s, k_s, v_s, distance, layout)
         if kv_heads != heads:  # multi-query: a stride-0 view over the heads
             k_feat = k_feat.expand(-1, heads, -1, -1)
             v = v.expand(-1, heads, -1, -1)
