@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from gatorch.functional.activations import ACTIVATIONS
+
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import Algebra
 
@@ -31,13 +33,9 @@ __all__ = [
     "smooth_norm",
 ]
 
-GATES = {
-    "gelu": lambda s: torch.nn.functional.gelu(s, approximate="tanh"),
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "silu": torch.nn.functional.silu,
-    "tanh": torch.tanh,
-}
+#: The gates by name: :data:`gatorch.functional.activations.ACTIVATIONS` (one registry, one
+#: meaning per name; ``"gelu"`` is the tanh approximation).
+GATES = ACTIVATIONS
 
 
 def gated(alg: Algebra, x: Tensor, gate: str = "gelu") -> Tensor:

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
+from gatorch.functional.activations import activation
 from gatorch.functional.steerable import blade_inner
 from gatorch.functional.steerable_conv import spatial_blades
 from gatorch.layers._checks import check_algebra, check_int
@@ -43,18 +44,8 @@ from gatorch.layers.steerable_conv import CliffordSteerableConv2d, CliffordSteer
 
 __all__ = ["CliffordFNO", "CliffordResNet", "CliffordSteerableResNet"]
 
-_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "gelu": nn.functional.gelu,
-    "relu": nn.functional.relu,
-    "silu": nn.functional.silu,
-    "tanh": torch.tanh,
-}
-
-
 def _activation(who: str, name: str) -> Callable[[Tensor], Tensor]:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"{who}: activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
-    return _ACTIVATIONS[name]
+    return activation(name, f"{who}: activation")
 
 
 _CONV: dict[int, type[CliffordConv2d] | type[CliffordConv3d]] = {2: CliffordConv2d, 3: CliffordConv3d}
@@ -226,8 +217,10 @@ class CliffordResNet(_CliffordNet):
         Clifford group norm before each activation in the blocks.
     num_groups : int
         Groups of that norm (must divide ``hidden_channels``).
-    activation : {"gelu", "relu", "silu", "tanh"}
-        Applied to every blade independently.
+    activation : str
+        A name of :data:`gatorch.functional.activations.ACTIVATIONS`, applied to every blade
+        independently. The default ``"gelu_exact"`` is cliffordlayers' exact GELU (``"gelu"``
+        is the tanh approximation everywhere in gatorch).
     rotation : bool
         cliffordlayers' rotational convolutions (Cl(0,2) only; passed to the conv layers).
     input_activation : bool
@@ -272,7 +265,7 @@ class CliffordResNet(_CliffordNet):
         padding_mode: str = "circular",
         norm: bool = True,
         num_groups: int = 1,
-        activation: str = "gelu",
+        activation: str = "gelu_exact",
         rotation: bool = False,
         input_activation: bool = True,
         domain_padding: int = 0,
@@ -331,7 +324,7 @@ class CliffordFNO(_CliffordNet):
     norm : bool
         Clifford group norm in each block (off by default, as in cliffordlayers' tests).
     num_groups : int
-    activation : {"gelu", "relu", "silu", "tanh"}
+    activation : str
     rotation : bool
     input_activation : bool
     domain_padding : int
@@ -363,7 +356,7 @@ class CliffordFNO(_CliffordNet):
         modes2: int,
         norm: bool = False,
         num_groups: int = 1,
-        activation: str = "gelu",
+        activation: str = "gelu_exact",
         rotation: bool = False,
         input_activation: bool = True,
         domain_padding: int = 0,
