@@ -1,6 +1,28 @@
-"""Clifford algebras Cl(p, q, r): blades, grades, product tables, involutions, equivariant bases."""
+"""Clifford algebras Cl(p, q, r) as data: blades, grades, product tables, involutions,
+equivariant bases, and the one store of derived state.
 
-from gatorch.algebras.algebra import Algebra
-from gatorch.algebras.presets import CGA3, PGA3, STA, VGA3
+This is the bottom floor of gatorch; it imports nothing else from the library. The
+user-facing :class:`gatorch.Algebra` (the same data plus the operations as methods) and
+the presets ``VGA3``, ``PGA3``, ``CGA3``, ``STA`` are in :mod:`gatorch.functional.algebra`
+and exported from :mod:`gatorch`; their old names here still resolve, with a
+:class:`DeprecationWarning`.
+"""
 
-__all__ = ["CGA3", "PGA3", "STA", "VGA3", "Algebra"]
+from __future__ import annotations
+
+from typing import Any
+
+from gatorch.algebras.algebra import AlgebraData
+from gatorch.algebras.store import Store
+
+__all__ = ["AlgebraData", "Store"]
+
+_MOVED = ("Algebra", "CGA3", "PGA3", "STA", "VGA3")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from gatorch.algebras._moved import moved
+
+        return moved(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

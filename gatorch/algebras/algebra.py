@@ -1,19 +1,26 @@
-"""The :class:`Algebra` object: one Clifford algebra Cl(p, q, r) and all its tables."""
+"""An algebra as data: one Clifford algebra Cl(p, q, r), its tables, bases and plans.
+
+:class:`AlgebraData` is the bottom floor of gatorch: it imports nothing else from
+gatorch, holds every table and the one :class:`~gatorch.algebras.store.Store` of derived
+state. The user-facing :class:`gatorch.Algebra` (defined in :mod:`gatorch.functional.algebra`)
+subclasses it and adds the operations (``alg.gp(x, y)``, ``alg.sandwich(w, x)``, ...) as
+methods; every layer and functional op accepts either.
+"""
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 
+from gatorch.algebras.store import Store
 from gatorch.algebras.tables import (
     BilinearTable,
     blade_product,
-    holds_data,
     metric_factor,
     popcount,
     reorder_sign,
@@ -22,20 +29,24 @@ from gatorch.algebras.tables import (
 
 if TYPE_CHECKING:
     from torch import Tensor
+    from typing_extensions import Self
 
-__all__ = ["Algebra"]
+__all__ = ["AlgebraData"]
 
 _MAX_N = 12
 #: Algebras up to this many basis vectors build their sparse tables at construction
 #: (under 0.1 s for n = 8), so no table is ever built inside a ``torch.compile`` trace.
 _EAGER_TABLES_MAX_N = 8
-_CACHE: dict[tuple[tuple[int, ...], int], Algebra] = {}
+#: The interning table: one instance per (class, signature, start index). Instances of
+#: different classes (:class:`AlgebraData`, :class:`gatorch.Algebra`) for the same signature
+#: share one state (tables, store), so nothing is built twice.
+_INSTANCES: dict[tuple[type, tuple[int, ...], int], AlgebraData] = {}
 _CACHE_LOCK = threading.Lock()  # held only while constructing an algebra, never in a forward pass
 _T = TypeVar("_T")
 
 
-class Algebra:
-    r"""A real Clifford algebra :math:`Cl(p, q, r)` with a diagonal metric.
+class AlgebraData:
+    r"""A real Clifford algebra :math:`Cl(p, q, r)` with a diagonal metric, as data.
 
     Basis vectors come degenerate first (metric 0), then positive (+1), then
     negative (-1), the order of the ``clifford`` package. They are named from
@@ -45,7 +56,12 @@ class Algebra:
     ``1, e0, e1, e2, e3, e01, e02, e03, e12, e13, e23, e012, e013, e023, e123, e0123``.
 
     Instances are immutable, hashable and cached: the same signature always
-    returns the same object, so its tables are built once.
+    returns the same object, so its tables are built once. Equality and hashing go by
+    signature, so an ``AlgebraData`` equals the :class:`gatorch.Algebra` of the same
+    signature (the two share one state).
+
+    Derived state (plans, device constants) lives in one :class:`~gatorch.algebras.store.Store`,
+    reached through :meth:`plan` and :meth:`tensor_constant`.
 
     Parameters
     ----------
@@ -54,14 +70,12 @@ class Algebra:
 
     Examples
     --------
-    >>> import torch
-    >>> from gatorch import Algebra
-    >>> pga = Algebra(3, 0, 1)
+    >>> from gatorch.algebras import AlgebraData
+    >>> pga = AlgebraData(3, 0, 1)
     >>> pga.dim, pga.index("e12")
     (16, 8)
-    >>> x, y = torch.randn(2, 16, dtype=torch.float64)
-    >>> torch.allclose(pga.gp(x, y), pga.gp_dense(x, y))
-    True
+    >>> pga.gp_table.nnz  # 4**3 * 3**1 non-zero terms
+    192
     """
 
     # Set once in :meth:`_build` (through ``object.__setattr__``: instances are immutable).
@@ -75,12 +89,11 @@ class Algebra:
     _metric_arr: np.ndarray
     _names: tuple[str, ...]
     _name_to_index: dict[str, int]
-    _tensor_cache: dict[tuple[Any, torch.device, torch.dtype], Tensor]
+    _store: Store
     _constants_cpu: dict[str, Tensor]
-    _derived: dict[Any, Any]
 
     # -- construction ------------------------------------------------------------------------
-    def __new__(cls, p: int = 0, q: int = 0, r: int = 0) -> Algebra:
+    def __new__(cls, p: int = 0, q: int = 0, r: int = 0) -> Self:
         for name, value in (("p", p), ("q", q), ("r", r)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"Algebra: {name} must be a non-negative int, got {value!r}")
@@ -91,7 +104,7 @@ class Algebra:
         pass
 
     @classmethod
-    def from_signature(cls, metric: Sequence[int], start_index: int | None = None) -> Algebra:
+    def from_signature(cls, metric: Sequence[int], start_index: int | None = None) -> Self:
         """An algebra with basis vectors in the given order.
 
         Parameters
@@ -113,17 +126,22 @@ class Algebra:
         return cls._get(metric_t, int(start_index))
 
     @classmethod
-    def _get(cls, metric: tuple[int, ...], start_index: int) -> Algebra:
+    def _get(cls, metric: tuple[int, ...], start_index: int) -> Self:
         if len(metric) > _MAX_N:
             raise ValueError(f"Algebra: at most {_MAX_N} basis vectors are supported, got {len(metric)}")
-        key = (metric, start_index)
         with _CACHE_LOCK:
-            alg = _CACHE.get(key)
+            alg = _INSTANCES.get((cls, metric, start_index))
             if alg is None:
                 alg = object.__new__(cls)
-                alg._build(metric, start_index)
-                _CACHE[key] = alg
-        return alg
+                twin = next(
+                    (a for (_, m, s), a in _INSTANCES.items() if m == metric and s == start_index), None
+                )
+                if twin is None:
+                    alg._build(metric, start_index)
+                else:  # the same algebra through another class: share its state, build nothing
+                    object.__setattr__(alg, "__dict__", twin.__dict__)
+                _INSTANCES[(cls, metric, start_index)] = alg
+        return alg  # type: ignore[return-value]
 
     def _build(self, metric: tuple[int, ...], start_index: int) -> None:
         n = len(metric)
@@ -152,29 +170,28 @@ class Algebra:
         d(self, "_metric_arr", metric_arr)
         d(self, "_names", tuple(names))
         d(self, "_name_to_index", {name: i for i, name in enumerate(names)})
-        d(self, "_tensor_cache", {})
-        d(self, "_derived", {})
+        d(self, "_store", Store())
         if n <= _EAGER_TABLES_MAX_N:
-            d(self, "_tables_built", self._build_tables())
+            self._tables  # noqa: B018  (build the sparse tables now, outside any trace)
         d(self, "_constants_cpu", {k: torch.from_numpy(v) for k, v in self._constant_arrays().items()})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Algebra is immutable; cannot set {name!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Algebra.from_signature, (self._metric, self._start_index))
+        return (type(self).from_signature, (self._metric, self._start_index))
 
-    def __copy__(self) -> Algebra:
+    def __copy__(self) -> Self:
         return self
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Algebra:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         return self
 
     def __hash__(self) -> int:
         return hash((self._metric, self._start_index))
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Algebra):
+        if not isinstance(other, AlgebraData):
             return NotImplemented
         return self._metric == other._metric and self._start_index == other._start_index
 
@@ -260,40 +277,40 @@ class Algebra:
         if not x.is_floating_point():
             raise TypeError(f"{what}: expected a floating-point tensor, got dtype {x.dtype}")
 
-    def _memo(self, key: Any, build: Callable[[], _T]) -> _T:
+    # -- the store of derived state ------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The one :class:`~gatorch.algebras.store.Store` of this algebra's derived state."""
+        return self._store
+
+    def plan(self, key: Hashable, build: Callable[[], _T]) -> _T:
         """Static metadata derived from the signature (plans, index tuples), built once per algebra.
 
-        The value is built on first use and stored on the algebra (no lock: a plain dict
-        store is atomic, and a race only builds the same deterministic value twice). Layers
-        ask for what their forward pass needs at construction, so that under
-        ``torch.compile`` the lookup is a cache hit (a dict read that traces without a
-        graph break) and nothing is built inside a trace.
+        ``build()`` runs on first use and its value is stored on the algebra (see
+        :meth:`Store.plan <gatorch.algebras.store.Store.plan>`). Layers ask for what their
+        forward pass needs at construction, so under ``torch.compile`` the lookup is a dict
+        hit and nothing is built inside a trace.
         """
-        store = self._derived
-        value = store.get(key)
-        if value is None:
-            value = build()
-            store[key] = value
-        return value
+        return self._store.plan(key, build)
 
-    def _memo_tensor(
-        self, key: Any, device: torch.device, dtype: torch.dtype, build: Callable[[], Tensor]
+    def tensor_constant(
+        self,
+        key: Hashable,
+        device: torch.device | str | None,
+        dtype: torch.dtype,
+        build: Callable[[], Tensor],
     ) -> Tensor:
         """A tensor constant of a plan on ``device`` in ``dtype``, cached in eager mode.
 
         Under ``torch.compile`` the tensor is built inline from Python data (it becomes a
-        graph constant) and nothing is stored, so tracing has no side effects.
+        graph constant) and nothing is stored, so tracing has no side effects (see
+        :meth:`Store.tensor <gatorch.algebras.store.Store.tensor>`).
         """
-        if torch.compiler.is_compiling():
-            return build().to(device=device, dtype=dtype)
-        full = (key, device, dtype)
-        store = self._tensor_cache
-        t = store.get(full)
-        if t is None:
-            t = build().to(device=device, dtype=dtype)
-            if holds_data(t):  # never keep a fake tensor made while some compiler stage traced us
-                store[full] = t
-        return t
+        return self._store.tensor(key, device, dtype, build)
+
+    # The names the library used before the store had a public API.
+    _memo = plan
+    _memo_tensor = tensor_constant
 
     # -- numpy tables ---------------------------------------------------------------------------
     def _gp_raw(self) -> tuple[np.ndarray, np.ndarray]:
@@ -332,11 +349,8 @@ class Algebra:
 
     @property
     def _tables(self) -> dict[str, BilinearTable]:
-        tables = self.__dict__.get("_tables_built")
-        if tables is None:  # only n > 8: smaller algebras build their tables at construction
-            tables = self._build_tables()
-            object.__setattr__(self, "_tables_built", tables)
-        return tables
+        # algebras up to _EAGER_TABLES_MAX_N vectors build their tables at construction
+        return self._store.plan("tables", self._build_tables)
 
     @property
     def gp_table(self) -> BilinearTable:
@@ -366,15 +380,14 @@ class Algebra:
         set). ``right_sign`` makes ``e_i ∧ dual(e_i) = I``; ``left_sign`` makes
         ``undual(e_i) ∧ e_i = I``, with ``I`` the last blade.
         """
-        cached = self.__dict__.get("_complements_built")
-        if cached is not None:
-            return cached
+        return self._store.plan("complements", self._build_complements)
+
+    def _build_complements(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         full = (1 << self._n) - 1
         comp_bm = full ^ self._bitmaps
         perm = self._index_of_bitmap[comp_bm]
         right = reorder_sign(self._bitmaps, comp_bm).astype(np.float64)
         left = reorder_sign(comp_bm, self._bitmaps).astype(np.float64)
-        object.__setattr__(self, "_complements_built", (perm, right, left))
         return perm, right, left
 
     @property
@@ -415,18 +428,13 @@ class Algebra:
         ``"undual_sign"``, ``"grade_mask_K[,K...]"``, ``"bivector_lmul_{pos,src,sign}"``
         (the matrix of left multiplication by a bivector). Traceable by ``torch.compile``.
         """
-        key = (name, torch.device(device) if device is not None else torch.device("cpu"), dtype)
-        cache = self._tensor_cache
-        t = cache.get(key)
-        if t is None:
+        def build() -> Tensor:
             if name.startswith("grade_mask_"):
                 ks = [int(k) for k in name[len("grade_mask_") :].split(",")]
-                base = torch.tensor([1.0 if g in ks else 0.0 for g in self._grades])
-            else:
-                base = self._constants_cpu[name]
-            t = base.to(device=key[1], dtype=dtype)
-            cache[key] = t  # a plain dict store: atomic, and traceable by dynamo
-        return t
+                return torch.tensor([1.0 if g in ks else 0.0 for g in self._grades])
+            return self._constants_cpu[name]
+
+        return self._store.tensor(("constant", name), device, dtype, build)
 
     def _constant_arrays(self) -> dict[str, np.ndarray]:
         """The per-blade vectors behind :meth:`constant` (numpy)."""
@@ -471,95 +479,10 @@ class Algebra:
 
         return torch.from_numpy(equivariant_basis(self, group).copy())
 
-    # -- operations (thin wrappers over gatorch.functional) ----------------------------------------
-    def gp(self, x: Tensor, y: Tensor) -> Tensor:
-        """Geometric product ``x y``; shapes ``(..., dim)`` broadcast."""
-        return _F.gp(self, x, y)
 
-    def outer(self, x: Tensor, y: Tensor) -> Tensor:
-        """Outer (wedge) product ``x ∧ y``."""
-        return _F.outer(self, x, y)
+def __getattr__(name: str) -> Any:
+    if name == "Algebra":  # the user-facing class moved one floor up (gatorch.Algebra)
+        from gatorch.algebras._moved import moved
 
-    def lcontract(self, x: Tensor, y: Tensor) -> Tensor:
-        """Left contraction ``x ⌋ y``."""
-        return _F.lcontract(self, x, y)
-
-    def regressive(self, x: Tensor, y: Tensor) -> Tensor:
-        """Regressive product (join / vee) ``x ∨ y = undual(dual(x) ∧ dual(y))``."""
-        return _F.regressive(self, x, y)
-
-    def gp_dense(self, x: Tensor, y: Tensor) -> Tensor:
-        """Geometric product through the dense Cayley tensor (reference implementation)."""
-        return _F.bilinear_dense(self, x, y, "gp")
-
-    def reverse(self, x: Tensor) -> Tensor:
-        """Reversion ``~x``: grade k scaled by ``(-1)**(k(k-1)/2)``."""
-        return _F.reverse(self, x)
-
-    def involute(self, x: Tensor) -> Tensor:
-        """Grade involution: grade k scaled by ``(-1)**k``."""
-        return _F.involute(self, x)
-
-    def conjugate(self, x: Tensor) -> Tensor:
-        """Clifford conjugate (reverse of the grade involution)."""
-        return _F.conjugate(self, x)
-
-    def grade(self, x: Tensor, k: int | Iterable[int]) -> Tensor:
-        """Projection onto grade ``k`` (or several grades); keeps the shape ``(..., dim)``."""
-        return _F.grade(self, x, k)
-
-    def dual(self, x: Tensor) -> Tensor:
-        """Right complement: ``e_A ∧ dual(e_A) = I`` for every blade (metric-free)."""
-        return _F.dual(self, x)
-
-    def undual(self, x: Tensor) -> Tensor:
-        """Left complement, the inverse of :meth:`dual`: ``undual(dual(x)) = x``."""
-        return _F.undual(self, x)
-
-    def inner_product(self, x: Tensor, y: Tensor, keepdim: bool = False) -> Tensor:
-        """Invariant scalar product ``<~x y>_0``, degenerate directions dropped."""
-        return _F.inner_product(self, x, y, keepdim=keepdim)
-
-    def norm(self, x: Tensor, keepdim: bool = False) -> Tensor:
-        """``sqrt(|<~x x>_0|)``; finite with zero gradient at null multivectors."""
-        return _F.norm(self, x, keepdim=keepdim)
-
-    def sandwich(self, w: Tensor, x: Tensor, check: bool = True) -> Tensor:
-        """Twisted versor action ``w involute^{|w|}(x) w^-1``; ``check`` verifies ``w`` (eagerly)."""
-        return _F.sandwich(self, w, x, check=check)
-
-    def inverse(self, w: Tensor, check: bool = True) -> Tensor:
-        """Inverse of a versor, ``~w / <w ~w>_0``; ``ValueError`` for non-versors."""
-        return _F.inverse(self, w, check=check)
-
-    def exp(self, b: Tensor) -> Tensor:
-        """Exponential of a bivector (rotors, boosts, translators, motors)."""
-        return _F.exp(self, b)
-
-    def random_vector(
-        self,
-        batch_shape: Sequence[int] = (),
-        generator: torch.Generator | None = None,
-        dtype: torch.dtype | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """Random invertible vectors normalised to ``|v v| = 1``, shape ``(*batch_shape, dim)``."""
-        return _F.random_vector(self, batch_shape, generator=generator, dtype=dtype, device=device)
-
-    def random_versor(
-        self,
-        batch_shape: Sequence[int] = (),
-        spin: bool = False,
-        generator: torch.Generator | None = None,
-        dtype: torch.dtype | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """Random versors: products of random normalised invertible vectors.
-
-        With ``spin=False`` each versor is, at random, a product of an even or an odd
-        number of vectors; with ``spin=True`` always an even number.
-        """
-        return _F.random_versor(self, batch_shape, spin=spin, generator=generator, dtype=dtype, device=device)
-
-
-from gatorch import functional as _F  # noqa: E402  (functional never imports algebras at runtime)
+        return moved(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = ["GROUPS", "action_matrix", "check_group", "equivariant_basis"]
 

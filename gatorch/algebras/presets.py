@@ -1,18 +1,20 @@
-"""Ready-made algebras.
+"""Deprecated: the ready-made algebras moved to :mod:`gatorch.functional.algebra`.
 
-* ``VGA3 = Cl(3, 0)``: vectors of Euclidean 3-space; O(3) acts by versors.
-* ``PGA3 = Cl(3, 0, 1)``: projective GA, ``e0`` squares to 0; E(3) (rotations,
-  reflections and translations) acts by versors. GATr's algebra.
-* ``CGA3 = Cl(4, 1)``: conformal GA of 3-space (``e1..e4`` square to +1, ``e5`` to -1).
-* ``STA = Cl(1, 3)``: spacetime algebra with ``e0`` timelike (+1) and ``e1, e2, e3``
-  spacelike (-1); the Lorentz group acts by versors. L-GATr's algebra.
+``from gatorch import PGA3`` (or ``VGA3``, ``CGA3``, ``STA``) gives them; this module path
+keeps working with a :class:`DeprecationWarning` and goes away in gatorch 0.3.
 """
 
-from gatorch.algebras.algebra import Algebra
+from __future__ import annotations
 
-VGA3 = Algebra(3, 0, 0)
-PGA3 = Algebra(3, 0, 1)
-CGA3 = Algebra(4, 1, 0)
-STA = Algebra.from_signature([1, -1, -1, -1], start_index=0)
+from typing import Any
 
-__all__ = ["CGA3", "PGA3", "STA", "VGA3"]
+__all__: list[str] = []  # nothing is defined here any more
+_MOVED = ("CGA3", "PGA3", "STA", "VGA3")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from gatorch.algebras._moved import moved
+
+        return moved(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,17 +17,11 @@ from itertools import combinations
 
 import numpy as np
 import torch
-from torch._subclasses.fake_tensor import FakeTensor, unset_fake_temporarily
+from torch._subclasses.fake_tensor import unset_fake_temporarily
 
-__all__ = ["BilinearTable", "blade_product", "shortlex_bitmaps"]
+from gatorch.algebras.store import Store, holds_data
 
-
-def holds_data(t: torch.Tensor) -> bool:
-    """Whether ``t`` holds data: not a fake or meta tensor made while a compiler stage traced.
-
-    Caches of device constants keep only such tensors.
-    """
-    return not isinstance(t, FakeTensor) and t.device.type != "meta"
+__all__ = ["BilinearTable", "blade_product", "holds_data", "shortlex_bitmaps"]
 
 
 def shortlex_bitmaps(n: int) -> np.ndarray:
@@ -123,6 +117,8 @@ class BilinearTable:
     pad_i: torch.Tensor = field(init=False, repr=False)
     pad_j: torch.Tensor = field(init=False, repr=False)
     pad_s: torch.Tensor = field(init=False, repr=False)
+    #: The table's own derived state (its transposed tables, its index tensors per device).
+    store: Store = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         dout = self.dims[2]
@@ -143,6 +139,7 @@ class BilinearTable:
         put = object.__setattr__
         put(self, "terms_by_output", terms)
         put(self, "pad", m)
+        put(self, "store", Store())
         # real tensors even when a compiler stage builds the table under a fake-tensor mode
         # (a traced backward asks for the transposed tables); they are stored and reused
         with unset_fake_temporarily():
@@ -195,17 +192,15 @@ class BilinearTable:
         dx, dy, dout = self.dims
         if which not in ("x", "y"):
             raise ValueError(f"which must be 'x' or 'y', got {which!r}")
-        cached = self.__dict__.get(f"_grad_{which}")
-        if cached is not None:
-            return cached
         key = f"{self.key};{which}" if self.key else ""
-        if which == "x":
-            out = BilinearTable.from_terms(
-                f"{self.name}.grad_x", self.k, self.j, self.i, self.s, (dout, dy, dx), key
-            )
-        else:
-            out = BilinearTable.from_terms(
+
+        def build() -> BilinearTable:
+            if which == "x":
+                return BilinearTable.from_terms(
+                    f"{self.name}.grad_x", self.k, self.j, self.i, self.s, (dout, dy, dx), key
+                )
+            return BilinearTable.from_terms(
                 f"{self.name}.grad_y", self.i, self.k, self.j, self.s, (dx, dout, dy), key
             )
-        object.__setattr__(self, f"_grad_{which}", out)  # built once per table, no lock needed
-        return out
+
+        return self.store.plan(("transposed", which), build)

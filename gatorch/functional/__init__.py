@@ -6,7 +6,12 @@ autograd-correct and work under ``torch.compile``.
 """
 
 from gatorch.functional.bilinear import bilinear, bilinear_reference
-from gatorch.functional.policy import KernelPolicy, current_kernel_policy, kernel_policy
+from gatorch.functional.policy import (
+    KernelPolicy,
+    current_kernel_policy,
+    kernel_policy,
+    resolve_kernel_policy,
+)
 from gatorch.functional.products import bilinear_dense, gp, lcontract, outer, regressive
 from gatorch.functional.unary import (
     conjugate,
@@ -42,6 +47,7 @@ __all__ = [
     "random_vector",
     "random_versor",
     "regressive",
+    "resolve_kernel_policy",
     "reverse",
     "safe_sqrt",
     "sandwich",

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gatorch.algebras.tables import BilinearTable, holds_data
-from gatorch.functional.policy import current_kernel_policy
+from gatorch.algebras.tables import BilinearTable
+from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
 __all__ = ["GATHER_THRESHOLD", "bilinear", "bilinear_reference"]
 
@@ -49,21 +49,13 @@ _GATHER_BLOCK_ELEMS = 1 << 21
 
 # -- table-derived constants -----------------------------------------------------------------------
 def _const(table: BilinearTable, what: str, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """The padded index / sign tensors of a table on a device (cached on the table, eagerly)."""
-    if torch.compiler.is_compiling():
-        return getattr(table, what).to(device=device, dtype=dtype)
-    store: dict[tuple[str, torch.device, torch.dtype], Tensor] = table.__dict__.setdefault("_device", {})
-    t = store.get((what, device, dtype))
-    if t is None:
-        t = getattr(table, what).to(device=device, dtype=dtype)
-        if holds_data(t):  # a compiler stage may run the kernel on fake tensors: never keep those
-            store[(what, device, dtype)] = t
-    return t
+    """The padded index / sign tensors of a table on a device (in the table's store)."""
+    return table.store.tensor(what, device, dtype, lambda: getattr(table, what))
 
 
 def _table_for_key(key: str) -> BilinearTable:
     """The algebra table named by ``key`` (see :attr:`BilinearTable.key`); a pure function of it."""
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
     parts = key.split(";")
     alg = Algebra.from_signature([int(m) for m in parts[0].split(",")], int(parts[1]))
@@ -72,13 +64,11 @@ def _table_for_key(key: str) -> BilinearTable:
 
 
 # -- layout helpers ------------------------------------------------------------------------------
-def _transpose_copy(src: Tensor, blocked: bool | None = None) -> Tensor:
-    """Contiguous transpose of a 2-D tensor, copied in cache-sized blocks on the CPU family.
+def _transpose_copy(src: Tensor, blocked: bool) -> Tensor:
+    """Contiguous transpose of a 2-D tensor, copied in cache-sized blocks when ``blocked``.
 
-    ``blocked=None`` asks the kernel policy (one copy for the CUDA family: no loop).
+    ``blocked`` is true for the CPU kernel family; the CUDA family makes one copy (no loop).
     """
-    if blocked is None:
-        blocked = current_kernel_policy().family(src.device) == "cpu"
     rows, cols = src.shape
     out = torch.empty((cols, rows), dtype=src.dtype, device=src.device)
     if not blocked or rows <= _TRANSPOSE_BLOCK:
@@ -94,15 +84,16 @@ class _Transpose(torch.autograd.Function):
     """``(N, d) -> (d, N)`` contiguous, with the transposed copy as its backward."""
 
     @staticmethod
-    def forward(ctx, src: Tensor) -> Tensor:
-        return _transpose_copy(src)
+    def forward(ctx, src: Tensor, blocked: bool) -> Tensor:
+        ctx.blocked = blocked
+        return _transpose_copy(src, blocked)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return _Transpose.apply(grad.contiguous())
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return _Transpose.apply(grad.contiguous(), ctx.blocked), None
 
 
-def _rows(x: Tensor, batch: torch.Size, n_items: int) -> Tensor:
+def _rows(x: Tensor, batch: torch.Size, n_items: int, blocked: bool) -> Tensor:
     """``(..., d)`` operand as contiguous blade-first rows ``(d, n_items)``.
 
     Free (a view) when ``x`` already has blade-first storage, e.g. the output of another
@@ -114,7 +105,7 @@ def _rows(x: Tensor, batch: torch.Size, n_items: int) -> Tensor:
     xb = xe.movedim(-1, 0)
     if xb.is_contiguous():
         return xb.reshape(d, n_items)
-    return _Transpose.apply(xe.reshape(n_items, d))
+    return _Transpose.apply(xe.reshape(n_items, d), blocked)
 
 
 # -- eager kernels (blade-first, 2-D) ---------------------------------------------------------------
@@ -248,7 +239,9 @@ def _traced(x: Tensor, y: Tensor, table: BilinearTable, blade_dim: int) -> Tenso
 
 
 # -- public entry point -------------------------------------------------------------------------------
-def bilinear(x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1) -> Tensor:
+def bilinear(
+    x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1, policy: KernelPolicy | None = None
+) -> Tensor:
     """Apply a sparse bilinear table to two tensors.
 
     Parameters
@@ -259,6 +252,8 @@ def bilinear(x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1)
     blade_dim : {-1, 0}
         Axis of the blade components: last (the library's layout) or first
         (blade-first, the kernel's native layout: no transposes are needed).
+    policy : KernelPolicy, optional
+        The kernels to run (:mod:`gatorch.functional.policy`); ``None``: the ambient policy.
 
     Returns
     -------
@@ -290,7 +285,7 @@ def bilinear(x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1)
         x = x.reshape(dx, *([1] * (len(batch) - len(bx))), *bx)
         y = y.reshape(dy, *([1] * (len(batch) - len(by))), *by)
 
-    policy = current_kernel_policy()
+    policy = resolve_kernel_policy(policy, table.name)
     compiling = torch.compiler.is_compiling()
     if compiling and (policy.compiled_form("opaque") == "fused" or not table.key):
         if blade_dim == -1:
@@ -312,7 +307,10 @@ def bilinear(x: Tensor, y: Tensor, table: BilinearTable, *, blade_dim: int = -1)
     for size in batch:
         n_items *= size
     if blade_dim == -1:
-        out = _BilinearFn.apply(_rows(x, batch, n_items), _rows(y, batch, n_items), table, family)
+        blocked = family == "cpu"
+        out = _BilinearFn.apply(
+            _rows(x, batch, n_items, blocked), _rows(y, batch, n_items, blocked), table, family
+        )
         # the result keeps the kernel's blade-first storage: a (..., dout) view, no transpose
         return out.view(dout, *batch).movedim(0, -1)
     xt = x.expand(dx, *batch).reshape(dx, n_items)

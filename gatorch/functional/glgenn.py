@@ -54,10 +54,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from gatorch.functional.policy import KernelPolicy
 from gatorch.functional.steerable import SteerableTables, steerable_gp, steerable_paths, steerable_plan
+from gatorch.functional.unary import grade
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = [
     "NUM_QUATERNION_TYPES",
@@ -93,30 +95,29 @@ def qt_project(alg: Algebra, x: Tensor, t: int) -> Tensor:
     r"""Projection :math:`P_t(x) = \sum_{k \equiv t\,(4)} \langle x\rangle_k`, shape kept ``(..., dim)``."""
     alg.check_dim(x, "qt_project")
     grades = qt_grades(alg, t)
-    return alg.grade(x, grades) if grades else torch.zeros_like(x)
+    return grade(alg, x, grades) if grades else torch.zeros_like(x)
 
 
-# -- tables (pure Python, cached per algebra) --------------------------------------------------------
+# -- tables (pure Python, on the algebra's store) ---------------------------------------------------
 QTPath = tuple[int, int, int]
-_QT_PATHS: dict[Algebra, tuple[tuple[QTPath, ...], tuple[int, ...]]] = {}
 
 
 @torch.compiler.assume_constant_result
 def _qt_tables(alg: Algebra) -> tuple[tuple[QTPath, ...], tuple[int, ...]]:
     """``(qt_paths, grade_to_qt)``: the sorted qt triples and, per grade path, its qt-path index.
 
-    Cached per algebra; a constant under ``torch.compile`` (evaluated, not traced, and not
-    guarded on the cache)."""
-    cached = _QT_PATHS.get(alg)
-    if cached is None:
+    A plan on the algebra's store; a constant under ``torch.compile`` (evaluated, not
+    traced)."""
+
+    def build() -> tuple[tuple[QTPath, ...], tuple[int, ...]]:
         as_qt = [
             (quaternion_type(a), quaternion_type(b), quaternion_type(c)) for a, b, c in steerable_paths(alg)
         ]
         paths = tuple(sorted(set(as_qt)))
         index = {p: i for i, p in enumerate(paths)}
-        cached = (paths, tuple(index[p] for p in as_qt))
-        _QT_PATHS[alg] = cached
-    return cached
+        return paths, tuple(index[p] for p in as_qt)
+
+    return alg.plan("glgenn_qt_tables", build)
 
 
 def qt_paths(alg: Algebra) -> tuple[QTPath, ...]:
@@ -285,6 +286,7 @@ def qt_gp(
     *,
     grade_to_qt: Tensor | None = None,
     tables: SteerableTables | None = None,
+    policy: KernelPolicy | None = None,
 ) -> Tensor:
     r"""GLGENN's weighted geometric product, one weight per channel and quaternion-type path.
 
@@ -307,6 +309,8 @@ def qt_gp(
         built when omitted.
     tables : SteerableTables, optional
         Passed to :func:`~gatorch.functional.steerable.steerable_gp`.
+    policy : KernelPolicy, optional
+        Passed to :func:`~gatorch.functional.steerable.steerable_gp`.
 
     Returns
     -------
@@ -323,4 +327,4 @@ def qt_gp(
     if grade_to_qt is None:
         grade_to_qt = torch.tensor(qt_grade_paths(alg), dtype=torch.int64, device=weight.device)
     grade_weight = weight.index_select(1, grade_to_qt)
-    return steerable_gp(alg, x, y, grade_weight, tables=tables)
+    return steerable_gp(alg, x, y, grade_weight, tables=tables, policy=policy)

@@ -21,10 +21,10 @@ from torch import Tensor
 
 from gatorch.algebras.equivariant import check_group
 from gatorch.functional.bilinear import _transpose_copy
-from gatorch.functional.policy import current_kernel_policy
+from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = ["LinearPlan", "equi_linear", "equi_linear_readout", "invariant_components", "linear_plan"]
 
@@ -208,7 +208,7 @@ def _slot_weight(weight: Tensor, maps: Tensor, sign: Tensor, plain: bool) -> Ten
     return wk.permute(2, 1, 0).contiguous()  # bmm copies each matrix of a batch-stride-1 layout
 
 
-def _blade_rows(x: Tensor, dim: int, channels: int) -> Tensor:
+def _blade_rows(x: Tensor, dim: int, channels: int, blocked: bool) -> Tensor:
     """``(..., C, dim) -> (dim, N, C)``: a view when ``x`` has blade-first storage, else one blocked copy.
 
     ``bmm`` needs every ``(N, C)`` matrix to have a unit stride; a batch-last ``x`` viewed
@@ -217,7 +217,7 @@ def _blade_rows(x: Tensor, dim: int, channels: int) -> Tensor:
     xb = x.movedim(-1, 0).reshape(dim, -1, channels)
     if xb.stride(-1) == 1 and xb.stride(-2) == channels:
         return xb
-    return _transpose_copy(x.reshape(-1, dim)).view(dim, -1, channels)
+    return _transpose_copy(x.reshape(-1, dim), blocked).view(dim, -1, channels)
 
 
 class _SlotLinear(torch.autograd.Function):
@@ -244,9 +244,10 @@ class _SlotLinear(torch.autograd.Function):
         plan: _SlotPlan,
         inv: Tensor,
         read: tuple[int, ...],
+        blocked: bool,
     ) -> tuple[Tensor, Tensor]:
         dim, in_channels = x.shape[-1], x.shape[-2]
-        xb = _blade_rows(x, dim, in_channels)
+        xb = _blade_rows(x, dim, in_channels, blocked)
         slots = _slot_tensors(alg, plan, x.device, x.dtype)
         out: Tensor | None = None
         for k, (src, maps, sign) in enumerate(slots):
@@ -316,7 +317,7 @@ class _SlotLinear(torch.autograd.Function):
                 g_read = torch.stack([torch.mm(grad_s.t(), xb[read[c]]) for c in range(readout.shape[2])], -1)
         if gx is not None:
             gx = gx.view(dim, *ctx.batch, in_channels).movedim(0, -1)
-        return gx, gw, g_rows, g_read, None, None, None, None
+        return gx, gw, g_rows, g_read, None, None, None, None, None
 
 
 def _is_view(xb: Tensor, x: Tensor) -> bool:
@@ -331,6 +332,7 @@ def equi_linear(
     group: str = "pin",
     *,
     bias: Tensor | None = None,
+    policy: KernelPolicy | None = None,
 ) -> Tensor:
     r"""Apply :math:`y_{o} = \sum_{i, m} W_{o i m} B_m x_{i}` grade by grade.
 
@@ -352,12 +354,14 @@ def equi_linear(
     bias : Tensor, optional
         Added to the group-invariant blades (``invariant_components(alg, group)``); shape
         broadcastable to ``(..., out_channels, n_invariant)``.
+    policy : KernelPolicy, optional
+        The kernels to run (:mod:`gatorch.functional.policy`); ``None``: the ambient policy.
 
     Returns
     -------
     Tensor, shape (..., out_channels, dim)
     """
-    return _equi_linear(alg, x, weight, group, bias, None, "equi_linear")[0]
+    return _equi_linear(alg, x, weight, group, bias, None, "equi_linear", policy)[0]
 
 
 def equi_linear_readout(
@@ -368,6 +372,7 @@ def equi_linear_readout(
     group: str = "pin",
     *,
     bias: Tensor | None = None,
+    policy: KernelPolicy | None = None,
 ) -> tuple[Tensor, Tensor]:
     r""":func:`equi_linear` and a linear readout of the invariant coefficients, in one kernel.
 
@@ -389,13 +394,15 @@ def equi_linear_readout(
     group : {"pin", "spin"}
     bias : Tensor, optional
         As in :func:`equi_linear`.
+    policy : KernelPolicy, optional
+        As in :func:`equi_linear`.
 
     Returns
     -------
     (Tensor, Tensor)
         ``y: (..., out_channels, dim)`` and ``t: (..., out_s_channels)``.
     """
-    out, s = _equi_linear(alg, x, weight, group, bias, readout, "equi_linear_readout")
+    out, s = _equi_linear(alg, x, weight, group, bias, readout, "equi_linear_readout", policy)
     assert s is not None
     return out, s
 
@@ -408,8 +415,10 @@ def _equi_linear(
     bias: Tensor | None,
     readout: Tensor | None,
     who: str,
+    policy: KernelPolicy | None,
 ) -> tuple[Tensor, Tensor | None]:
     alg.check_dim(x, f"{who} x")
+    policy = resolve_kernel_policy(policy, who)
     plan = linear_plan(alg, group)
     if weight.ndim != 3 or weight.shape[1] != x.shape[-2] or weight.shape[2] != plan.num_maps:
         raise ValueError(
@@ -430,7 +439,7 @@ def _equi_linear(
         bias = bias.expand(*batch, out_channels, len(inv))
     slots = plan.slots
     compiling = torch.compiler.is_compiling()
-    opaque = compiling and current_kernel_policy().compiled_form("opaque") == "opaque"
+    opaque = compiling and policy.compiled_form("opaque") == "opaque"
     if slots is None or (compiling and not opaque):
         if slots is None:
             out = _equi_linear_blocks(alg, x, weight, group)
@@ -453,11 +462,12 @@ def _equi_linear(
     low = _autocast_dtype(x.device.type)
     if low is not None:  # cast as autocast would, outside the Function: the casts' backward is autograd's
         args = [t.to(low) if t is not None else None for t in args]
+    blocked = policy.family(x.device) == "cpu"
     with torch.autocast(x.device.type, enabled=False) if low is not None else contextlib.nullcontext():
         if opaque:  # the eager kernel, forward and backward, as custom ops the compiler does not trace
-            ob, s = _linear_op(*args, _algebra_key(alg), group)
+            ob, s = _linear_op(*args, _algebra_key(alg), group, blocked)
         else:
-            ob, s = _SlotLinear.apply(*args, alg, slots, _index_tensor(alg, inv, x.device), read)
+            ob, s = _SlotLinear.apply(*args, alg, slots, _index_tensor(alg, inv, x.device), read, blocked)
     out = ob.view(alg.dim, *batch, out_channels).movedim(0, -1)
     return out, (s.view(*batch, s.shape[-1]) if readout is not None else None)
 
@@ -468,7 +478,7 @@ def _algebra_key(alg: Algebra) -> str:
 
 
 def _algebra_from_key(key: str) -> Algebra:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
     metric, start = key.split(";")
     return Algebra.from_signature([int(m) for m in metric.split(",")] if metric else [], int(start))
@@ -495,17 +505,31 @@ def _slot_context(alg: Algebra, group: str, x: Tensor) -> tuple[_SlotPlan, Tenso
 
 @torch.library.custom_op("gatorch::equi_linear", mutates_args=())
 def _linear_op(
-    x: Tensor, weight: Tensor, rows: Tensor | None, readout: Tensor | None, key: str, group: str
+    x: Tensor,
+    weight: Tensor,
+    rows: Tensor | None,
+    readout: Tensor | None,
+    key: str,
+    group: str,
+    blocked: bool,
 ) -> tuple[Tensor, Tensor]:
     """Opaque :class:`_SlotLinear` forward: ``(dim, N, out)`` blade-first rows and ``(N, out_s)``."""
     alg = _algebra_from_key(key)
     slots, inv, read = _slot_context(alg, group, x)
-    out, s = _SlotLinear.forward(_Ctx(), x, weight, rows, readout, alg, slots, inv, read)
+    out, s = _SlotLinear.forward(_Ctx(), x, weight, rows, readout, alg, slots, inv, read, blocked)
     return out, s
 
 
 @_linear_op.register_fake
-def _(x: Tensor, weight: Tensor, rows: Tensor | None, readout: Tensor | None, key: str, group: str):
+def _(
+    x: Tensor,
+    weight: Tensor,
+    rows: Tensor | None,
+    readout: Tensor | None,
+    key: str,
+    group: str,
+    blocked: bool,
+):
     n = math.prod(x.shape[:-2])
     out_s = readout.shape[0] if readout is not None else 0
     return x.new_empty((x.shape[-1], n, weight.shape[0])), x.new_empty((n, out_s))
@@ -555,7 +579,7 @@ def _(grad_out, grad_s, x, weight, rows, readout, key, group):
 
 
 def _linear_op_setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    x, weight, rows, readout, key, group = inputs
+    x, weight, rows, readout, key, group, _ = inputs
     ctx.save_for_backward(x, weight, rows, readout)
     ctx.key, ctx.group = key, group
 
@@ -570,6 +594,7 @@ def _linear_op_backward(ctx: Any, grad_out: Tensor, grad_s: Tensor):
         gw,
         (g_rows if rows is not None else None),
         (g_read if readout is not None else None),
+        None,
         None,
         None,
     )

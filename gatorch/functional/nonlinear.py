@@ -21,7 +21,7 @@ from torch import Tensor
 from gatorch.functional.activations import ACTIVATIONS
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = [
     "EPS_MODES",
@@ -93,19 +93,14 @@ def grade_invariants(alg: Algebra, x: Tensor) -> Tensor:
     return torch.matmul(x * x, _grade_inner_matrix(alg, x.device, x.dtype)).abs()
 
 
-_GRADE_INNER: dict[tuple[Algebra, torch.device, torch.dtype], Tensor] = {}
-
-
 def _grade_inner_matrix(alg: Algebra, device: torch.device, dtype: torch.dtype) -> Tensor:
-    key = (alg, device, dtype)
-    m = _GRADE_INNER.get(key)
-    if m is None:
-        w = alg.constant("inner", device, dtype)
-        onehot = torch.nn.functional.one_hot(torch.tensor(alg.grades), alg.n + 1).to(
-            device=device, dtype=dtype
-        )
-        m = _GRADE_INNER[key] = w[:, None] * onehot
-    return m
+    """``G[A, k] = <~e_A e_A>_0 [grade(A) == k]``, shape (dim, n + 1), from the algebra's store."""
+
+    def build() -> Tensor:
+        inner = torch.from_numpy(alg._constant_array("inner"))
+        return inner[:, None] * torch.nn.functional.one_hot(torch.tensor(alg.grades), alg.n + 1)
+
+    return alg.tensor_constant("grade_inner_matrix", device, dtype, build)
 
 
 NORM_STATISTICS = ("rms", "mean")

@@ -18,14 +18,28 @@ compute the same numbers:
   (``gatorch::bilinear``, ``gatorch::equi_linear``) that the compiler does not trace into;
   the rest of the graph (norms, gates, attention features, residuals) is fused around them.
 
-:class:`KernelPolicy` holds the choice. The default, ``KernelPolicy()``, picks the
+:class:`KernelPolicy` holds the choice, and it is passed in explicitly: every op that has
+several kernels takes ``policy=`` (``gp``, ``outer``, ``lcontract``, ``regressive``,
+``bilinear``, ``equi_linear``, ``equi_linear_readout``, ``steerable_gp``, ``qt_gp``), and the
+layers that run them take a ``kernel_policy=`` constructor option (or get one later from
+:func:`gatorch.layers.set_kernel_policy`, which walks a whole net), so a module carries its
+own. ``policy=None`` means the ambient policy: the innermost :func:`kernel_policy` context in
+effect in this thread (or asyncio task: it is a :class:`contextvars.ContextVar`, so threads
+do not see each other's), else the default ``KernelPolicy()``.
+
+Under ``torch.compile`` the ambient policy is read once, when a graph is traced, and baked
+into it (dynamo cannot guard on a context variable): to switch the kernels of a compiled
+module, give it its policy explicitly, or ``torch._dynamo.reset()``. An explicit policy is
+an ordinary Python value of the module, which dynamo guards on.
+
+The default, ``KernelPolicy()``, picks the
 family from each tensor's device and lets each op take the compiled form that measured
 best (``compiled="auto"``): opaque for the bilinear products and equivariant linear maps
 of GATr-style nets (their fused form costs minutes of compile on a small CPU and ran no
 faster), fused for CGENN's steerable product and GLGENN's product (seconds of compile,
 several times faster than their eager kernels). The policy is read once per call
 (eagerly) or once per trace (under ``torch.compile``: dynamo guards on it, so changing
-the policy recompiles).
+an explicit policy recompiles).
 
 Examples
 --------
@@ -33,7 +47,11 @@ Examples
 >>> from gatorch import STA
 >>> from gatorch.functional import KernelPolicy, kernel_policy
 >>> x, y = torch.randn(2, 5, 16, dtype=torch.float64)
->>> with kernel_policy(KernelPolicy(device="cuda")):  # the GPU kernels, run on the CPU
+>>> from gatorch.functional import gp
+>>> z = gp(STA, x, y, policy=KernelPolicy(device="cuda"))  # the GPU kernels, run on the CPU
+>>> torch.allclose(z, STA.gp_dense(x, y))
+True
+>>> with kernel_policy(KernelPolicy(device="cuda")):  # the same, as the ambient policy
 ...     z = STA.gp(x, y)
 >>> torch.allclose(z, STA.gp_dense(x, y))
 True
@@ -42,12 +60,13 @@ True
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["KernelPolicy", "current_kernel_policy", "kernel_policy"]
+__all__ = ["KernelPolicy", "current_kernel_policy", "kernel_policy", "resolve_kernel_policy"]
 
 _DEVICES = ("auto", "cpu", "cuda")
 _COMPILED = ("auto", "fused", "opaque")
@@ -88,17 +107,48 @@ class KernelPolicy:
 
 
 _DEFAULT = KernelPolicy()
-_STACK: list[KernelPolicy] = []
+#: The ambient policy of this thread / task (``None``: the default). Set only by :func:`kernel_policy`.
+_AMBIENT: contextvars.ContextVar[KernelPolicy | None] = contextvars.ContextVar(
+    "gatorch_kernel_policy", default=None
+)
+
+
+@torch.compiler.assume_constant_result
+def _ambient_fields() -> tuple[str, str]:
+    """The ambient policy's fields: called (not traced) by dynamo, a constant of the graph."""
+    policy = _AMBIENT.get()
+    policy = _DEFAULT if policy is None else policy
+    return policy.device, policy.compiled
 
 
 def current_kernel_policy() -> KernelPolicy:
-    """The innermost :func:`kernel_policy` in effect, else the default ``KernelPolicy()``."""
-    return _STACK[-1] if _STACK else _DEFAULT
+    """The innermost :func:`kernel_policy` in effect in this context, else the default ``KernelPolicy()``.
+
+    Under ``torch.compile`` it is read when the graph is traced (see the module docstring).
+    """
+    if torch.compiler.is_compiling():
+        return KernelPolicy(*_ambient_fields())
+    policy = _AMBIENT.get()
+    return _DEFAULT if policy is None else policy
+
+
+def resolve_kernel_policy(policy: KernelPolicy | None, who: str = "kernel policy") -> KernelPolicy:
+    """``policy`` itself when given, else :func:`current_kernel_policy`; ``TypeError`` for anything else."""
+    if policy is None:
+        return current_kernel_policy()
+    if not isinstance(policy, KernelPolicy):
+        raise TypeError(
+            f"{who}: expected a gatorch.functional.KernelPolicy or None, got {type(policy).__name__}"
+        )
+    return policy
 
 
 @contextlib.contextmanager
 def kernel_policy(policy: KernelPolicy | str) -> Iterator[KernelPolicy]:
-    """Run the enclosed ops under ``policy``.
+    """Run the enclosed ops under ``policy`` (where they are not given one explicitly).
+
+    Thread-safe: the policy is a :class:`contextvars.ContextVar`, seen only by this thread
+    (or asyncio task) and the code it calls.
 
     Parameters
     ----------
@@ -110,8 +160,8 @@ def kernel_policy(policy: KernelPolicy | str) -> Iterator[KernelPolicy]:
         policy = KernelPolicy(device=policy)
     if not isinstance(policy, KernelPolicy):
         raise TypeError(f"kernel_policy: expected a KernelPolicy or a str, got {type(policy).__name__}")
-    _STACK.append(policy)
+    token = _AMBIENT.set(policy)
     try:
         yield policy
     finally:
-        _STACK.pop()
+        _AMBIENT.reset(token)

@@ -13,9 +13,10 @@ import torch
 from torch import Tensor
 
 from gatorch.functional.bilinear import bilinear, bilinear_reference
+from gatorch.functional.policy import KernelPolicy
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = ["bilinear_dense", "gp", "lcontract", "outer", "regressive"]
 
@@ -33,7 +34,9 @@ def _check_pair(alg: Algebra, x: Tensor, y: Tensor, name: str, blade_dim: int) -
             raise TypeError(f"{name}: expected floating-point {what}, got dtype {t.dtype}")
 
 
-def gp(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+def gp(
+    alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1, policy: KernelPolicy | None = None
+) -> Tensor:
     r"""Geometric product :math:`xy`.
 
     Parameters
@@ -42,6 +45,8 @@ def gp(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
     x, y : Tensor, shape (..., dim)
         Batch dimensions broadcast. With ``blade_dim=0`` the blades are on the first
         axis instead, ``(dim, ...)``: the kernel's native layout, no transposes.
+    policy : KernelPolicy, optional
+        The kernels to run (:mod:`gatorch.functional.policy`); ``None``: the ambient policy.
 
     Returns
     -------
@@ -61,22 +66,28 @@ def gp(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
     -1.0
     """
     _check_pair(alg, x, y, "gp", blade_dim)
-    return bilinear(x, y, alg.gp_table, blade_dim=blade_dim)
+    return bilinear(x, y, alg.gp_table, blade_dim=blade_dim, policy=policy)
 
 
-def outer(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+def outer(
+    alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1, policy: KernelPolicy | None = None
+) -> Tensor:
     r"""Outer (wedge) product :math:`x \wedge y`; shapes as in :func:`gp`."""
     _check_pair(alg, x, y, "outer", blade_dim)
-    return bilinear(x, y, alg.outer_table, blade_dim=blade_dim)
+    return bilinear(x, y, alg.outer_table, blade_dim=blade_dim, policy=policy)
 
 
-def lcontract(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+def lcontract(
+    alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1, policy: KernelPolicy | None = None
+) -> Tensor:
     r"""Left contraction :math:`x \rfloor y`: for blades, :math:`\langle e_A e_B\rangle_{|B|-|A|}`."""
     _check_pair(alg, x, y, "lcontract", blade_dim)
-    return bilinear(x, y, alg.lcontract_table, blade_dim=blade_dim)
+    return bilinear(x, y, alg.lcontract_table, blade_dim=blade_dim, policy=policy)
 
 
-def regressive(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Tensor:
+def regressive(
+    alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1, policy: KernelPolicy | None = None
+) -> Tensor:
     r"""Regressive product (join, vee) :math:`x \vee y`.
 
     :math:`x \vee y = \mathrm{undual}(\mathrm{dual}(x) \wedge \mathrm{dual}(y))`.
@@ -86,19 +97,14 @@ def regressive(alg: Algebra, x: Tensor, y: Tensor, *, blade_dim: int = -1) -> Te
     two points into the line through them.
     """
     _check_pair(alg, x, y, "regressive", blade_dim)
-    return bilinear(x, y, alg.regressive_table, blade_dim=blade_dim)
+    return bilinear(x, y, alg.regressive_table, blade_dim=blade_dim, policy=policy)
 
 
 def bilinear_dense(alg: Algebra, x: Tensor, y: Tensor, product: str = "gp") -> Tensor:
     """Reference implementation of a product through the dense ``(dim, dim, dim)`` tensor."""
     _check_pair(alg, x, y, f"{product} (dense)", -1)
     dtype = torch.promote_types(x.dtype, y.dtype)
-    key = f"cayley_{product}"
-    cayley = _dense_cache.get((alg, key, x.device, dtype))
-    if cayley is None:
-        cayley = torch.as_tensor(alg.cayley(product), dtype=dtype, device=x.device)
-        _dense_cache[(alg, key, x.device, dtype)] = cayley
+    cayley = alg.tensor_constant(
+        ("cayley", product), x.device, dtype, lambda: torch.from_numpy(alg.cayley(product))
+    )
     return bilinear_reference(x.to(dtype), y.to(dtype), cayley)
-
-
-_dense_cache: dict[tuple[object, str, torch.device, torch.dtype], Tensor] = {}

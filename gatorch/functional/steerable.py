@@ -33,8 +33,8 @@ backward is a second kernel of the same shape (sparse, no Cayley tensor), and on
 operands are saved for it.
 
 In eager mode the kernels run inside a ``torch.autograd.Function``. Under ``torch.compile``
-the field ``compiled`` of the kernel policy (:func:`gatorch.functional.current_kernel_policy`,
-set with :func:`gatorch.functional.kernel_policy`) picks one of two forms (``"auto"``, the
+the field ``compiled`` of the kernel policy (the ``policy=`` argument, else the ambient
+:func:`gatorch.functional.current_kernel_policy`) picks one of two forms (``"auto"``, the
 default, picks ``"fused"``):
 
 * ``"fused"``: the *bitmap form* below, plain torch ops that inductor turns into a few
@@ -101,10 +101,10 @@ import torch
 from torch import Tensor
 
 from gatorch.functional.nonlinear import grade_invariants, smooth_norm
-from gatorch.functional.policy import current_kernel_policy
+from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = [
     "SteerablePlan",
@@ -168,9 +168,6 @@ class SteerablePlan:
         return self.right[0] == tuple(range(len(self.right)))
 
 
-_PLANS: dict[Algebra, SteerablePlan] = {}
-
-
 def _build_plan(alg: Algebra) -> SteerablePlan:
     dim, grades = alg.dim, alg.grades
     terms = [(i, j, k, s) for k, per_out in enumerate(alg.gp_table.terms_by_output) for i, j, s in per_out]
@@ -204,11 +201,7 @@ def _build_plan(alg: Algebra) -> SteerablePlan:
 
 
 def _cached_plan(alg: Algebra) -> SteerablePlan:
-    plan = _PLANS.get(alg)
-    if plan is None:
-        plan = _build_plan(alg)
-        _PLANS[alg] = plan
-    return plan
+    return alg.plan("steerable_plan", lambda: _build_plan(alg))
 
 
 @torch.compiler.assume_constant_result
@@ -674,7 +667,13 @@ def _check_weight(alg: Algebra, weight: Tensor, channels: int, who: str, num_pat
 
 # -- public ops --------------------------------------------------------------------------------------
 def steerable_gp(
-    alg: Algebra, x: Tensor, y: Tensor, weight: Tensor, *, tables: SteerableTables | None = None
+    alg: Algebra,
+    x: Tensor,
+    y: Tensor,
+    weight: Tensor,
+    *,
+    tables: SteerableTables | None = None,
+    policy: KernelPolicy | None = None,
 ) -> Tensor:
     r"""CGENN's steerable (per-channel, per-path weighted) geometric product.
 
@@ -695,6 +694,8 @@ def steerable_gp(
     tables : SteerableTables, optional
         The plan of ``alg`` and its tables as tensors on the device of ``x`` (a layer's
         buffers, see :func:`steerable_tables`); built from the plan when omitted.
+    policy : KernelPolicy, optional
+        The kernels to run (:mod:`gatorch.functional.policy`); ``None``: the ambient policy.
 
     Returns
     -------
@@ -721,7 +722,8 @@ def steerable_gp(
 
     if tables is None:
         tables = steerable_tables(alg, device, dtype)
-    if torch.compiler.is_compiling() and current_kernel_policy().compiled_form("fused") == "fused":
+    compiled_form = resolve_kernel_policy(policy, "steerable_gp").compiled_form("fused")
+    if torch.compiler.is_compiling() and compiled_form == "fused":
         out = _bitmap_gp(plan, batch_last(x), batch_last(y), weight.to(dtype), tables.path, tables.sign)
         return out.view(*batch, channels, dim)
     w = weight.to(dtype)[:, tables.path] * tables.sign.to(dtype)  # (C, i, k)

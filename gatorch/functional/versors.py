@@ -12,7 +12,7 @@ from gatorch.functional.products import gp, outer
 from gatorch.functional.unary import grade, inner_product, involute, reverse
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = ["exp", "inverse", "random_vector", "random_versor", "sandwich"]
 

@@ -15,7 +15,7 @@ from torch import Tensor
 from gatorch.functional.unary import safe_sqrt
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.functional.algebra import Algebra
 
 __all__: list[str] = []
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gatorch.algebras.presets import CGA3
+from gatorch.functional.algebra import CGA3
 from gatorch.functional.unary import safe_sqrt
 from gatorch.interface._common import check_multivector, check_tensor, gather, linear_form, scatter
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gatorch.algebras.presets import PGA3
+from gatorch.functional.algebra import PGA3
 from gatorch.interface._common import (
     blade,
     check_matrix,

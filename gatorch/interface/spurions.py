@@ -65,8 +65,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gatorch.algebras.algebra import Algebra
-from gatorch.algebras.presets import CGA3, PGA3, STA, VGA3
+from gatorch.functional.algebra import CGA3, PGA3, STA, VGA3, Algebra
 from gatorch.interface import cga, pga, sta, vga
 
 __all__ = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from gatorch.algebras.presets import STA
+from gatorch.functional.algebra import STA
 from gatorch.interface._common import check_multivector, check_tensor, gather, scatter
 
 __all__ = [

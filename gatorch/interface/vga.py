@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gatorch.algebras.presets import VGA3
+from gatorch.functional.algebra import VGA3
 from gatorch.interface._common import (
     check_matrix,
     check_multivector,

@@ -28,7 +28,6 @@ and returns a tensor ``(..., dim)`` with the same batch shape.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 
 if TYPE_CHECKING:
     import clifford
@@ -129,11 +128,10 @@ def clifford_layout(alg: Algebra) -> clifford.Layout:
     if not isinstance(alg, Algebra):
         raise TypeError(f"clifford_layout: alg must be a gatorch.Algebra, got {type(alg).__name__}")
     _clifford()
-    return _cached_layout(alg)
+    return alg.plan("clifford_layout", lambda: _build_layout(alg))
 
 
-@functools.cache
-def _cached_layout(alg: Algebra) -> clifford.Layout:
+def _build_layout(alg: Algebra) -> clifford.Layout:
     layout, _ = _clifford().Cl(sig=list(alg.metric), firstIdx=_start_index(alg))
     return layout
 

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.layers.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
 
 __all__ = ["EXTENSION_MODULE", "algebra_from_signature", "from_cliffordlayers"]

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 
 __all__ = ["algebra_from_g", "convert"]
 

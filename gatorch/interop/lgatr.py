@@ -46,8 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
-from gatorch.algebras.presets import STA
+from gatorch.functional.algebra import STA, Algebra
 from gatorch.functional.linear import invariant_components
 from gatorch.layers import AttentionConfig, EquiLinear, MLPConfig, NormConfig
 from gatorch.nets.gatr import ConditionalGATr, GATr
@@ -68,8 +67,12 @@ def _lgatr() -> Any:
 
 
 # -- the equivariant linear maps ------------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
 def _basis_change_np(subgroup: bool) -> np.ndarray:
+    """``T`` of :func:`lgatr_basis_change`, a plan on STA's store."""
+    return STA.plan(("lgatr_basis_change", subgroup), lambda: _build_basis_change(subgroup))
+
+
+def _build_basis_change(subgroup: bool) -> np.ndarray:
     from lgatr.primitives.linear import _compute_pin_equi_linear_basis
 
     lg = _compute_pin_equi_linear_basis(subgroup, device=torch.device("cpu"), dtype=torch.float64)

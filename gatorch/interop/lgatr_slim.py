@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gatorch.algebras.presets import STA
+from gatorch.functional.algebra import STA
 from gatorch.nets.slim import ConditionalGATrSlim, GATrSlim
 
 __all__ = ["from_lgatr_slim", "to_lgatr_slim"]

@@ -8,15 +8,14 @@ maps are exact, differentiable, and work for any floating dtype and device.
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
-from gatorch.algebras.presets import PGA3, VGA3
+from gatorch.functional.algebra import PGA3, VGA3, Algebra
+from gatorch.functional.products import gp
 
 if TYPE_CHECKING:
     from e3nn import o3
@@ -87,19 +86,23 @@ def _check_channels(channels: object, who: str, name: str = "channels") -> int:
     return int(channels)
 
 
-@functools.cache
 def _copies(alg: Algebra, part: str) -> dict[str, tuple[tuple[tuple[int, float], ...], ...]]:
     """Per irrep type, the copies one channel holds: each a tuple of ``(blade index, sign)``.
 
     The Euclidean copy reads the blades of ``_EUCLIDEAN_TERMS``; the ideal copy (PGA3) reads
     ``e0 * blade`` for the same blades, located and signed through the algebra's own
-    product table (``e0 e_A = s e_B``), so no index is typed by hand.
+    product table (``e0 e_A = s e_B``), so no index is typed by hand. A plan on the
+    algebra's store.
     """
+    return alg.plan(("irreps_copies", part), lambda: _build_copies(alg, part))
+
+
+def _build_copies(alg: Algebra, part: str) -> dict[str, tuple[tuple[tuple[int, float], ...], ...]]:
     euclidean = {ir: tuple((alg.index(n), s) for n, s in terms) for ir, terms in _EUCLIDEAN_TERMS.items()}
     if alg == VGA3:
         return {ir: (euclidean[ir],) for ir in _IRREP_TYPES}
     eye = torch.eye(alg.dim, dtype=torch.float64)
-    e0_times = alg.gp(eye[alg.index("e0")], eye).numpy()  # row a: e0 * e_a
+    e0_times = gp(alg, eye[alg.index("e0")], eye).numpy()  # row a: e0 * e_a
     ideal = {}
     for ir, comps in euclidean.items():
         terms = []
@@ -116,33 +119,29 @@ def _irreps_str(alg: Algebra, part: str, channels: int) -> str:
     return "+".join(f"{len(copies[ir]) * channels}x{ir}" for ir in _IRREP_TYPES)
 
 
-_MAPS: dict[tuple[Algebra, str, int], tuple[tuple[int, ...], tuple[float, ...]]] = {}
-
-
 @torch.compiler.assume_constant_result
 def _maps(alg: Algebra, part: str, channels: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """``(index, sign)``: irreps component ``k`` is ``sign[k] * mv.flatten(-2)[..., index[k]]``.
 
     Multiplicity outer: per irrep type, per copy (Euclidean first), per channel, the
-    ``2l + 1`` components. Pure Python, cached; under ``torch.compile`` evaluated (not
-    traced) and a constant of the graph. The modules keep them as buffers, the functions
-    build them as tensors on every call (constants under ``torch.compile``).
+    ``2l + 1`` components. Pure Python, a plan on the algebra's store; under
+    ``torch.compile`` evaluated (not traced) and a constant of the graph. The modules keep
+    them as buffers, the functions build them as tensors on every call (constants under
+    ``torch.compile``).
     """
-    key = (alg, part, channels)
-    cached = _MAPS.get(key)
-    if cached is not None:
-        return cached
-    index, sign = [], []
+    return alg.plan(("irreps_maps", part, channels), lambda: _build_maps(alg, part, channels))
+
+
+def _build_maps(alg: Algebra, part: str, channels: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    index: list[int] = []
+    sign: list[float] = []
     for copies in _copies(alg, part).values():  # irrep types in _IRREP_TYPES order
         for copy in copies:
             for c in range(channels):
                 for blade, s in copy:
                     index.append(c * alg.dim + blade)
                     sign.append(s)
-    maps = (tuple(index), tuple(sign))
-    if len(_MAPS) < 1024:
-        _MAPS[key] = maps
-    return maps
+    return tuple(index), tuple(sign)
 
 
 def _map_tensors(alg: Algebra, part: str, channels: int, like: Tensor) -> tuple[Tensor, Tensor]:

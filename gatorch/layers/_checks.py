@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.algebras.algebra import AlgebraData as Algebra
 
 
 def check_algebra(alg: object, who: str) -> None:
-    """Raise ``TypeError`` naming ``who`` unless ``alg`` is a :class:`~gatorch.Algebra`."""
+    """Raise ``TypeError`` naming ``who`` unless ``alg`` is a :class:`~gatorch.Algebra`.
+
+    Any :class:`~gatorch.algebras.AlgebraData` is accepted (``gatorch.Algebra`` subclasses it).
+    """
     if not isinstance(alg, Algebra):
         raise TypeError(f"{who}: alg must be a gatorch.Algebra, got {type(alg).__name__}")
 
