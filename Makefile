@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 DEMO_MODEL ?= gatr
 
-.PHONY: test lint typecheck docs bench demo demo-jets demo-pde clean
+.PHONY: test lint typecheck docs docs-check bench demo demo-jets demo-pde clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,13 @@ test: $(VENV)/.installed-test  ## the test suite (with the docstring examples), 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-docs: $(VENV)/.installed-docs  ## build the documentation site (mkdocs, strict) into site/
+docs: $(VENV)/.installed-docs  ## build the documentation site (mkdocs, strict) into site/, MathJax vendored from npm
+	$(BIN)/python docs/tools/vendor_mathjax.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-check:  ## the site's math typesets with the network off (headless Chromium: apt-get install chromium); builds site/ if absent
+	test -f site/index.html || $(MAKE) docs
+	$(PYTHON) docs/tools/check_math_offline.py site
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -54,4 +59,4 @@ demo-pde: $(VENV)/.installed-test  ## Navier-Stokes smoke: data (~1 min), Cliffo
 	$(BIN)/python -m examples.pde.train --model all --preset quick
 
 clean:
-	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build site docs/javascripts/vendor *.egg-info .pytest_cache .ruff_cache .mypy_cache
