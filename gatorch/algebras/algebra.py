@@ -198,9 +198,10 @@ class AlgebraData:
     def __repr__(self) -> str:
         p, q, r = self.signature
         default = self._metric == (0,) * r + (1,) * p + (-1,) * q and self._start_index == (0 if r else 1)
+        name = type(self).__name__
         if default:
-            return f"Algebra({p}, {q}, {r})"
-        return f"Algebra.from_signature({list(self._metric)}, start_index={self._start_index})"
+            return f"{name}({p}, {q}, {r})"
+        return f"{name}.from_signature({list(self._metric)}, start_index={self._start_index})"
 
     # -- basic properties ----------------------------------------------------------------------
     @property
