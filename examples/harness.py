@@ -39,9 +39,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -53,12 +53,14 @@ __all__ = [
     "EMA",
     "Fitted",
     "Run",
-    "TrainSettings",
+    "RunConfig",
     "add_output_arguments",
     "add_run_arguments",
     "add_runtime_arguments",
     "add_schedule_arguments",
+    "check_positive",
     "fit",
+    "from_preset",
     "hardware",
     "is_main_process",
     "load_best",
@@ -67,6 +69,7 @@ __all__ = [
     "process_group",
     "progress_bar",
     "pyplot",
+    "run_options",
     "save_atomic",
     "setup_logging",
     "unwrap",
@@ -341,20 +344,88 @@ class EMA:
         self.state = {k: v.to(device) for k, v in saved["state"].items()}
 
 
-class TrainSettings(Protocol):
-    """The fields of a trainer's config that :func:`fit` reads (every trainer's ``TrainConfig`` has them)."""
+@dataclass
+class RunConfig:
+    """The options every trainer has; its ``TrainConfig`` (a subclass) adds its own and its defaults.
 
-    model: str
-    model_kwargs: dict[str, Any]
-    epochs: int | None
-    time_budget: float | None
-    batch_size: int | None
-    lr: float | None
-    warmup_steps: int | None
-    grad_clip: float | None
-    max_steps: int | None
-    seed: int
-    progress: bool
+    ``None`` fields take the preset's value (:func:`from_preset`); ``model_kwargs`` update
+    the preset's model size. ``train_size``: the first examples of the training split
+    (``None``: all); ``time_budget``: seconds of training (``0`` or ``None``: no limit);
+    ``max_steps``: stop after this many optimiser steps (smoke tests); ``grad_clip``: the
+    gradient-norm clip (``0``: off); ``plots`` / ``progress``: write PNG plots / draw progress
+    bars (on a terminal only, see :func:`progress_bar`).
+    """
+
+    model: str = ""
+    preset: str = "quick"
+    run_dir: str | None = None
+    cache_dir: str | None = None
+    epochs: int | None = None
+    time_budget: float | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    warmup_steps: int | None = None
+    grad_clip: float | None = 1.0
+    train_size: int | None = None
+    eval_batch_size: int = 500
+    seed: int = 0
+    max_steps: int | None = None
+    device: str = "auto"
+    threads: int | None = None
+    plots: bool = True
+    progress: bool = True
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+C = TypeVar("C", bound=RunConfig)
+
+
+def from_preset(
+    config: C,
+    presets: Mapping[str, Mapping[str, Any]],
+    models: Iterable[str],
+    *,
+    fields: Sequence[str],
+    own: Sequence[str] = ("lr", "time_budget"),
+    value: Callable[[Any], Any] = lambda v: v,
+) -> tuple[C, dict[str, Any], dict[str, Any]]:
+    """Check the model and preset names; a copy of ``config`` with the preset's values filled in.
+
+    Every name in ``fields`` that is ``None`` in ``config`` takes the model's own entry in
+    the preset (for the names in ``own``, e.g. a per-model learning rate) or else the
+    preset's. ``value`` maps every preset value first (e.g. picks a per-task entry).
+
+    Returns
+    -------
+    (config, model_preset, model_own)
+        The copy (its ``model_kwargs`` a copy too), the model's preset entries that are
+        model options, and those named in ``own``.
+    """
+    names = list(models)
+    if config.model not in names:
+        raise ValueError(f"unknown model {config.model!r}; expected one of {sorted(names)}")
+    if config.preset not in presets:
+        raise ValueError(f"unknown preset {config.preset!r}; expected one of {sorted(presets)}")
+    preset = presets[config.preset]
+    if config.model not in preset["models"]:
+        raise ValueError(
+            f"preset {config.preset!r} has no model {config.model!r}; it defines {sorted(preset['models'])}"
+        )
+    cfg = dataclasses.replace(config, model_kwargs=dict(config.model_kwargs))  # type: ignore[type-var]
+    model_preset = {name: value(v) for name, v in preset["models"][config.model].items()}
+    model_own = {name: model_preset.pop(name) for name in own if name in model_preset}
+    for name in fields:
+        if getattr(cfg, name) is None:
+            setattr(cfg, name, value(model_own.get(name, preset[name])))
+    return cfg, model_preset, model_own
+
+
+def check_positive(config: RunConfig, names: Sequence[str]) -> None:
+    """:class:`ValueError` unless every field in ``names`` is a positive integer."""
+    for name in names:
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {getattr(config, name)!r}")
 
 
 @dataclass
@@ -368,7 +439,7 @@ class Fitted:
 
 def fit(
     run: Run,
-    config: TrainSettings,
+    config: RunConfig,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     *,
@@ -393,7 +464,7 @@ def fit(
     Parameters
     ----------
     run : Run
-    config : TrainSettings
+    config : RunConfig
         The trainer's resolved config (stored in the checkpoints with :func:`dataclasses.asdict`).
     model : nn.Module
         Built and on ``run.device``; ``optimizer`` steps its parameters. Wrapped in DDP here.
@@ -520,7 +591,7 @@ def fit(
             mark = "  best" if improved else ""
             log.info("epoch %d  step %d  train %s  %s%s  (%.0f s)", epoch, step,
                      f"{train_loss:{loss_format}}", val_format.format(**val), mark, elapsed)  # fmt: skip
-            config_dict = dataclasses.asdict(config)  # type: ignore[call-overload]
+            config_dict = dataclasses.asdict(config)
             if improved:
                 save_atomic({"format": CHECKPOINT_FORMAT, "model_name": config.model,
                              "model_kwargs": config.model_kwargs, "model": scored.state_dict(),
@@ -583,6 +654,17 @@ def model_arguments(parser: argparse.ArgumentParser, items: Sequence[str]) -> di
         except json.JSONDecodeError:
             kwargs[key] = value
     return kwargs
+
+
+def run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`RunConfig` keyword arguments from the options the ``add_*_arguments`` added."""
+    return {
+        "run_dir": args.run_dir, "cache_dir": args.cache_dir, "epochs": args.epochs,
+        "time_budget": args.time_budget, "batch_size": args.batch_size, "lr": args.lr,
+        "weight_decay": args.weight_decay, "train_size": args.train_size, "max_steps": args.max_steps,
+        "seed": args.seed, "device": args.device, "threads": args.threads, "plots": not args.no_plots,
+        "progress": not args.no_progress, "model_kwargs": model_arguments(parser, args.model_arg),
+    }  # fmt: skip
 
 
 # -- plots ----------------------------------------------------------------------------------------------

@@ -22,11 +22,10 @@ follows whichever of steps and time runs out first, so a budgeted run still anne
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +168,11 @@ MODEL_LABELS = {
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(harness.RunConfig):
     """Everything that defines a training run (stored in every checkpoint).
 
-    ``None`` fields take the preset's value; ``model_kwargs`` update the preset's model size.
+    The fields of :class:`examples.harness.RunConfig` and the task's: ``None`` fields take the
+    preset's value; ``model_kwargs`` update the preset's model size.
 
     ``charge_flip`` (charged task; default on there): each training system's charges are
     negated with probability 1/2. The dynamics depend on charges only through the products
@@ -186,58 +186,29 @@ class TrainConfig:
 
     task: str = "charged"
     model: str = "gatr"
-    preset: str = "quick"
-    run_dir: str | None = None
-    cache_dir: str | None = None
-    epochs: int | None = None
-    time_budget: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    warmup_steps: int | None = None
     grad_clip: float | None = None
     optimizer: str | None = None
     schedule: str | None = None
-    train_size: int | None = None
-    eval_batch_size: int = 500
-    seed: int = 0
-    max_steps: int | None = None
-    device: str = "auto"
-    threads: int | None = None
     compile: bool | None = None
-    plots: bool = True
-    progress: bool = True
     charge_flip: bool | None = None
     ema: float | None = None
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
         """A copy with every preset-dependent field filled in and the options checked."""
         if self.task not in simulate.TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {simulate.TASKS}")
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {sorted(MODELS)}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; expected one of {sorted(PRESETS)}")
-        preset = PRESETS[self.preset]
-        if self.model not in preset["models"]:
-            raise ValueError(
-                f"preset {self.preset!r} has no model {self.model!r}; it defines {sorted(preset['models'])}"
-            )
 
         def for_task(value: Any) -> Any:  # a preset value, or its entry for this task
             per_task = isinstance(value, dict) and value.keys() <= set(simulate.TASKS)
             return value[self.task] if per_task else value
 
-        cfg = dataclasses.replace(self, model_kwargs=dict(self.model_kwargs))
-        model_preset = {name: for_task(value) for name, value in preset["models"][self.model].items()}
-        optim = {name: model_preset.pop(name) for name in ("lr", "compile") if name in model_preset}
+        fields = ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "ema")
+        cfg, model_preset, optim = harness.from_preset(
+            self, PRESETS, MODELS, fields=fields, own=("lr", "compile"), value=for_task
+        )
+        preset = PRESETS[self.preset]
         if cfg.compile is None:  # the preset compiles the models for which it measured faster
-            cfg.compile = bool(optim.pop("compile", False))
-        optim.pop("compile", None)
-        for name in ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "ema"):
-            if getattr(cfg, name) is None:
-                setattr(cfg, name, for_task(optim.get(name, preset[name])))
+            cfg.compile = bool(optim.get("compile", False))
         for name, default in TRAIN_DEFAULTS.items():
             if getattr(cfg, name) is None:
                 setattr(cfg, name, for_task(preset.get(name, default)))
@@ -260,9 +231,7 @@ class TrainConfig:
             raise ValueError(f"ema must be a decay in [0, 1), got {cfg.ema!r}")
         if cfg.run_dir is None:
             cfg.run_dir = str(Path("runs") / f"{cfg.task}-{cfg.model}-{cfg.preset}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
+        harness.check_positive(cfg, ("epochs", "batch_size", "eval_batch_size"))
         return cfg
 
 
@@ -457,13 +426,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     harness.add_output_arguments(p, model_arg_example="hidden_mv_channels=32")
     a = p.parse_args(argv)
     cfg = TrainConfig(
-        task=a.task, model=a.model, preset=a.preset, run_dir=a.run_dir, cache_dir=a.cache_dir,
-        epochs=a.epochs, time_budget=a.time_budget,
-        batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, train_size=a.train_size,
-        max_steps=a.max_steps, seed=a.seed, optimizer=a.optimizer, grad_clip=a.grad_clip,
-        schedule=a.schedule, device=a.device, threads=a.threads, compile=a.compile,
-        charge_flip=a.charge_flip, ema=a.ema, plots=not a.no_plots, progress=not a.no_progress,
-        model_kwargs=harness.model_arguments(p, a.model_arg),
+        task=a.task, model=a.model, preset=a.preset, **harness.run_options(p, a), optimizer=a.optimizer,
+        grad_clip=a.grad_clip, schedule=a.schedule, compile=a.compile, charge_flip=a.charge_flip, ema=a.ema,
     )  # fmt: skip
     return cfg, a.resume
 

@@ -22,12 +22,11 @@ units averaged over smoke, ``u_x`` and ``u_y``. The run directory gets ``results
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,63 +91,27 @@ MODEL_LABELS = {
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(harness.RunConfig):
     """Everything that defines a training run (stored in every checkpoint).
 
-    ``None`` fields take the preset's value; ``model_kwargs`` update the preset's model size.
+    The fields of :class:`examples.harness.RunConfig` and the PDE's: ``None`` fields take the
+    preset's value; ``model_kwargs`` update the preset's model size.
     ``train_size``: the first trajectories of the training split (``None``: all); ``history``:
     input frames per prediction.
     """
 
     model: str = "clifford-resnet"
-    preset: str = "quick"
-    run_dir: str | None = None
-    cache_dir: str | None = None
-    epochs: int | None = None
-    time_budget: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    warmup_steps: int | None = None
-    grad_clip: float = 1.0
-    train_size: int | None = None
-    history: int = 4
     eval_batch_size: int = 32
-    seed: int = 0
-    max_steps: int | None = None
-    device: str = "auto"
-    threads: int | None = None
-    plots: bool = True
-    progress: bool = True
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    history: int = 4
 
     def resolved(self) -> TrainConfig:
         """A copy with every preset-dependent field filled in and the options checked."""
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {MODELS}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; expected one of {sorted(PRESETS)}")
-        preset = PRESETS[self.preset]
-        cfg = dataclasses.replace(self, model_kwargs=dict(self.model_kwargs))
-        model_preset = dict(preset["models"][self.model])
-        own = {name: model_preset.pop(name) for name in ("lr", "time_budget") if name in model_preset}
-        for name in (
-            "epochs",
-            "time_budget",
-            "batch_size",
-            "lr",
-            "weight_decay",
-            "warmup_steps",
-            "train_size",
-        ):
-            if getattr(cfg, name) is None:
-                setattr(cfg, name, own.get(name, preset[name]))
+        fields = ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "warmup_steps", "train_size")
+        cfg, model_preset, _ = harness.from_preset(self, PRESETS, MODELS, fields=fields)
         cfg.model_kwargs = {**model_preset, "history": self.history, **self.model_kwargs}
         if cfg.run_dir is None:
             cfg.run_dir = str(Path("runs") / f"pde-{cfg.model}-{cfg.preset}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "history"):
-            if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
+        harness.check_positive(cfg, ("epochs", "batch_size", "eval_batch_size", "history"))
         return cfg
 
 
@@ -383,16 +346,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str
     harness.add_runtime_arguments(p)
     harness.add_output_arguments(p, model_arg_example="hidden_channels=16")
     a = p.parse_args(argv)
-    model_kwargs = harness.model_arguments(p, a.model_arg)
     models = list(MODELS) if a.model == "all" else [a.model]
-    if a.model == "all" and model_kwargs:
+    if a.model == "all" and a.model_arg:
         p.error("--model-arg needs a single --model")
-    cfg = TrainConfig(
-        model=models[0], preset=a.preset, run_dir=a.run_dir, cache_dir=a.cache_dir, epochs=a.epochs,
-        time_budget=a.time_budget, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
-        train_size=a.train_size, history=a.history, max_steps=a.max_steps, seed=a.seed, device=a.device,
-        threads=a.threads, plots=not a.no_plots, progress=not a.no_progress, model_kwargs=model_kwargs,
-    )  # fmt: skip
+    cfg = TrainConfig(model=models[0], preset=a.preset, **harness.run_options(p, a), history=a.history)
     return cfg, models, a.resume
 
 
