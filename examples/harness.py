@@ -21,7 +21,8 @@ presets and command line; everything else lives here, once:
   :func:`add_runtime_arguments`, :func:`add_output_arguments` and :func:`model_arguments`
   add and read the options every trainer has; :func:`process_group` ends the process group
   on exit, :func:`is_main_process` says whether this process writes shared outputs.
-* Plots: :func:`pyplot` (matplotlib without a display).
+* Plots: :func:`pyplot` (matplotlib without a display) and :func:`plot_log` (the curves of
+  a ``log.csv`` per epoch; each example's ``plot_losses`` names its columns).
 
 No precision option: every trainer runs float32, as before this module existed.
 """
@@ -66,6 +67,7 @@ __all__ = [
     "load_best",
     "lr_factor",
     "model_arguments",
+    "plot_log",
     "process_group",
     "progress_bar",
     "pyplot",
@@ -721,3 +723,44 @@ def run_command(
                 print(results_table([results]))
         else:
             run_models(config, models, resume=resume)
+
+
+#: One panel of :func:`plot_log`: the y-axis label, the ``(column, legend label)`` curves, log scale.
+Panel = tuple[str, Sequence[tuple[str, str]], bool]
+
+
+def plot_log(
+    csv_path: str | Path,
+    out: str | Path,
+    panels: Sequence[Panel],
+    title: str = "",
+    figsize: tuple[float, float] = (6.0, 4.0),
+) -> Path:
+    """Columns of a run's ``log.csv`` against the epoch, one panel per :data:`Panel`; a PNG at ``out``.
+
+    A panel with several curves gets a legend; the title goes above the panel (one panel) or
+    the figure (several).
+    """
+    with Path(csv_path).open() as fh:
+        rows = list(csv.DictReader(fh))
+    epoch = [int(r["epoch"]) for r in rows]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, squeeze=False)
+    for ax, (ylabel, curves, log_scale) in zip(axes[0], panels, strict=True):
+        for column, label in curves:
+            ax.plot(epoch, [float(r[column]) for r in rows], marker=".", label=label)
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        if len(curves) > 1:
+            ax.legend()
+    if len(panels) == 1:
+        axes[0][0].set_title(title)
+    else:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
