@@ -55,6 +55,7 @@ __all__ = [
     "Fitted",
     "Run",
     "RunConfig",
+    "add_model_arguments",
     "add_output_arguments",
     "add_run_arguments",
     "add_runtime_arguments",
@@ -73,6 +74,7 @@ __all__ = [
     "pyplot",
     "run_options",
     "save_atomic",
+    "selected_models",
     "setup_logging",
     "unwrap",
     "write_csv",
@@ -438,6 +440,13 @@ class Fitted:
     epochs: int
     elapsed: float
 
+    def summary(self, config: RunConfig, parameters: int, *, seed: bool = True) -> dict[str, Any]:
+        """The head of a run's ``results.json``: model, preset, (seed,) parameters, epochs, wall time."""
+        head = {"model": config.model, "preset": config.preset, "seed": config.seed, "parameters": parameters}
+        if not seed:
+            del head["seed"]
+        return {**head, "epochs": self.epochs, "wall_time_s": round(self.elapsed, 1)}
+
 
 def fit(
     run: Run,
@@ -642,6 +651,25 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, model_arg_example: 
                         help=f"override a model option, e.g. --model-arg {model_arg_example}")  # fmt: skip
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, models: Sequence[str], presets: Iterable[str]
+) -> None:
+    """``--model NAME|all`` (default ``all``) and ``--preset`` (default ``quick``)."""
+    parser.add_argument("--model", choices=[*models, "all"], default="all")
+    parser.add_argument("--preset", choices=sorted(presets), default="quick")
+
+
+def selected_models(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, models: Sequence[str]
+) -> list[str]:
+    """The models ``--model`` names (``all``: ``models``); ``--model-arg`` needs a single one."""
+    if args.model != "all":
+        return [args.model]
+    if args.model_arg:
+        parser.error("--model-arg needs a single --model")
+    return list(models)
 
 
 def model_arguments(parser: argparse.ArgumentParser, items: Sequence[str]) -> dict[str, Any]:

@@ -257,7 +257,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         monitor="val_auc", maximize=True, state=state, desc=f"{cfg.model} ", loss_format=".4f",
         val_format="val loss {val_loss:.4f}  AUC {val_auc:.4f}",
     )  # fmt: skip
-    return _finish(cfg, fitted.model, data, run, fitted.epochs, fitted.elapsed, n_params)
+    return _finish(cfg, fitted.model, data, run, fitted, n_params)
 
 
 def _finish(
@@ -265,20 +265,14 @@ def _finish(
     model: nn.Module,
     data: dict[str, dict[str, Tensor]],
     run: harness.Run,
-    epochs: int,
-    elapsed: float,
+    fitted: harness.Fitted,
     n_params: int,
 ) -> dict[str, Any]:
     """Evaluate the best checkpoint on the validation and test sets; write results and plots."""
     run_dir = run.run_dir
     harness.load_best(model, run_dir)
     results: dict[str, Any] = {
-        "model": cfg.model,
-        "preset": cfg.preset,
-        "seed": cfg.seed,
-        "parameters": n_params,
-        "epochs": epochs,
-        "wall_time_s": round(elapsed, 1),
+        **fitted.summary(cfg, n_params),
         "constituents": cfg.constituents,
         "train_jets": int(data["train"]["label"].shape[0]),
         "hardware": harness.hardware(data["val"]["momenta"].device),
@@ -353,8 +347,7 @@ def run_models(config: TrainConfig, models: Sequence[str], *, resume: bool = Fal
 def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str], bool]:
     """The :class:`TrainConfig`, the models to run and the ``--resume`` flag."""
     p = argparse.ArgumentParser(prog="python -m examples.jets.train", description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=[*sorted(MODELS), "all"], default="all")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    harness.add_model_arguments(p, sorted(MODELS), PRESETS)
     harness.add_run_arguments(
         p, run_dir_help="where checkpoints, logs and plots go (default runs/jets-MODEL-PRESET; "
                         "with --model all, one folder per model inside it)",
@@ -368,9 +361,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str
     harness.add_runtime_arguments(p)
     harness.add_output_arguments(p, model_arg_example="hidden_mv_channels=16")
     a = p.parse_args(argv)
-    models = sorted(MODELS) if a.model == "all" else [a.model]
-    if a.model == "all" and a.model_arg:
-        p.error("--model-arg needs a single --model")
+    models = harness.selected_models(p, a, sorted(MODELS))
     cfg = TrainConfig(
         model=models[0], preset=a.preset, **harness.run_options(p, a),
         val_size=a.val_size, test_size=a.test_size, constituents=a.constituents,

@@ -323,7 +323,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         make_eval_model=lambda: build_model(cfg.model, **cfg.model_kwargs).to(device),
         compile=bool(cfg.compile), best_extra={"task": cfg.task}, val_format="val {val_mse:.5f}",
     )  # fmt: skip
-    return _finish(cfg, fitted.model, data, arrays, run, fitted.epochs, fitted.elapsed, n_params)
+    return _finish(cfg, fitted.model, data, arrays, run, fitted, n_params)
 
 
 def _finish(
@@ -332,8 +332,7 @@ def _finish(
     data: dict[str, dict[str, Tensor]],
     arrays: dict[str, dict[str, np.ndarray]],
     run: harness.Run,
-    epochs: int,
-    elapsed: float,
+    fitted: harness.Fitted,
     n_params: int,
 ) -> dict[str, Any]:
     """Evaluate the best checkpoint on the test split(s); write results, plots, the table."""
@@ -341,11 +340,7 @@ def _finish(
     harness.load_best(model, run_dir)
     results: dict[str, Any] = {
         "task": cfg.task,
-        "model": cfg.model,
-        "preset": cfg.preset,
-        "parameters": n_params,
-        "epochs": epochs,
-        "wall_time_s": round(elapsed, 1),
+        **fitted.summary(cfg, n_params, seed=False),
         "val_mse": evaluate(model, data["val"], cfg.eval_batch_size),
     }
     for split in simulate.SPLITS[cfg.task]:

@@ -247,7 +247,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         run, cfg, model, optimizer, n_train=n_train, loss=loss, validate=validate,
         monitor="val_mse", state=state, desc=f"{cfg.model} ", val_format="val one-step MSE {val_mse:.3e}",
     )  # fmt: skip
-    return _finish(cfg, fitted.model, data, run, fitted.epochs, fitted.elapsed, n_params)
+    return _finish(cfg, fitted.model, data, run, fitted, n_params)
 
 
 def _finish(
@@ -255,8 +255,7 @@ def _finish(
     model: nn.Module,
     data: dict[str, Tensor],
     run: harness.Run,
-    epochs: int,
-    elapsed: float,
+    fitted: harness.Fitted,
     n_params: int,
 ) -> dict[str, Any]:
     """Evaluate the best checkpoint on the test trajectories; write results and plots."""
@@ -265,12 +264,7 @@ def _finish(
     t0 = time.perf_counter()
     pred = rollout(model, data["test"], cfg.history, cfg.eval_batch_size)
     results: dict[str, Any] = {
-        "model": cfg.model,
-        "preset": cfg.preset,
-        "seed": cfg.seed,
-        "parameters": n_params,
-        "epochs": epochs,
-        "wall_time_s": round(elapsed, 1),
+        **fitted.summary(cfg, n_params),
         "train_trajectories": int(data["train"].shape[0]),
         "history": cfg.history,
         "val_onestep_mse": one_step_mse(model, data["val"], cfg.history, cfg.eval_batch_size),
@@ -333,8 +327,7 @@ def run_models(config: TrainConfig, models: Sequence[str], *, resume: bool = Fal
 def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str], bool]:
     """The :class:`TrainConfig`, the models to run and the ``--resume`` flag."""
     p = argparse.ArgumentParser(prog="python -m examples.pde.train", description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=[*MODELS, "all"], default="all")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    harness.add_model_arguments(p, list(MODELS), PRESETS)
     harness.add_run_arguments(
         p, run_dir_help="where checkpoints, logs and plots go (default runs/pde-MODEL-PRESET;"
                         " with --model all, one folder per model inside runs/pde-PRESET)",
@@ -346,9 +339,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str
     harness.add_runtime_arguments(p)
     harness.add_output_arguments(p, model_arg_example="hidden_channels=16")
     a = p.parse_args(argv)
-    models = list(MODELS) if a.model == "all" else [a.model]
-    if a.model == "all" and a.model_arg:
-        p.error("--model-arg needs a single --model")
+    models = harness.selected_models(p, a, list(MODELS))
     cfg = TrainConfig(model=models[0], preset=a.preset, **harness.run_options(p, a), history=a.history)
     return cfg, models, a.resume
 
