@@ -3,6 +3,8 @@
 Each trainer (``examples/{nbody,jets,pde}/train.py``) keeps its data, models, metrics,
 presets and command line; everything else lives here, once:
 
+* :class:`RunConfig`: the options every trainer has (each ``TrainConfig`` subclasses it);
+  :func:`from_preset` fills the ``None`` ones from a preset, :func:`check_positive` checks.
 * :class:`Run` (:meth:`Run.start`): the process group (``torchrun`` sets ``WORLD_SIZE``:
   gloo on a CPU, nccl on a GPU), the device (``--device auto|cpu|cuda|cuda:1``), CPU threads,
   the run directory and its ``train.log``; :meth:`Run.resume` reads ``last.pt`` back and
@@ -17,10 +19,13 @@ presets and command line; everything else lives here, once:
 * :func:`progress_bar`: a tqdm bar on a terminal only; where stderr is a file or a pipe
   (``make demo > log``) :func:`fit` writes a plain log line every ``log_every_s`` seconds
   instead of carriage-return frames.
-* The command line: :func:`add_run_arguments`, :func:`add_schedule_arguments`,
-  :func:`add_runtime_arguments`, :func:`add_output_arguments` and :func:`model_arguments`
-  add and read the options every trainer has; :func:`process_group` ends the process group
-  on exit, :func:`is_main_process` says whether this process writes shared outputs.
+* The command line: :func:`add_model_arguments`, :func:`add_run_arguments`,
+  :func:`add_schedule_arguments`, :func:`add_runtime_arguments` and
+  :func:`add_output_arguments` add the options every trainer has, :func:`run_options` and
+  :func:`selected_models` read them; :func:`run_command` runs one model or several
+  (:func:`train_models`, :func:`write_results`: one table) and ends the process group
+  (:func:`process_group`); :func:`is_main_process` says whether this process writes shared
+  outputs.
 * Plots: :func:`pyplot` (matplotlib without a display) and :func:`plot_log` (the curves of
   a ``log.csv`` per epoch; each example's ``plot_losses`` names its columns).
 
@@ -52,7 +57,9 @@ from torch import Tensor, nn
 __all__ = [
     "CHECKPOINT_FORMAT",
     "EMA",
+    "SCHEDULES",
     "Fitted",
+    "Panel",
     "Run",
     "RunConfig",
     "add_model_arguments",
@@ -68,16 +75,20 @@ __all__ = [
     "load_best",
     "lr_factor",
     "model_arguments",
+    "pick_device",
     "plot_log",
     "process_group",
     "progress_bar",
     "pyplot",
+    "run_command",
     "run_options",
     "save_atomic",
     "selected_models",
     "setup_logging",
+    "train_models",
     "unwrap",
     "write_csv",
+    "write_results",
 ]
 
 #: The ``"format"`` entry of every ``best.pt`` and ``last.pt``.
