@@ -53,6 +53,23 @@ SHAPES = {
 }
 SHAPE = dict(SHAPES["bench"])
 
+#: The GATr inside the n-body example's full-preset model (``examples/nbody/train.py``,
+#: ``PRESETS["full"]["models"]["gatr"]`` on the charged task; ``examples/nbody/models.py``,
+#: ``NBodyGATr``): PGA3, PGA distance attention, MLP ratio 2, and per particle 3 + K
+#: multivector and 1 + K scalar input channels (the points x and x + T v, the velocity, the
+#: charge, and K pair-feature channels), one output multivector channel. Built here from
+#: gatorch alone (benchmarks do not import ``examples``), so the row times this network on
+#: random embedded inputs; the example's embedding, pair-feature MLP and readout around it are
+#: not part of the step. ``tests/test_harness.py`` checks these numbers against the preset.
+NBODY_FULL_GATR = {
+    "hidden_mv_channels": 16,
+    "hidden_s_channels": 32,
+    "num_blocks": 4,
+    "num_heads": 4,
+    "pair_channels": 8,
+    "mlp_ratio": 2,
+}
+
 #: name -> (library, options)
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "gatorch GATr (STA)": ("gatorch", {"algebra": "STA"}),
@@ -125,19 +142,29 @@ def _build(library: str, options: dict[str, object]):  # type: ignore[no-untyped
         )
         dim = alg.dim
         step_net = torch.compile(net, fullgraph=True, dynamic=False) if options.get("compile") else net
-    elif library == "nbody":  # the n-body full-preset GATr (charged task), on (loc, vel, charges)
-        sys.path.insert(0, str(ROOT))
-        from examples.nbody.models import build_model
-        from examples.nbody.train import PRESETS
+    elif library == "nbody":  # the n-body full-preset GATr (charged task), on its embedded inputs
+        from gatorch import PGA3
+        from gatorch.nets import GATr
 
-        preset = PRESETS["full"]["models"]["gatr"]
-        kwargs = {k: (v["charged"] if isinstance(v, dict) else v) for k, v in preset.items()}
-        net = build_model("gatr", **kwargs)
+        cfg = NBODY_FULL_GATR
+        extra = cfg["pair_channels"]
+        net = GATr(
+            PGA3,
+            in_mv_channels=3 + extra,
+            out_mv_channels=1,
+            hidden_mv_channels=cfg["hidden_mv_channels"],
+            in_s_channels=1 + extra,
+            hidden_s_channels=cfg["hidden_s_channels"],
+            num_blocks=cfg["num_blocks"],
+            num_heads=cfg["num_heads"],
+            attention={"distance_features": True},
+            mlp={"mlp_ratio": cfg["mlp_ratio"]},
+        )
         step_net = torch.compile(net, fullgraph=True, dynamic=False) if options.get("compile") else net
         g = torch.Generator().manual_seed(0)
-        loc, vel = torch.randn(b, n, 3, generator=g), torch.randn(b, n, 3, generator=g)
-        charges = torch.randint(0, 2, (b, n), generator=g).float() * 2 - 1
-        return net, step_net, (loc, vel, charges)
+        mv = torch.randn(b, n, 3 + extra, PGA3.dim, generator=g)
+        sc = torch.randn(b, n, 1 + extra, generator=g)
+        return net, step_net, (mv, sc)
     else:
         from lgatr import LGATr
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from examples import harness
 from examples.jets import simulate
 from examples.jets import train as train_mod
 from examples.jets.models import MODELS, JetGATr, JetGATrSlim, JetTransformer, build_model
@@ -382,7 +383,7 @@ def test_resume_continues_without_lost_progress(fake_data, tmp_path, monkeypatch
     straight = train(_config(tmp_path / "a", name, epochs=3))
     reference = _params(tmp_path / "a" / "run" / "last.pt")
     calls = {"n": 0}
-    real_write = train_mod._write_csv
+    real_write = harness.write_csv
 
     def interrupt_after_first_epoch(history, path):
         real_write(history, path)
@@ -390,7 +391,7 @@ def test_resume_continues_without_lost_progress(fake_data, tmp_path, monkeypatch
         if calls["n"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "_write_csv", interrupt_after_first_epoch)
+    monkeypatch.setattr(harness, "write_csv", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(_config(tmp_path / "b", name, epochs=3))
     assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)["epoch"] == 1

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from examples import harness
 from examples.nbody import predict as predict_mod
 from examples.nbody import simulate
 from examples.nbody import train as train_mod
@@ -81,7 +82,7 @@ def test_resume_continues_without_lost_progress(tiny_data, tmp_path, monkeypatch
     best_ref = _params(tmp_path / "a" / "run" / "best.pt")
 
     calls = {"n": 0}
-    real_write = train_mod._write_csv
+    real_write = harness.write_csv
 
     def interrupt_after_first_epoch(history, path):
         real_write(history, path)
@@ -89,7 +90,7 @@ def test_resume_continues_without_lost_progress(tiny_data, tmp_path, monkeypatch
         if calls["n"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "_write_csv", interrupt_after_first_epoch)
+    monkeypatch.setattr(harness, "write_csv", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(_config(tmp_path / "b", "egnn", epochs=3, ema=ema))
     assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)["epoch"] == 1
@@ -194,14 +195,14 @@ def test_cgenn_paper_preset_resolves_to_cgenns_settings():
 
 def test_cgenn_schedule_shape():
     """CGENN's CosineAnnealingLR: warm-up over 1/64, the full rate, cosine decay over the last 1/4."""
-    f = [train_mod._lr_factor(p / 640, 0, 0, "cgenn", 4e-3) for p in range(641)]
+    f = [harness.lr_factor(p / 640, 0, 0, "cgenn", 4e-3) for p in range(641)]
     floor = 1e-7 / 4e-3
     assert f[0] == pytest.approx(floor) and f[10] == pytest.approx(1.0)  # 10 / 640 = 1 / 64
     assert f[5] == pytest.approx(0.5 * (1 + floor))
     assert all(v == 1.0 for v in f[10:480])
     assert f[560] == pytest.approx(0.5 * (1 + floor)) and f[640] == pytest.approx(floor)
     assert all(a >= b for a, b in itertools.pairwise(f[480:]))
-    cos = [train_mod._lr_factor(p / 10, 100, 10) for p in range(11)]
+    cos = [harness.lr_factor(p / 10, 100, 10) for p in range(11)]
     assert cos[0] == 1.0 and cos[10] == pytest.approx(0.01)
 
 
@@ -267,9 +268,9 @@ def test_data_parallel_two_processes(tmp_path):
 
 
 def test_weight_average_warms_up_then_decays():
-    """_EMA: decay min(d, (1 + t) / (10 + t)) at update t, on floating-point state only."""
+    """harness.EMA: decay min(d, (1 + t) / (10 + t)) at update t, on floating-point state only."""
     lin = torch.nn.Linear(2, 1)
-    ema = train_mod._EMA(lin, 0.9)
+    ema = harness.EMA(lin, 0.9)
     start = lin.weight.detach().clone()
     values = []
     for t in range(1, 40):

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from examples import harness
 from examples.pde import simulate as sim
 from examples.pde import train as pde_train
 from examples.pde.models import MODELS, build_model, count_parameters
@@ -65,7 +66,7 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path, tiny_cache, monke
         _config(tmp_path, tiny_cache, "clifford-resnet", epochs=3, run_dir=str(tmp_path / "full"))
     )
     calls = {"n": 0}
-    real_write_csv = pde_train._write_csv
+    real_write_csv = harness.write_csv
 
     def interrupt_after_first_epoch(history, path):
         real_write_csv(history, path)
@@ -73,7 +74,7 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path, tiny_cache, monke
         if calls["n"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pde_train, "_write_csv", interrupt_after_first_epoch)
+    monkeypatch.setattr(harness, "write_csv", interrupt_after_first_epoch)
     cfg = _config(tmp_path, tiny_cache, "clifford-resnet", epochs=3, run_dir=str(tmp_path / "cut"))
     with pytest.raises(KeyboardInterrupt):
         pde_train.train(cfg)

@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from examples.harness import plot_log, pyplot
+
 __all__ = ["load_rocs", "plot_losses", "plot_rocs"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_losses(csv_path: str | Path, out: str | Path, title: str = "") -> Path:
     """Training and validation loss, and the validation AUC, per epoch from a run's ``log.csv``.
 
-    Parameters
-    ----------
-    csv_path : path
-        The CSV written by the trainer (columns ``epoch, train_loss, val_loss, val_auc, ...``).
-    out : path
-        Where the PNG goes.
-    title : str
-
-    Returns
-    -------
-    Path
-        ``out``.
+    The columns ``train_loss``, ``val_loss`` and ``val_auc`` of the trainer's CSV, drawn by
+    :func:`examples.harness.plot_log` into the PNG ``out`` (returned).
     """
-    with Path(csv_path).open() as fh:
-        rows = list(csv.DictReader(fh))
-    epoch = [int(r["epoch"]) for r in rows]
-    plt = _pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
-    ax.plot(epoch, [float(r["train_loss"]) for r in rows], marker=".", label="train (BCE)")
-    ax.plot(epoch, [float(r["val_loss"]) for r in rows], marker=".", label="validation (BCE)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    ax2.plot(epoch, [float(r["val_auc"]) for r in rows], marker=".", color="C2")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("validation AUC")
-    ax2.grid(True, alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return Path(out)
+    bce = [("train_loss", "train (BCE)"), ("val_loss", "validation (BCE)")]
+    panels = [("loss", bce, False), ("validation AUC", [("val_auc", "validation AUC")], False)]
+    return plot_log(csv_path, out, panels, title, figsize=(9, 3.6))
 
 
 def plot_rocs(
@@ -81,7 +46,7 @@ def plot_rocs(
     Path
         ``out``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     colours: dict[str, str] = {}
     for label, (eps_s, eps_b) in curves.items():

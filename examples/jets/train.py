@@ -26,26 +26,21 @@ learning-rate schedule follows whichever of steps and time runs out first.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
-import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
+from examples import harness
 from examples.jets import simulate
 from examples.jets.models import MODELS, build_model
-from examples.nbody import train as nbody_train
-from examples.nbody.train import _barrier, _Dist, _hardware, _init_distributed, _lr_factor, _pick_device
 
 log = logging.getLogger("jets")
 
@@ -91,7 +86,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }  # fmt: skip
 
-CHECKPOINT_FORMAT = 1
 TEST_SPLITS = ("test", "boosted", "lorentz")
 SIGNAL_EFFICIENCY = 0.3
 
@@ -103,58 +97,29 @@ MODEL_LABELS = {
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(harness.RunConfig):
     """Everything that defines a training run (stored in every checkpoint).
 
-    ``None`` fields take the preset's value; ``model_kwargs`` update the preset's model size.
+    The fields of :class:`examples.harness.RunConfig` and the jets': ``None`` fields take the
+    preset's value; ``model_kwargs`` update the preset's model size.
     ``train_size`` / ``val_size`` / ``test_size``: the first jets of each split (``None``:
     all); ``constituents``: the leading constituents per jet that the models see.
     """
 
     model: str = "gatr"
-    preset: str = "quick"
-    run_dir: str | None = None
-    cache_dir: str | None = None
-    epochs: int | None = None
-    time_budget: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    warmup_steps: int | None = None
-    grad_clip: float = 1.0
-    train_size: int | None = None
     val_size: int | None = None
     test_size: int | None = None
     constituents: int | None = None
-    eval_batch_size: int = 500
-    seed: int = 0
-    max_steps: int | None = None
-    device: str = "auto"
-    threads: int | None = None
-    plots: bool = True
-    progress: bool = True
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
         """A copy with every preset-dependent field filled in and the options checked."""
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {sorted(MODELS)}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; expected one of {sorted(PRESETS)}")
-        preset = PRESETS[self.preset]
-        cfg = dataclasses.replace(self, model_kwargs=dict(self.model_kwargs))
-        model_preset = dict(preset["models"][self.model])
-        own = {name: model_preset.pop(name) for name in ("lr", "time_budget") if name in model_preset}
-        for name in ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "warmup_steps",
-                     "train_size", "val_size", "test_size", "constituents"):  # fmt: skip
-            if getattr(cfg, name) is None:
-                setattr(cfg, name, own.get(name, preset[name]))
+        fields = ("epochs", "time_budget", "batch_size", "lr", "weight_decay", "warmup_steps",
+                  "train_size", "val_size", "test_size", "constituents")  # fmt: skip
+        cfg, model_preset, _ = harness.from_preset(self, PRESETS, MODELS, fields=fields)
         cfg.model_kwargs = {**model_preset, **self.model_kwargs}
         if cfg.run_dir is None:
             cfg.run_dir = str(Path("runs") / f"jets-{cfg.model}-{cfg.preset}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "constituents"):
-            if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
+        harness.check_positive(cfg, ("epochs", "batch_size", "eval_batch_size", "constituents"))
         return cfg
 
 
@@ -235,34 +200,6 @@ def evaluate(model: nn.Module, data: dict[str, Tensor], batch_size: int = 500) -
     return metrics(data["label"].cpu().numpy(), predict(model, data, batch_size))
 
 
-# -- helpers (module-level, so tests can interrupt a run) ---------------------------------------------------
-def _write_csv(history: Sequence[dict[str, Any]], path: Path) -> None:
-    nbody_train._write_csv(history, path)
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    nbody_train._save_atomic(obj, path)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def _setup_logging(run_dir: Path, main: bool) -> None:
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-        handler.close()
-    if not main:
-        log.addHandler(logging.NullHandler())
-        return
-    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(run_dir / "train.log")):
-        handler.setFormatter(fmt)
-        log.addHandler(handler)
-
-
 # -- the run ------------------------------------------------------------------------------------------------
 def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     """Train (or resume) one model; returns the results also written to ``results.json``.
@@ -282,40 +219,14 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         :func:`metrics` dict.
     """
     cfg = config.resolved()
-    run_dir = Path(str(cfg.run_dir))
-    device_kind = "cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-    d = _init_distributed(device_kind)
-    device = _pick_device(cfg.device, d.local_rank)
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    if d.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    _barrier(d)
-    _setup_logging(run_dir, d.main)
-
-    state = None
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    if resume and last_path.exists():
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
-        stored = TrainConfig(**state["config"])
-        for name in ("model", "preset"):
-            if getattr(stored, name) != getattr(cfg, name):
-                raise ValueError(
-                    f"--resume: {last_path} is a run with {name}={getattr(stored, name)!r}, "
-                    f"but this command asks for {name}={getattr(cfg, name)!r}"
-                )
-        cfg = dataclasses.replace(stored, run_dir=cfg.run_dir, progress=cfg.progress, plots=cfg.plots)
-        log.info("resuming %s from epoch %d (step %d)", run_dir, state["epoch"], state["step"])
-    elif resume:
-        log.info("--resume: no %s yet, starting a fresh run", last_path)
+    run = harness.Run.start(str(cfg.run_dir), cfg.device, cfg.threads, log)
+    cfg, state = run.resume(cfg, resume=resume, same=("model", "preset"))
+    device = run.device
 
     # Data: the main process generates the cache first, the others then read it.
-    arrays: dict[str, dict[str, np.ndarray]] = {}
-    for turn in (True, False):
-        if d.main == turn:
-            for split in ("train", "val", *TEST_SPLITS):
-                arrays[split] = simulate.load_split(split, cfg.cache_dir)
-        _barrier(d)
+    arrays: dict[str, dict[str, np.ndarray]] = run.main_first(
+        lambda: {split: simulate.load_split(split, cfg.cache_dir) for split in ("train", "val", *TEST_SPLITS)}
+    )
     limits = {"train": cfg.train_size, "val": cfg.val_size}
     constituents = int(cfg.constituents or simulate.MAX_CONSTITUENTS)
     data = {s: _to_tensors(a, device, limits.get(s, cfg.test_size), constituents) for s, a in arrays.items()}
@@ -325,125 +236,46 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     model = build_model(cfg.model, **cfg.model_kwargs).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    epoch, step, elapsed, best_val, history = 0, 0, 0.0, -math.inf, []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, step, elapsed = state["epoch"], state["step"], state["elapsed"]
-        best_val, history = state["best_val"], state["history"]
-        torch.set_rng_state(state["torch_rng"])
-    if d.world > 1:
-        model = nn.parallel.DistributedDataParallel(model)
-
-    per_rank = math.ceil(n_train / d.world)
-    steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
-    total_steps = int(cfg.epochs or 1) * steps_per_epoch
-    if cfg.max_steps is not None:
-        total_steps = min(total_steps, cfg.max_steps)
     log.info(
         "model %s (%d parameters), preset %s: %d training jets of %d constituents, "
         "batch %d x %d process(es), up to %d epochs%s, lr %.2g, device %s",
-        cfg.model, n_params, cfg.preset, n_train, constituents, cfg.batch_size, d.world, cfg.epochs,
+        cfg.model, n_params, cfg.preset, n_train, constituents, cfg.batch_size, run.world, cfg.epochs,
         f" or {cfg.time_budget:.0f} s" if cfg.time_budget else "", cfg.lr, device,
     )  # fmt: skip
 
-    def progress_of() -> float:
-        p = step / total_steps
-        if cfg.time_budget:
-            p = max(p, elapsed / cfg.time_budget)
-        return p
+    def loss(forward: nn.Module, idx: Tensor, epoch: int, b: int) -> Tensor:
+        batch = {k: v.index_select(0, idx) for k, v in data["train"].items()}
+        logits = forward(batch["momenta"], batch["mask"])
+        return nn.functional.binary_cross_entropy_with_logits(logits, batch["label"])
 
-    from tqdm import tqdm
+    def validate(scored: nn.Module) -> dict[str, float]:
+        val = evaluate(scored, data["val"], cfg.eval_batch_size)
+        return {"val_loss": val["loss"], "val_auc": val["auc"], "val_accuracy": val["accuracy"]}
 
-    model.train()
-    done = progress_of() >= 1.0
-    while not done and epoch < int(cfg.epochs or 1):
-        t0 = time.perf_counter()
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(n_train)[d.rank :: d.world]
-        order_t = torch.as_tensor(order, device=device)
-        losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"{cfg.model} epoch {epoch + 1}",
-                   disable=not (cfg.progress and d.main), leave=False, dynamic_ncols=True)  # fmt: skip
-        for b in bar:
-            idx = order_t[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            if idx.numel() == 0:  # ranks with a short shard still step, to keep DDP in sync
-                idx = order_t[: cfg.batch_size]
-            batch = {k: v.index_select(0, idx) for k, v in data["train"].items()}
-            factor = _lr_factor(progress_of(), step, int(cfg.warmup_steps or 0))
-            for group in optimizer.param_groups:
-                group["lr"] = float(cfg.lr or 0.0) * factor
-            logits = model(batch["momenta"], batch["mask"])
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, batch["label"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            step += 1
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}")
-            elapsed_now = elapsed + time.perf_counter() - t0
-            if step >= total_steps or (cfg.time_budget and elapsed_now >= cfg.time_budget):
-                break
-        bar.close()
-        val = evaluate(_unwrap(model), data["val"], cfg.eval_batch_size)
-        elapsed += time.perf_counter() - t0
-        epoch += 1
-        improved = val["auc"] > best_val
-        best_val = max(best_val, val["auc"])
-        train_loss = float(np.mean(losses)) if losses else math.nan
-        history.append(
-            {"epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
-             "val_loss": val["loss"], "val_auc": val["auc"], "val_accuracy": val["accuracy"],
-             "best_val_auc": best_val, "elapsed_s": round(elapsed, 3)}
-        )  # fmt: skip
-        done = progress_of() >= 1.0 or step >= total_steps
-        if d.main:
-            mark = "  best" if improved else ""
-            log.info("epoch %d  step %d  train %.4f  val loss %.4f  AUC %.4f%s  (%.0f s)",
-                     epoch, step, train_loss, val["loss"], val["auc"], mark, elapsed)  # fmt: skip
-            inner = _unwrap(model)
-            if improved:
-                _save_atomic({"format": CHECKPOINT_FORMAT, "model_name": cfg.model,
-                              "model_kwargs": cfg.model_kwargs,
-                              "model": inner.state_dict(), "epoch": epoch, "val_auc": val["auc"],
-                              "config": dataclasses.asdict(cfg)}, best_path)  # fmt: skip
-            _save_atomic(
-                {"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg), "model": inner.state_dict(),
-                 "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step, "elapsed": elapsed,
-                 "best_val": best_val, "history": history, "torch_rng": torch.get_rng_state()},
-                last_path,
-            )  # fmt: skip
-            _write_csv(history, run_dir / "log.csv")
-        _barrier(d)
-
-    return _finish(cfg, _unwrap(model), data, run_dir, d, epoch, elapsed, n_params)
+    fitted = harness.fit(
+        run, cfg, model, optimizer, n_train=n_train, loss=loss, validate=validate,
+        monitor="val_auc", maximize=True, state=state, desc=f"{cfg.model} ", loss_format=".4f",
+        val_format="val loss {val_loss:.4f}  AUC {val_auc:.4f}",
+    )  # fmt: skip
+    return _finish(cfg, fitted.model, data, run, fitted, n_params)
 
 
 def _finish(
     cfg: TrainConfig,
     model: nn.Module,
     data: dict[str, dict[str, Tensor]],
-    run_dir: Path,
-    d: _Dist,
-    epochs: int,
-    elapsed: float,
+    run: harness.Run,
+    fitted: harness.Fitted,
     n_params: int,
 ) -> dict[str, Any]:
     """Evaluate the best checkpoint on the validation and test sets; write results and plots."""
-    best_path = run_dir / "best.pt"
-    if best_path.exists():
-        model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=False)["model"])
+    run_dir = run.run_dir
+    harness.load_best(model, run_dir)
     results: dict[str, Any] = {
-        "model": cfg.model,
-        "preset": cfg.preset,
-        "seed": cfg.seed,
-        "parameters": n_params,
-        "epochs": epochs,
-        "wall_time_s": round(elapsed, 1),
+        **fitted.summary(cfg, n_params),
         "constituents": cfg.constituents,
         "train_jets": int(data["train"]["label"].shape[0]),
-        "hardware": _hardware(data["val"]["momenta"].device),
+        "hardware": harness.hardware(data["val"]["momenta"].device),
     }
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split in ("val", *TEST_SPLITS):
@@ -452,7 +284,7 @@ def _finish(
         results[split] = metrics(labels, logits)
         if split != "val":
             curves[split] = roc_curve(labels, logits)
-    if not d.main:
+    if not run.main:
         return results
     (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     np.savez(
@@ -491,18 +323,15 @@ def results_table(all_results: Sequence[dict[str, Any]]) -> str:
 
 def run_models(config: TrainConfig, models: Sequence[str], *, resume: bool = False) -> list[dict[str, Any]]:
     """Train every model in ``models`` (one run directory each); print and save the common table."""
-    results = []
     base = Path(config.run_dir) if config.run_dir else None
-    for name in models:
-        run_dir = str(base / name) if base is not None else None
-        results.append(train(dataclasses.replace(config, model=name, run_dir=run_dir), resume=resume))
-    if int(dist.get_rank() if dist.is_initialized() else 0) != 0:
+    results = harness.train_models(
+        train, config, models, lambda name: str(base / name) if base is not None else None, resume=resume
+    )
+    if not harness.is_main_process():
         return results
     table = results_table(results)
     out = base if base is not None else Path("runs") / f"jets-{config.preset}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    harness.write_results(out, table, results)
     if config.plots and len(models) > 1:
         from examples.jets.plots import load_rocs, plot_rocs
 
@@ -518,64 +347,32 @@ def run_models(config: TrainConfig, models: Sequence[str], *, resume: bool = Fal
 def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str], bool]:
     """The :class:`TrainConfig`, the models to run and the ``--resume`` flag."""
     p = argparse.ArgumentParser(prog="python -m examples.jets.train", description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=[*sorted(MODELS), "all"], default="all")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    p.add_argument("--run-dir", help="where checkpoints, logs and plots go (default runs/jets-MODEL-PRESET; "
-                                     "with --model all, one folder per model inside it)")  # fmt: skip
-    p.add_argument("--cache-dir", help=f"dataset cache (default {simulate.DEFAULT_CACHE})")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--time-budget", type=float, help="seconds of training per model (0: no limit)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
+    harness.add_model_arguments(p, sorted(MODELS), PRESETS)
+    harness.add_run_arguments(
+        p, run_dir_help="where checkpoints, logs and plots go (default runs/jets-MODEL-PRESET; "
+                        "with --model all, one folder per model inside it)",
+        cache_default=simulate.DEFAULT_CACHE,
+    )  # fmt: skip
+    harness.add_schedule_arguments(p, per_model=True)
     p.add_argument("--train-size", type=int, help="use the first N training jets")
     p.add_argument("--val-size", type=int)
     p.add_argument("--test-size", type=int)
     p.add_argument("--constituents", type=int, help="leading constituents per jet (at most 50)")
-    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke tests)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model option, e.g. --model-arg hidden_mv_channels=16")  # fmt: skip
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    harness.add_runtime_arguments(p)
+    harness.add_output_arguments(p, model_arg_example="hidden_mv_channels=16")
     a = p.parse_args(argv)
-    model_kwargs = {}
-    for item in a.model_arg:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--model-arg expects KEY=VALUE, got {item!r}")
-        try:
-            model_kwargs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            model_kwargs[key] = value
-    models = sorted(MODELS) if a.model == "all" else [a.model]
-    if a.model == "all" and model_kwargs:
-        p.error("--model-arg needs a single --model")
+    models = harness.selected_models(p, a, sorted(MODELS))
     cfg = TrainConfig(
-        model=models[0], preset=a.preset, run_dir=a.run_dir, cache_dir=a.cache_dir, epochs=a.epochs,
-        time_budget=a.time_budget, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
-        train_size=a.train_size, val_size=a.val_size, test_size=a.test_size, constituents=a.constituents,
-        max_steps=a.max_steps, seed=a.seed, device=a.device, threads=a.threads,
-        plots=not a.no_plots, progress=not a.no_progress, model_kwargs=model_kwargs,
+        model=models[0], preset=a.preset, **harness.run_options(p, a),
+        val_size=a.val_size, test_size=a.test_size, constituents=a.constituents,
     )  # fmt: skip
     return cfg, models, a.resume
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m examples.jets.train``: see the module docstring."""
     cfg, models, resume = parse_args(argv)
-    try:
-        if len(models) == 1:
-            results = train(cfg, resume=resume)
-            if not dist.is_initialized() or dist.get_rank() == 0:
-                print(results_table([results]))
-        else:
-            run_models(cfg, models, resume=resume)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    harness.run_command(train, results_table, run_models, cfg, models, resume=resume)
 
 
 if __name__ == "__main__":

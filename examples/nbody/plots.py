@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from examples.harness import plot_log, pyplot
+
 __all__ = ["plot_losses", "plot_predictions"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_losses(csv_path: str | Path, out: str | Path, title: str = "") -> Path:
     """Training loss and validation MSE per epoch (log scale) from a run's ``log.csv``.
 
-    Parameters
-    ----------
-    csv_path : path
-        The CSV written by the trainer (columns ``epoch, train_loss, val_mse, ...``).
-    out : path
-        Where the PNG goes.
-    title : str
-
-    Returns
-    -------
-    Path
-        ``out``.
+    The columns ``train_loss`` and ``val_mse`` of the trainer's CSV, drawn by
+    :func:`examples.harness.plot_log` into the PNG ``out`` (returned).
     """
-    with Path(csv_path).open() as fh:
-        rows = list(csv.DictReader(fh))
-    epoch = [int(r["epoch"]) for r in rows]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epoch, [float(r["train_loss"]) for r in rows], label="train loss (MSE)")
-    ax.plot(epoch, [float(r["val_mse"]) for r in rows], label="validation MSE")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return Path(out)
+    curves = [("train_loss", "train loss (MSE)"), ("val_mse", "validation MSE")]
+    return plot_log(csv_path, out, [("MSE", curves, True)], title)
 
 
 @torch.no_grad()
@@ -101,7 +68,7 @@ def plot_predictions(
     labels = ["median" if q == 0.5 else ("hardest" if q == 1.0 else f"{100 * q:.0f}th percentile")
               for q in quantiles]  # fmt: skip
     pred, loc, target = all_pred[picks], arrays["loc"][picks], arrays["target"][picks]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, systems, figsize=(4.2 * systems, 4.2), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for s, ax in enumerate(axes[0]):

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import pathlib
+import sys
 import tempfile
 import time
 import zipfile
@@ -336,7 +337,7 @@ def integrate_charged(
     max_force : float or None
         Elementwise clip of the total force (``None``: no clipping).
     progress : bool
-        Show a tqdm bar over the steps.
+        Show a tqdm bar over the steps (on a terminal only).
 
     Returns
     -------
@@ -362,7 +363,9 @@ def integrate_charged(
     v = np.ascontiguousarray(vel.transpose(0, 2, 1))
     forces, clipped = _coulomb_kernel(x, qq, diff, scatter, max_force)
     v += dt * forces
-    for step in tqdm(range(1, steps + 1), desc="charged", unit="step", disable=not progress):
+    # a bar on a terminal only: a log file (`make demo > log`) gets the plain "generating" lines
+    show = progress and sys.stderr.isatty()
+    for step in tqdm(range(1, steps + 1), desc="charged", unit="step", disable=not show):
         x += dt * v
         if step % save_every == 0:
             k = step // save_every

@@ -7,18 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from examples.nbody.plots import plot_losses
+from examples.harness import plot_log, pyplot
 
 __all__ = ["plot_losses", "plot_rollout"]
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def plot_losses(csv_path: str | Path, out: str | Path, title: str = "") -> Path:
+    """Training loss and validation one-step MSE per epoch (log scale) from a run's ``log.csv``."""
+    curves = [("train_loss", "train loss (MSE)"), ("val_mse", "validation MSE")]
+    return plot_log(csv_path, out, [("MSE", curves, True)], title)
 
 
 def plot_rollout(
@@ -57,7 +54,7 @@ def plot_rollout(
     n_pred = pred.shape[0]
     if steps is None:
         steps = sorted({round(float(v)) for v in np.linspace(0, n_pred - 1, min(4, n_pred))})
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(4, len(steps), figsize=(2.6 * len(steps), 10.4), squeeze=False)
     smoke_max = float(max(true[..., 0].max(), 1e-6))
     speed_true = np.sqrt(true[..., 1] ** 2 + true[..., 2] ** 2)
