@@ -24,7 +24,8 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet $(TORCH_PIN) -e ".[test,examples,irreps,bench]"
 	touch $@
 
-test: $(VENV)/.installed-test  ## the test suite (with the docstring examples), ruff and mypy
+test: $(VENV)/.installed-test  ## the test suite (with the docstring examples), ruff, mypy and the import-linter layer contracts
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 	$(BIN)/mypy
