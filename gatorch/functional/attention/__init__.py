@@ -53,6 +53,16 @@ torch's nested jagged tensors. The set-aware SDPA underneath, on plain features
 ``(batch, heads, total, width)``, is public as :func:`packed_scaled_dot_product_attention`
 (the slim layers call it on theirs).
 
+Package layout
+--------------
+``features`` (the :class:`FeatureLayout` and the query/key features), ``geometric``
+(:func:`geometric_attention`, :func:`block_diagonal_mask`), ``sets`` (offsets, nested
+tensors and the one validator of packed sets, ``check_packed_sets``), ``packed`` (the
+packed attentions and their backend dispatch), ``backends/`` (one file per backend:
+``padded``, ``dense``, ``nested``, ``flex``) and ``slim`` (:func:`slim_attention` and
+:func:`packed_slim_attention`, the attention of the slim layers). Every name is importable
+from this package.
+
 Everything here is a pure function of the tensors and of static metadata (the algebra's
 signature and the channel counts), with no caches: it traces under
 ``torch.compile(fullgraph=True)``. Layers build the :class:`FeatureLayout` once at
@@ -75,6 +85,7 @@ from gatorch.functional.attention.packed import (
     packed_scaled_dot_product_attention,
 )
 from gatorch.functional.attention.sets import nested_to_packed, offsets_from_sizes, packed_to_nested
+from gatorch.functional.attention.slim import packed_slim_attention, slim_attention
 
 __all__ = [
     "PACKED_BACKENDS",
@@ -87,6 +98,8 @@ __all__ = [
     "offsets_from_sizes",
     "packed_geometric_attention",
     "packed_scaled_dot_product_attention",
+    "packed_slim_attention",
     "packed_to_nested",
     "query_key_features",
+    "slim_attention",
 ]
