@@ -255,7 +255,7 @@ def check_packed_sets(
                 "as a Python int"
             )
         return
-    sizes = check_offsets_values(offsets, total, name, "the packed items", who)
+    sizes = check_offsets_values(offsets, total, name, "total_items", who)
     longest = max(sizes, default=0)
     if max_items is not None and max_items < longest:
         raise ValueError(f"{who}: {max_name}={max_items} is below the largest set ({longest} items)")
