@@ -25,6 +25,17 @@ from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.mlp import GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
+from gatorch.layers.slim import (
+    ConditionalSlimBlock,
+    SlimBlock,
+    SlimCrossAttention,
+    SlimDropout,
+    SlimGLU,
+    SlimLinear,
+    SlimMLP,
+    SlimRMSNorm,
+    SlimSelfAttention,
+)
 from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
 from gatorch.layers.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 
@@ -45,6 +56,7 @@ __all__ = [
     "CliffordSteerableConv2d",
     "CliffordSteerableConv3d",
     "ConditionalGATrBlock",
+    "ConditionalSlimBlock",
     "CrossAttention",
     "EquiLayerNorm",
     "EquiLinear",
@@ -64,6 +76,14 @@ __all__ = [
     "QTLinear",
     "ScalarGatedNonlinearity",
     "SelfAttention",
+    "SlimBlock",
+    "SlimCrossAttention",
+    "SlimDropout",
+    "SlimGLU",
+    "SlimLinear",
+    "SlimMLP",
+    "SlimRMSNorm",
+    "SlimSelfAttention",
     "SteerableGeometricProduct",
     "transform_parameters",
 ]

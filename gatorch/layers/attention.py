@@ -15,6 +15,7 @@ from gatorch.functional.attention import (
     geometric_attention,
     packed_geometric_attention,
 )
+from gatorch.functional.attention.sets import check_packed_sets
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 from gatorch.layers.config import AttentionConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
@@ -168,9 +169,7 @@ class _AttentionBase(nn.Module):
             k_mv, k_s = self._norm_heads(k_mv, k_s)
             v_mv, v_s = self._norm_heads(v_mv, v_s)
         dropout_p = self.config.dropout if self.training else 0.0
-        if packing is not None:
-            if attn_mask is not None:
-                raise ValueError(f"{self.who}: give either attn_mask or offsets (packed sets), not both")
+        if packing is not None:  # checked by the caller (check_packed_sets): no attn_mask
             offsets, max_items, offsets_k, max_items_k = packing
             out_mv, out_s = packed_geometric_attention(
                 self.alg,
@@ -223,15 +222,6 @@ class _AttentionBase(nn.Module):
         assert self.qkv_norm is not None
         out_mv, out_s = self.qkv_norm(mv, s)
         return out_mv, (out_s if s is not None else None)
-
-
-def _check_packed(who: str, mv: Tensor, offsets: Tensor | None) -> None:
-    """Packed sets come as ``(total_items, channels, dim)``: no batch dims."""
-    if offsets is not None and mv.ndim != 3:
-        raise ValueError(
-            f"{who}: with offsets (packed sets) expected multivectors of shape (total_items, channels, dim), "
-            f"got {tuple(mv.shape)}"
-        )
 
 
 def _flatten_batch(mv: Tensor, s: Tensor | None) -> tuple[Tensor, Tensor | None, tuple[int, ...]]:
@@ -343,7 +333,10 @@ class SelfAttention(_AttentionBase):
         qm, qs = self.q_channels
         check_mv(self.alg, mv, qm, "SelfAttention")
         check_scalars(scalars, qs, "SelfAttention")
-        _check_packed("SelfAttention", mv, offsets)
+        check_packed_sets(
+            "SelfAttention", mv, offsets, max_items, scalars=scalars if qs else None, attn_mask=attn_mask,
+            what="multivectors",
+        )  # fmt: skip
         x, s, batch = _flatten_batch(mv, scalars if qs else None)
         qkv_mv, qkv_s = self.qkv(x, s)
         h, _hkv, hm, hs = self.heads, self.kv_heads, self.hm, self.hs
@@ -436,8 +429,15 @@ class CrossAttention(_AttentionBase):
         check_scalars(context_scalars, ks, "CrossAttention context")
         if (offsets is None) != (context_offsets is None):
             raise ValueError("CrossAttention: packed sets need both offsets and context_offsets")
-        _check_packed("CrossAttention", mv, offsets)
-        _check_packed("CrossAttention context", context_mv, context_offsets)
+        check_packed_sets(
+            "CrossAttention", mv, offsets, max_items, scalars=scalars if qs else None, attn_mask=attn_mask,
+            what="multivectors",
+        )  # fmt: skip
+        check_packed_sets(
+            "CrossAttention context", context_mv, context_offsets, context_max_items,
+            scalars=context_scalars if ks else None, name="context_offsets", max_name="context_max_items",
+            what="multivectors",
+        )  # fmt: skip
         x, s, batch = _flatten_batch(mv, scalars if qs else None)
         c, cs, cbatch = _flatten_batch(context_mv, context_scalars if ks else None)
         if cbatch != batch:

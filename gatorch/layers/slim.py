@@ -43,23 +43,24 @@ same precision islands as lgatr without ``naive_amp``).
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from functools import partial
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.attention import packed_scaled_dot_product_attention
+from gatorch.functional.activations import ACTIVATIONS, activation
+from gatorch.functional.attention.sets import check_packed_sets
+from gatorch.functional.attention.slim import heads_mask, packed_slim_attention, slim_attention
+from gatorch.functional.precision import as_dtype, no_autocast, wide_dtype
 from gatorch.layers._checks import check_algebra, check_int
 
 __all__ = [
     "NONLINEARITIES",
+    "SLIM_NONLINEARITIES",
     "ConditionalSlimBlock",
     "SlimBlock",
     "SlimCrossAttention",
@@ -73,56 +74,53 @@ __all__ = [
     "slim_attention",
 ]
 
-#: Gate nonlinearities by name (lgatr's ``get_nonlinearity``: ``"gelu"`` is the tanh approximation).
-NONLINEARITIES: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": F.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "gelu": partial(F.gelu, approximate="tanh"),
-    "silu": F.silu,
-}
+#: The gate nonlinearities the slim layers take: lgatr's ``get_nonlinearity`` names.
+SLIM_NONLINEARITIES = ("relu", "sigmoid", "tanh", "gelu", "silu")
+
+#: Gate nonlinearities by name (read-only), from the one registry
+#: :data:`gatorch.functional.activations.ACTIVATIONS` (``"gelu"`` is the tanh approximation,
+#: as lgatr's).
+NONLINEARITIES: Mapping[str, Callable[[Tensor], Tensor]] = MappingProxyType(
+    {name: ACTIVATIONS[name] for name in SLIM_NONLINEARITIES}
+)
 
 
-def _nonlinearity(who: str, name: str, value: object) -> Callable[[Tensor], Tensor]:
-    if not isinstance(value, str) or value not in NONLINEARITIES:
-        raise ValueError(f"{who}: {name} must be one of {sorted(NONLINEARITIES)}, got {value!r}")
-    return NONLINEARITIES[value]
+def check_nonlinearity(who: str, name: str, value: object) -> Callable[[Tensor], Tensor]:
+    """The gate nonlinearity called ``value`` (one of :data:`SLIM_NONLINEARITIES`).
+
+    Parameters
+    ----------
+    who, name : str
+        The caller and its option's name, in the message.
+    value : object
+        The name given.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is not one of :data:`SLIM_NONLINEARITIES`.
+    """
+    if not isinstance(value, str) or value not in SLIM_NONLINEARITIES:
+        raise ValueError(f"{who}: {name} must be one of {sorted(SLIM_NONLINEARITIES)}, got {value!r}")
+    return activation(value, f"{who}: {name}", allowed=SLIM_NONLINEARITIES)
 
 
-def _check_vector_algebra(alg: object, who: str) -> None:
+def check_vector_algebra(alg: object, who: str) -> None:
+    """Raise unless ``alg`` is an :class:`~gatorch.Algebra` with at least one basis vector."""
     check_algebra(alg, who)
     assert isinstance(alg, Algebra)
     if alg.n < 1:
         raise ValueError(f"{who}: the algebra needs at least one basis vector, got {alg!r}")
 
 
-def _check_dropout(who: str, dropout_prob: object) -> None:
+def check_dropout(who: str, dropout_prob: object) -> None:
+    """Raise unless ``dropout_prob`` is None or a float in ``[0, 1)``."""
     if dropout_prob is None:
         return
     if isinstance(dropout_prob, bool) or not isinstance(dropout_prob, (int, float)):
         raise ValueError(f"{who}: dropout_prob must be a float in [0, 1) or None, got {dropout_prob!r}")
     if not 0.0 <= float(dropout_prob) < 1.0:
         raise ValueError(f"{who}: dropout_prob must be a float in [0, 1) or None, got {dropout_prob!r}")
-
-
-def _wide(*dtypes: torch.dtype) -> torch.dtype:
-    """The precision of the metric contractions: float64 if any input is, else float32."""
-    return torch.float64 if torch.float64 in dtypes else torch.float32
-
-
-def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
-    """``x`` in ``dtype`` (no dispatcher call when it already is)."""
-    return x if x.dtype == dtype else x.to(dtype)
-
-
-def _no_autocast(device_type: str) -> AbstractContextManager[Any]:
-    """Autocast switched off for ``device_type`` when it is on (a float32 island), else nothing.
-
-    ``torch.is_autocast_enabled`` is constant-folded (and guarded) by ``torch.compile``.
-    """
-    if torch.is_autocast_enabled(device_type):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
 
 
 def _metric_buffer(alg: Algebra) -> Tensor:
@@ -146,7 +144,7 @@ class SlimDropout(nn.Module):
 
     def __init__(self, dropout_prob: float) -> None:
         super().__init__()
-        _check_dropout("SlimDropout", dropout_prob)
+        check_dropout("SlimDropout", dropout_prob)
         self._dropout_prob = float(dropout_prob)
 
     def extra_repr(self) -> str:
@@ -198,7 +196,7 @@ class SlimRMSNorm(nn.Module):
         elementwise_affine: bool = True,
     ) -> None:
         super().__init__()
-        _check_vector_algebra(alg, "SlimRMSNorm")
+        check_vector_algebra(alg, "SlimRMSNorm")
         check_int("SlimRMSNorm", "v_channels", v_channels, 0)
         check_int("SlimRMSNorm", "s_channels", s_channels, 0)
         if v_channels + s_channels == 0:
@@ -226,10 +224,10 @@ class SlimRMSNorm(nn.Module):
 
     def forward(self, vectors: Tensor, scalars: Tensor) -> tuple[Tensor, Tensor]:
         v_dtype, s_dtype = vectors.dtype, scalars.dtype
-        wide = _wide(v_dtype, s_dtype)
-        with _no_autocast(vectors.device.type):
-            v, s = _as(vectors, wide), _as(scalars, wide)
-            metric = _as(self.metric, wide)
+        wide = wide_dtype(v_dtype, s_dtype)
+        with no_autocast(vectors.device.type):
+            v, s = as_dtype(vectors, wide), as_dtype(scalars, wide)
+            metric = as_dtype(self.metric, wide)
             v_squared_norm = (v.square() * metric[..., None]).sum(-2).abs()
             s_squared_norm = s.square()
             total_features = v_squared_norm.shape[-1] + s_squared_norm.shape[-1]
@@ -238,9 +236,9 @@ class SlimRMSNorm(nn.Module):
             out_v = v * norm[..., None, None]
             out_s = s * norm[..., None]
             if self.weight_v is not None and self.weight_s is not None:
-                out_v = out_v * _as(self.weight_v, wide)
-                out_s = out_s * _as(self.weight_s, wide)
-        return _as(out_v, v_dtype), _as(out_s, s_dtype)
+                out_v = out_v * as_dtype(self.weight_v, wide)
+                out_s = out_s * as_dtype(self.weight_s, wide)
+        return as_dtype(out_v, v_dtype), as_dtype(out_s, s_dtype)
 
 
 class SlimLinear(nn.Module):
@@ -330,8 +328,8 @@ class SlimLinear(nn.Module):
         """The vector map alone: ``(..., n, in_v_channels) -> (..., n, out_v_channels)``."""
         w = self.weight_v
         dtype = vectors.dtype if vectors.dtype == w.dtype else torch.promote_types(vectors.dtype, w.dtype)
-        with _no_autocast(vectors.device.type):
-            return F.linear(_as(vectors, dtype), _as(w, dtype))
+        with no_autocast(vectors.device.type):
+            return F.linear(as_dtype(vectors, dtype), as_dtype(w, dtype))
 
     def forward(self, vectors: Tensor, scalars: Tensor) -> tuple[Tensor, Tensor]:
         out_v = self.linear_v(vectors)
@@ -384,7 +382,7 @@ class SlimGLU(nn.Module):
         nonlinearity_v: str | None = "sigmoid",
     ) -> None:
         super().__init__()
-        _check_vector_algebra(alg, "SlimGLU")
+        check_vector_algebra(alg, "SlimGLU")
         self.alg = alg
         self.linear = SlimLinear(
             in_v_channels=in_v_channels,
@@ -394,11 +392,11 @@ class SlimGLU(nn.Module):
         )
         self.nonlinearity_name = nonlinearity
         self.nonlinearity_v_name = nonlinearity if nonlinearity_v is None else nonlinearity_v
-        self.nonlinearity = _nonlinearity("SlimGLU", "nonlinearity", nonlinearity)
+        self.nonlinearity = check_nonlinearity("SlimGLU", "nonlinearity", nonlinearity)
         self.nonlinearity_v = (
             self.nonlinearity
             if nonlinearity_v is None
-            else _nonlinearity("SlimGLU", "nonlinearity_v", nonlinearity_v)
+            else check_nonlinearity("SlimGLU", "nonlinearity_v", nonlinearity_v)
         )
         self.scale = 1.0 / math.sqrt(alg.n)
         self.register_buffer("metric", _metric_buffer(alg), persistent=False)
@@ -409,17 +407,18 @@ class SlimGLU(nn.Module):
         )
 
     def _inner_product(self, a: Tensor, b: Tensor) -> Tensor:
-        wide = _wide(a.dtype, b.dtype)
-        with _no_autocast(a.device.type):
-            metric = _as(self.metric, wide)
-            return self.scale * ((_as(a, wide) * _as(b, wide)) * metric[..., None]).sum(dim=-2, keepdim=True)
+        wide = wide_dtype(a.dtype, b.dtype)
+        with no_autocast(a.device.type):
+            metric = as_dtype(self.metric, wide)
+            product = (as_dtype(a, wide) * as_dtype(b, wide)) * metric[..., None]
+            return self.scale * product.sum(dim=-2, keepdim=True)
 
     def forward(self, vectors: Tensor, scalars: Tensor) -> tuple[Tensor, Tensor]:
         v_full, s_full = self.linear(vectors, scalars)
         v_pre, v_gates_1, v_gates_2 = v_full.chunk(3, dim=-1)
         s_pre, s_gates = s_full.chunk(2, dim=-1)
         v_gates = self._inner_product(v_gates_1, v_gates_2)
-        out_v = _as(self.nonlinearity_v(v_gates) * v_pre, v_pre.dtype)
+        out_v = as_dtype(self.nonlinearity_v(v_gates) * v_pre, v_pre.dtype)
         out_s = self.nonlinearity(s_gates) * s_pre
         return out_v, out_s
 
@@ -459,10 +458,10 @@ class SlimMLP(nn.Module):
         dropout_prob: float | None = None,
     ) -> None:
         super().__init__()
-        _check_vector_algebra(alg, "SlimMLP")
+        check_vector_algebra(alg, "SlimMLP")
         check_int("SlimMLP", "mlp_ratio", mlp_ratio, 1)
         check_int("SlimMLP", "num_layers", num_layers, 2)
-        _check_dropout("SlimMLP", dropout_prob)
+        check_dropout("SlimMLP", dropout_prob)
         v_list = [v_channels] + [mlp_ratio * v_channels] * (num_layers - 1) + [v_channels]
         s_list = [s_channels] + [mlp_ratio * s_channels] * (num_layers - 1) + [s_channels]
         layers: list[nn.Module] = []
@@ -497,150 +496,6 @@ class SlimMLP(nn.Module):
         return h_v, h_s
 
 
-def slim_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    attn_mask: Tensor | None = None,
-    is_causal: bool = False,
-) -> Tensor:
-    """Scaled-dot-product attention on packed features, in float32 (or wider) under autocast.
-
-    Parameters
-    ----------
-    q : Tensor, shape (..., heads, items_q, d)
-    k : Tensor, shape (..., heads, items_k, d)
-    v : Tensor, shape (..., heads, items_k, d_v)
-    attn_mask : Tensor, optional
-        Boolean (``True`` = may attend) or additive, broadcastable to
-        ``(..., heads, items_q, items_k)``.
-    is_causal : bool
-        Query ``i`` attends to keys ``j <= i`` only (top-left aligned); combined with
-        ``attn_mask`` when both are given.
-
-    Returns
-    -------
-    Tensor, shape (..., heads, items_q, d_v), in the widest input dtype (at least float32).
-    """
-    wide = _wide(q.dtype, k.dtype, v.dtype)
-    with _no_autocast(q.device.type):
-        if attn_mask is not None:
-            if attn_mask.dtype != torch.bool:
-                attn_mask = _as(attn_mask, wide)
-            if is_causal:
-                items_q, items_k = q.shape[-2], k.shape[-2]
-                allowed = torch.ones(items_q, items_k, dtype=torch.bool, device=q.device).tril()
-                if attn_mask.dtype == torch.bool:
-                    attn_mask = attn_mask & allowed
-                else:
-                    attn_mask = attn_mask.masked_fill(~allowed, float("-inf"))
-                is_causal = False
-        return F.scaled_dot_product_attention(
-            _as(q, wide), _as(k, wide), _as(v, wide), attn_mask=attn_mask, is_causal=is_causal
-        )
-
-
-def packed_slim_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    *,
-    offsets: Tensor,
-    offsets_k: Tensor | None = None,
-    max_items: int | None = None,
-    max_items_k: int | None = None,
-    is_causal: bool = False,
-) -> Tensor:
-    """:func:`slim_attention` on sets packed along the items axis: each item attends within its set.
-
-    Parameters
-    ----------
-    q : Tensor, shape (heads, total_q, d)
-    k : Tensor, shape (heads, total_k, d)
-    v : Tensor, shape (heads, total_k, d_v)
-    offsets : Tensor, shape (num_sets + 1,), integer
-        Cumulative starts of the query sets (:func:`~gatorch.functional.attention.offsets_from_sizes`).
-    offsets_k : Tensor, shape (num_sets + 1,), integer, optional
-        Cumulative starts of the key/value sets (query set ``i`` attends to key set ``i``);
-        default ``offsets``.
-    max_items, max_items_k : int, optional
-        Largest query (key) set as a Python int; needed under ``torch.compile``.
-    is_causal : bool
-        Within each set, query ``i`` attends to keys ``j <= i`` only.
-
-    Returns
-    -------
-    Tensor, shape (heads, total_q, d_v), in the widest input dtype (at least float32).
-    """
-    wide = _wide(q.dtype, k.dtype, v.dtype)
-    with _no_autocast(q.device.type):
-        out = packed_scaled_dot_product_attention(
-            _as(q, wide)[None],
-            _as(k, wide)[None],
-            _as(v, wide)[None],
-            offsets=offsets,
-            offsets_k=offsets_k,
-            max_items=max_items,
-            max_items_k=max_items_k,
-            is_causal=is_causal,
-        )
-    return out[0]
-
-
-def _check_packed(
-    who: str, what: str, vectors: Tensor, offsets: Tensor | None, attn_mask: Tensor | None
-) -> None:
-    """Packed sets come as ``(total_items, n, channels)`` vectors, without an ``attn_mask``."""
-    if offsets is None:
-        return
-    if attn_mask is not None:
-        raise ValueError(f"{who}: give either attn_mask or offsets (packed sets), not both")
-    if vectors.ndim != 3:
-        raise ValueError(
-            f"{who}: with offsets (packed sets) expected {what} of shape (total_items, n, channels) "
-            f"without batch dims, got {tuple(vectors.shape)}"
-        )
-
-
-def _heads_mask(
-    who: str, attn_mask: Tensor | None, batch: tuple[int, ...], heads: int, items_q: int, items_k: int
-) -> Tensor | None:
-    """A user mask brought to a shape broadcastable against ``(batch..., heads, items_q, items_k)``.
-
-    Accepted: ``(items_q, items_k)``, ``(batch..., items_q, items_k)`` (leading dims broadcast
-    against the batch) and ``(batch..., heads or 1, items_q, items_k)`` (SDPA's / lgatr's form).
-    """
-    if attn_mask is None:
-        return None
-    if not isinstance(attn_mask, torch.Tensor):
-        raise TypeError(f"{who}: attn_mask must be a tensor, got {type(attn_mask).__name__}")
-    if attn_mask.ndim < 2 or tuple(attn_mask.shape[-2:]) != (items_q, items_k):
-        raise ValueError(
-            f"{who}: attn_mask must have shape (..., {items_q}, {items_k}) (queries x keys), "
-            f"got {tuple(attn_mask.shape)}"
-        )
-    if attn_mask.ndim == 2:
-        return attn_mask
-    nb = len(batch)
-    if attn_mask.ndim == nb + 2:
-        lead, head = tuple(attn_mask.shape[:-2]), 1
-        mask = attn_mask.unsqueeze(-3)
-    elif attn_mask.ndim == nb + 3:
-        lead, head = tuple(attn_mask.shape[:-3]), attn_mask.shape[-3]
-        mask = attn_mask
-    else:
-        raise ValueError(
-            f"{who}: attn_mask must have shape ({items_q}, {items_k}), (batch..., {items_q}, {items_k}) "
-            f"or (batch..., heads, {items_q}, {items_k}) with batch {batch}, got {tuple(attn_mask.shape)}"
-        )
-    if head not in (1, heads) or any(a not in (1, b) for a, b in zip(lead, batch, strict=True)):
-        raise ValueError(
-            f"{who}: attn_mask of shape {tuple(attn_mask.shape)} does not broadcast against "
-            f"(batch..., heads, items_q, items_k) = {(*batch, heads, items_q, items_k)}"
-        )
-    return mask
-
-
 def _post_attention_reshape(out: Tensor, n: int, hidden_v_channels: int) -> tuple[Tensor, Tensor]:
     """``(..., H, N, n * hv + hs) -> (..., N, n, H * hv), (..., N, H * hs)`` (lgatr's channel order)."""
     h_v = out[..., : hidden_v_channels * n].unflatten(-1, (n, hidden_v_channels))
@@ -659,7 +514,7 @@ class _SlimAttentionBase(nn.Module):
         self, alg: Algebra, who: str, v_channels: int, s_channels: int, num_heads: int, attn_ratio: int
     ) -> None:
         super().__init__()
-        _check_vector_algebra(alg, who)
+        check_vector_algebra(alg, who)
         check_int(who, "v_channels", v_channels, 0)
         check_int(who, "s_channels", s_channels, 0)
         check_int(who, "num_heads", num_heads, 1)
@@ -679,7 +534,7 @@ class _SlimAttentionBase(nn.Module):
 
     def _pack(self, q_v: Tensor, k_v: Tensor, v_v: Tensor, q_s: Tensor, k_s: Tensor, v_s: Tensor) -> tuple:
         """Normalised per-head ``(..., H, N, n, hv)`` / ``(..., H, N, hs)`` to SDPA features."""
-        q_v = q_v * _as(self.metric, q_v.dtype)[..., None]
+        q_v = q_v * as_dtype(self.metric, q_v.dtype)[..., None]
         q = torch.cat([q_v.flatten(start_dim=-2), q_s], dim=-1)
         k = torch.cat([k_v.flatten(start_dim=-2), k_s], dim=-1)
         v = torch.cat([v_v.flatten(start_dim=-2), v_s], dim=-1)
@@ -687,7 +542,7 @@ class _SlimAttentionBase(nn.Module):
 
     def _finish(self, out: Tensor, dtype_v: torch.dtype, dtype_s: torch.dtype) -> tuple[Tensor, Tensor]:
         h_v, h_s = _post_attention_reshape(out, self.n, self.hidden_v_channels)
-        out_v, out_s = self.linear_out(_as(h_v, dtype_v), _as(h_s, dtype_s))
+        out_v, out_s = self.linear_out(as_dtype(h_v, dtype_v), as_dtype(h_s, dtype_s))
         if self.dropout is not None:
             out_v, out_s = self.dropout(out_v, out_s)
         return out_v, out_s
@@ -741,7 +596,7 @@ class SlimSelfAttention(_SlimAttentionBase):
         dropout_prob: float | None = None,
     ) -> None:
         super().__init__(alg, "SlimSelfAttention", v_channels, s_channels, num_heads, attn_ratio)
-        _check_dropout("SlimSelfAttention", dropout_prob)
+        check_dropout("SlimSelfAttention", dropout_prob)
         hv, hs, h = self.hidden_v_channels, self.hidden_s_channels, num_heads
         self.linear_in = SlimLinear(
             v_channels, 3 * hv * h, s_channels, 3 * hs * h, bias=False, initialization="small"
@@ -760,7 +615,10 @@ class SlimSelfAttention(_SlimAttentionBase):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        _check_packed(self.who, "vectors", vectors, offsets, attn_mask)
+        check_packed_sets(
+            self.who, vectors, offsets, max_items, scalars=scalars, attn_mask=attn_mask, what="vectors",
+            shape="(total_items, n, channels)",
+        )  # fmt: skip
         hv, hs, h = self.hidden_v_channels, self.hidden_s_channels, self.num_heads
         qkv_v, qkv_s = self.linear_in(vectors, scalars)
         # (..., N, n, 3*hv*h) -> (3, ..., h, N, n, hv); scalars likewise (lgatr's channel order)
@@ -775,7 +633,7 @@ class SlimSelfAttention(_SlimAttentionBase):
             return self._finish(out, vectors.dtype, scalars.dtype)
         batch = tuple(vectors.shape[:-3])
         items = vectors.shape[-3]
-        mask = _heads_mask(self.who, attn_mask, batch, h, items, items)
+        mask = heads_mask(self.who, attn_mask, batch, h, items, items)
         out = slim_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
         return self._finish(out, vectors.dtype, scalars.dtype)
 
@@ -821,7 +679,7 @@ class SlimCrossAttention(_SlimAttentionBase):
         super().__init__(alg, "SlimCrossAttention", q_v_channels, q_s_channels, num_heads, attn_ratio)
         check_int("SlimCrossAttention", "kv_v_channels", kv_v_channels, 0)
         check_int("SlimCrossAttention", "kv_s_channels", kv_s_channels, 0)
-        _check_dropout("SlimCrossAttention", dropout_prob)
+        check_dropout("SlimCrossAttention", dropout_prob)
         hv, hs, h = self.hidden_v_channels, self.hidden_s_channels, num_heads
         self.linear_in_q = SlimLinear(
             q_v_channels, hv * h, q_s_channels, hs * h, bias=False, initialization="small"
@@ -848,8 +706,15 @@ class SlimCrossAttention(_SlimAttentionBase):
     ) -> tuple[Tensor, Tensor]:
         if (offsets is None) != (context_offsets is None):
             raise ValueError(f"{self.who}: packed sets need both offsets and context_offsets")
-        _check_packed(self.who, "vectors_q", vectors_q, offsets, attn_mask)
-        _check_packed(self.who, "vectors_kv", vectors_kv, context_offsets, attn_mask)
+        check_packed_sets(
+            self.who, vectors_q, offsets, max_items, scalars=scalars_q, attn_mask=attn_mask,
+            what="vectors_q", shape="(total_items, n, channels)",
+        )  # fmt: skip
+        check_packed_sets(
+            self.who, vectors_kv, context_offsets, context_max_items, scalars=scalars_kv,
+            name="context_offsets", max_name="context_max_items", what="vectors_kv",
+            shape="(total_items, n, channels)",
+        )  # fmt: skip
         hv, hs, h = self.hidden_v_channels, self.hidden_s_channels, self.num_heads
         q_v, q_s = self.linear_in_q(vectors_q, scalars_q)
         kv_v, kv_s = self.linear_in_kv(vectors_kv, scalars_kv)
@@ -874,7 +739,7 @@ class SlimCrossAttention(_SlimAttentionBase):
             )
             return self._finish(out, vectors_q.dtype, scalars_q.dtype)
         batch = tuple(vectors_q.shape[:-3])
-        mask = _heads_mask(self.who, attn_mask, batch, h, vectors_q.shape[-3], vectors_kv.shape[-3])
+        mask = heads_mask(self.who, attn_mask, batch, h, vectors_q.shape[-3], vectors_kv.shape[-3])
         out = slim_attention(q, k, v, attn_mask=mask)
         return self._finish(out, vectors_q.dtype, scalars_q.dtype)
 

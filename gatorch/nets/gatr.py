@@ -1,9 +1,14 @@
-"""``GATr`` and ``ConditionalGATr``: the geometric algebra transformer, for any algebra."""
+"""``GATr`` and ``ConditionalGATr``: the geometric algebra transformer, for any algebra.
+
+Both are one :class:`_GATrBase` (constructor checks, ``linear_in`` -> ``blocks`` ->
+``linear_out``, the input checks and the packed / nested plumbing) with their own block:
+:class:`ConditionalGATr` adds only what the condition needs.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -11,7 +16,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.attention import nested_to_packed, packed_to_nested
+from gatorch.functional.attention import packed_to_nested
+from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
 from gatorch.layers import AttentionConfig, EquiLinear, GATrBlock, MLPConfig
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 from gatorch.layers.block import ConditionalGATrBlock
@@ -19,8 +25,134 @@ from gatorch.layers.config import NormConfig
 
 __all__ = ["ConditionalGATr", "GATr"]
 
+#: A net's block factory: ``(attention, mlp, norm) -> block``.
+BlockFactory = Callable[[AttentionConfig, MLPConfig, NormConfig], nn.Module]
 
-class GATr(nn.Module):
+
+class _GATrBase(nn.Module):
+    """What :class:`GATr` and :class:`ConditionalGATr` share.
+
+    The constructor checks, the configs, ``linear_in`` -> ``num_blocks`` blocks (built by
+    ``make_block``) -> ``linear_out`` (registered in this order: the state dict's), the
+    checks of the items input (:meth:`_items`), the join reference and the loop over the
+    blocks (:meth:`_run`).
+    """
+
+    def __init__(
+        self,
+        who: str,
+        alg: Algebra,
+        *,
+        in_mv_channels: int,
+        out_mv_channels: int,
+        hidden_mv_channels: int,
+        in_s_channels: int,
+        out_s_channels: int,
+        hidden_s_channels: int,
+        num_blocks: int,
+        num_heads: int | None,
+        attention: AttentionConfig | Mapping[str, Any] | None,
+        mlp: MLPConfig | Mapping[str, Any] | None,
+        norm: NormConfig | Mapping[str, Any] | None,
+        group: str,
+        checkpoint_blocks: bool,
+        make_block: BlockFactory,
+    ) -> None:
+        super().__init__()
+        check_algebra(alg, who)
+        if not isinstance(num_blocks, int) or num_blocks < 1:
+            raise ValueError(f"{who}: num_blocks must be an int >= 1, got {num_blocks!r}")
+        attn_cfg = _heads(who, attention, num_heads)
+        mlp_cfg, norm_cfg = MLPConfig.cast(mlp), NormConfig.cast(norm)
+        self.alg, self.who = alg, who
+        self.in_mv_channels, self.in_s_channels = in_mv_channels, in_s_channels
+        self.hidden_s_channels = hidden_s_channels
+        self.attention_config, self.mlp_config, self.norm_config = attn_cfg, mlp_cfg, norm_cfg
+        self.group = group
+        self.checkpoint_blocks = bool(checkpoint_blocks)
+        self.linear_in = EquiLinear(
+            alg,
+            in_mv_channels,
+            hidden_mv_channels,
+            in_s_channels=in_s_channels,
+            out_s_channels=hidden_s_channels,
+            group=group,
+        )
+        self.blocks = nn.ModuleList(make_block(attn_cfg, mlp_cfg, norm_cfg) for _ in range(num_blocks))
+        self.linear_out = EquiLinear(
+            alg,
+            hidden_mv_channels,
+            out_mv_channels,
+            in_s_channels=hidden_s_channels,
+            out_s_channels=out_s_channels,
+            group=group,
+        )
+
+    def _items(
+        self,
+        who: str,
+        mv: Tensor,
+        scalars: Tensor | None,
+        offsets: Tensor | None,
+        max_items: int | None,
+        attn_mask: Tensor | None,
+        channels: int,
+        s_channels: int,
+        **names: str,
+    ) -> None:
+        """Check one items input: ``(batch..., items, channels, dim)`` or packed sets."""
+        check_mv(self.alg, mv, channels, who)
+        check_scalars(scalars, s_channels, who)
+        if mv.ndim < 3:
+            raise ValueError(
+                f"{who}: expected mv of shape (batch..., items, {channels}, {self.alg.dim}), "
+                f"got {tuple(mv.shape)}"
+            )
+        check_packed_sets(
+            who,
+            mv,
+            offsets,
+            max_items,
+            scalars=scalars if s_channels else None,
+            attn_mask=attn_mask,
+            shape=f"(total_items, {channels}, {self.alg.dim})",
+            **names,
+        )
+
+    def _join_reference(self, mv: Tensor, offsets: Tensor | None, join_reference: Tensor | None) -> Tensor:
+        """The given join reference (checked), else GATr's default (after the offsets' checks)."""
+        if join_reference is None:
+            return _default_reference(mv, offsets)
+        self.alg.check_dim(join_reference, f"{self.who} join_reference")
+        return join_reference
+
+    def _run(
+        self,
+        mv: Tensor,
+        scalars: Tensor | None,
+        block_args: Callable[[Tensor, Tensor | None], tuple[Any, ...]],
+        packing: dict[str, Any],
+        offsets: Tensor | None,
+        max_items: int | None,
+        nested: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """``linear_in``, the blocks (``block(*block_args(h, s), **packing)``), ``linear_out``;
+        nested outputs when the inputs were nested."""
+        h, s = self.linear_in(mv, scalars if self.in_s_channels else None)
+        for block in self.blocks:
+            args = block_args(h, s if self.hidden_s_channels else None)
+            if self.checkpoint_blocks and self.training:
+                h, s = checkpoint(block, *args, use_reentrant=False, **packing)
+            else:
+                h, s = block(*args, **packing)
+        out, out_s = self.linear_out(h, s if self.hidden_s_channels else None)
+        if nested:
+            assert offsets is not None
+            return packed_to_nested(out, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
+        return out, out_s
+
+
+class GATr(_GATrBase):
     r"""Geometric algebra transformer (GATr) over any :class:`~gatorch.Algebra`.
 
     ``EquiLinear`` in, ``num_blocks`` :class:`~gatorch.layers.GATrBlock` s, ``EquiLinear``
@@ -114,39 +246,28 @@ class GATr(nn.Module):
         group: str = "pin",
         checkpoint_blocks: bool = False,
     ) -> None:
-        super().__init__()
-        check_algebra(alg, "GATr")
-        if not isinstance(num_blocks, int) or num_blocks < 1:
-            raise ValueError(f"GATr: num_blocks must be an int >= 1, got {num_blocks!r}")
-        attn_cfg = _heads("GATr", attention, num_heads)
-        mlp_cfg, norm_cfg = MLPConfig.cast(mlp), NormConfig.cast(norm)
-        self.alg = alg
-        self.in_mv_channels, self.in_s_channels = in_mv_channels, in_s_channels
-        self.hidden_s_channels = hidden_s_channels
-        self.attention_config, self.mlp_config, self.norm_config = attn_cfg, mlp_cfg, norm_cfg
-        self.group = group
-        self.checkpoint_blocks = bool(checkpoint_blocks)
-        self.linear_in = EquiLinear(
-            alg,
-            in_mv_channels,
-            hidden_mv_channels,
-            in_s_channels=in_s_channels,
-            out_s_channels=hidden_s_channels,
-            group=group,
-        )
-        self.blocks = nn.ModuleList(
-            GATrBlock(
+        def make_block(attn_cfg: AttentionConfig, mlp_cfg: MLPConfig, norm_cfg: NormConfig) -> nn.Module:
+            return GATrBlock(
                 alg, hidden_mv_channels, hidden_s_channels, attn_cfg, mlp_cfg, norm=norm_cfg, group=group
             )
-            for _ in range(num_blocks)
-        )
-        self.linear_out = EquiLinear(
+
+        super().__init__(
+            "GATr",
             alg,
-            hidden_mv_channels,
-            out_mv_channels,
-            in_s_channels=hidden_s_channels,
+            in_mv_channels=in_mv_channels,
+            out_mv_channels=out_mv_channels,
+            hidden_mv_channels=hidden_mv_channels,
+            in_s_channels=in_s_channels,
             out_s_channels=out_s_channels,
+            hidden_s_channels=hidden_s_channels,
+            num_blocks=num_blocks,
+            num_heads=num_heads,
+            attention=attention,
+            mlp=mlp,
+            norm=norm,
             group=group,
+            checkpoint_blocks=checkpoint_blocks,
+            make_block=make_block,
         )
 
     def forward(
@@ -160,61 +281,20 @@ class GATr(nn.Module):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        nested = mv.is_nested
-        if nested:
-            mv, scalars, offsets = _unnest("GATr", mv, scalars, offsets)
-        check_mv(self.alg, mv, self.in_mv_channels, "GATr")
-        check_scalars(scalars, self.in_s_channels, "GATr")
-        _check_items("GATr", mv, offsets, self.in_mv_channels, self.alg.dim)
-        if join_reference is None:
-            join_reference = _default_reference(mv, offsets)
-        else:
-            self.alg.check_dim(join_reference, "GATr join_reference")
-        packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
-        h, s = self.linear_in(mv, scalars if self.in_s_channels else None)
-        for block in self.blocks:
-            s_in = s if self.hidden_s_channels else None
-            if self.checkpoint_blocks and self.training:
-                h, s = checkpoint(
-                    block, h, s_in, attn_mask, join_reference, is_causal, use_reentrant=False, **packing
-                )
-            else:
-                h, s = block(h, s_in, attn_mask, join_reference, is_causal, **packing)
-        out, out_s = self.linear_out(h, s if self.hidden_s_channels else None)
-        if nested:
-            assert offsets is not None
-            return packed_to_nested(out, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
-        return out, out_s
-
-
-def _unnest(
-    who: str, mv: Tensor, scalars: Tensor | None, offsets: Tensor | None
-) -> tuple[Tensor, Tensor | None, Tensor]:
-    """Packed values and offsets of nested (jagged) inputs; the scalars must hold the same sets."""
-    if offsets is not None:
-        raise ValueError(f"{who}: give the sets either as nested tensors or with offsets, not both")
-    values, offs = nested_to_packed(mv)
-    s_values = None
-    if scalars is not None:
-        if not scalars.is_nested:
-            raise ValueError(
-                f"{who}: nested multivectors need nested scalars (the same sets), got a dense tensor"
-            )
-        s_values, s_offs = nested_to_packed(scalars)
-        if s_offs.shape != offs.shape or s_values.shape[0] != values.shape[0]:
-            raise ValueError(f"{who}: nested scalars and multivectors hold different sets")
-    return values, s_values, offs
-
-
-def _check_items(who: str, mv: Tensor, offsets: Tensor | None, channels: int, dim: int) -> None:
-    if offsets is not None and mv.ndim != 3:
-        raise ValueError(
-            f"{who}: with offsets (packed sets) expected mv of shape (total_items, {channels}, {dim}), "
-            f"got {tuple(mv.shape)}"
+        mv, scalars, offsets, nested = unnest_sets(self.who, mv, scalars, offsets)
+        self._items(
+            self.who, mv, scalars, offsets, max_items, attn_mask, self.in_mv_channels, self.in_s_channels
         )
-    if mv.ndim < 3:
-        raise ValueError(
-            f"{who}: expected mv of shape (batch..., items, {channels}, {dim}), got {tuple(mv.shape)}"
+        reference = self._join_reference(mv, offsets, join_reference)
+        packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
+        return self._run(
+            mv,
+            scalars,
+            lambda h, s: (h, s, attn_mask, reference, is_causal),
+            packing,
+            offsets,
+            max_items,
+            nested,
         )
 
 
@@ -251,7 +331,7 @@ def _given(config: object, name: str) -> bool:
     return True
 
 
-class ConditionalGATr(nn.Module):
+class ConditionalGATr(_GATrBase):
     r"""GATr with cross-attention to a condition set in every block, over any :class:`~gatorch.Algebra`.
 
     ``EquiLinear`` in, ``num_blocks`` :class:`~gatorch.layers.ConditionalGATrBlock` s
@@ -326,30 +406,10 @@ class ConditionalGATr(nn.Module):
         group: str = "pin",
         checkpoint_blocks: bool = False,
     ) -> None:
-        super().__init__()
-        check_algebra(alg, "ConditionalGATr")
-        if not isinstance(num_blocks, int) or num_blocks < 1:
-            raise ValueError(f"ConditionalGATr: num_blocks must be an int >= 1, got {num_blocks!r}")
-        attn_cfg = _heads("ConditionalGATr", attention, num_heads)
         cross_cfg = _heads("ConditionalGATr", cross_attention, num_heads)
-        mlp_cfg, norm_cfg = MLPConfig.cast(mlp), NormConfig.cast(norm)
-        self.alg = alg
-        self.in_mv_channels, self.in_s_channels = in_mv_channels, in_s_channels
-        self.condition_mv_channels, self.condition_s_channels = condition_mv_channels, condition_s_channels
-        self.hidden_s_channels = hidden_s_channels
-        self.attention_config, self.cross_attention_config = attn_cfg, cross_cfg
-        self.mlp_config, self.norm_config, self.group = mlp_cfg, norm_cfg, group
-        self.checkpoint_blocks = bool(checkpoint_blocks)
-        self.linear_in = EquiLinear(
-            alg,
-            in_mv_channels,
-            hidden_mv_channels,
-            in_s_channels=in_s_channels,
-            out_s_channels=hidden_s_channels,
-            group=group,
-        )
-        self.blocks = nn.ModuleList(
-            ConditionalGATrBlock(
+
+        def make_block(attn_cfg: AttentionConfig, mlp_cfg: MLPConfig, norm_cfg: NormConfig) -> nn.Module:
+            return ConditionalGATrBlock(
                 alg,
                 hidden_mv_channels,
                 hidden_s_channels,
@@ -361,16 +421,27 @@ class ConditionalGATr(nn.Module):
                 norm=norm_cfg,
                 group=group,
             )
-            for _ in range(num_blocks)
-        )
-        self.linear_out = EquiLinear(
+
+        super().__init__(
+            "ConditionalGATr",
             alg,
-            hidden_mv_channels,
-            out_mv_channels,
-            in_s_channels=hidden_s_channels,
+            in_mv_channels=in_mv_channels,
+            out_mv_channels=out_mv_channels,
+            hidden_mv_channels=hidden_mv_channels,
+            in_s_channels=in_s_channels,
             out_s_channels=out_s_channels,
+            hidden_s_channels=hidden_s_channels,
+            num_blocks=num_blocks,
+            num_heads=num_heads,
+            attention=attention,
+            mlp=mlp,
+            norm=norm,
             group=group,
+            checkpoint_blocks=checkpoint_blocks,
+            make_block=make_block,
         )
+        self.condition_mv_channels, self.condition_s_channels = condition_mv_channels, condition_s_channels
+        self.cross_attention_config = cross_cfg
 
     def forward(
         self,
@@ -388,40 +459,36 @@ class ConditionalGATr(nn.Module):
         max_items: int | None = None,
         condition_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        nested = mv.is_nested
-        if nested != condition_mv.is_nested:
-            raise ValueError(
-                "ConditionalGATr: give the inputs and the condition both as nested tensors or neither"
-            )
-        if nested:
-            mv, scalars, offsets = _unnest("ConditionalGATr", mv, scalars, offsets)
-            condition_mv, condition_scalars, condition_offsets = _unnest(
-                "ConditionalGATr condition", condition_mv, condition_scalars, condition_offsets
-            )
+        who, cwho = self.who, f"{self.who} condition"
+        if mv.is_nested != condition_mv.is_nested:
+            raise ValueError(f"{who}: give the inputs and the condition both as nested tensors or neither")
+        mv, scalars, offsets, nested = unnest_sets(who, mv, scalars, offsets)
+        condition_mv, condition_scalars, condition_offsets, _ = unnest_sets(
+            cwho, condition_mv, condition_scalars, condition_offsets
+        )
         if (offsets is None) != (condition_offsets is None):
-            raise ValueError("ConditionalGATr: packed sets need both offsets and condition_offsets")
-        check_mv(self.alg, mv, self.in_mv_channels, "ConditionalGATr")
-        check_mv(self.alg, condition_mv, self.condition_mv_channels, "ConditionalGATr condition")
-        check_scalars(scalars, self.in_s_channels, "ConditionalGATr")
-        check_scalars(condition_scalars, self.condition_s_channels, "ConditionalGATr condition")
-        _check_items("ConditionalGATr", mv, offsets, self.in_mv_channels, self.alg.dim)
-        _check_items(
-            "ConditionalGATr condition",
+            raise ValueError(f"{who}: packed sets need both offsets and condition_offsets")
+        self._items(who, mv, scalars, offsets, max_items, attn_mask, self.in_mv_channels, self.in_s_channels)
+        self._items(
+            cwho,
             condition_mv,
+            condition_scalars,
             condition_offsets,
+            condition_max_items,
+            cross_attn_mask,
             self.condition_mv_channels,
-            self.alg.dim,
+            self.condition_s_channels,
+            name="offsets_k",
+            max_name="condition_max_items",
+            what="condition_mv",
         )
         if offsets is None and (condition_mv.ndim != mv.ndim or condition_mv.shape[:-3] != mv.shape[:-3]):
             raise ValueError(
-                "ConditionalGATr: expected mv (batch..., items, channels, dim) and condition_mv "
+                f"{who}: expected mv (batch..., items, channels, dim) and condition_mv "
                 f"(batch..., condition_items, channels, dim) with the same batch dims, got "
                 f"{tuple(mv.shape)} and {tuple(condition_mv.shape)}"
             )
-        if join_reference is None:
-            join_reference = _default_reference(mv, offsets)
-        else:
-            self.alg.check_dim(join_reference, "ConditionalGATr join_reference")
+        reference = self._join_reference(mv, offsets, join_reference)
         packing: dict[str, Any] = {
             "offsets": offsets,
             "condition_offsets": condition_offsets,
@@ -429,16 +496,12 @@ class ConditionalGATr(nn.Module):
             "condition_max_items": condition_max_items,
         }
         cs = condition_scalars if self.condition_s_channels else None
-        h, s = self.linear_in(mv, scalars if self.in_s_channels else None)
-        for block in self.blocks:
-            s_in = s if self.hidden_s_channels else None
-            args = (h, condition_mv, s_in, cs, attn_mask, cross_attn_mask, join_reference, is_causal)
-            if self.checkpoint_blocks and self.training:
-                h, s = checkpoint(block, *args, use_reentrant=False, **packing)
-            else:
-                h, s = block(*args, **packing)
-        out, out_s = self.linear_out(h, s if self.hidden_s_channels else None)
-        if nested:
-            assert offsets is not None
-            return packed_to_nested(out, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
-        return out, out_s
+        return self._run(
+            mv,
+            scalars,
+            lambda h, s: (h, condition_mv, s, cs, attn_mask, cross_attn_mask, reference, is_causal),
+            packing,
+            offsets,
+            max_items,
+            nested,
+        )

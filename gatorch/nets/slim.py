@@ -11,13 +11,15 @@ PGA) and under permutations of the items.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from gatorch.algebras.algebra import Algebra
-from gatorch.functional.attention import nested_to_packed, packed_to_nested
+from gatorch.functional.attention import packed_to_nested
+from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
 from gatorch.layers._checks import check_int
 from gatorch.layers.slim import (
     ConditionalSlimBlock,
@@ -25,37 +27,16 @@ from gatorch.layers.slim import (
     SlimLinear,
     SlimMLP,
     SlimRMSNorm,
-    _check_dropout,
-    _check_vector_algebra,
-    _nonlinearity,
+    check_dropout,
+    check_nonlinearity,
+    check_vector_algebra,
 )
 
 __all__ = ["ConditionalGATrSlim", "GATrSlim"]
 
-
-def _check_options(
-    who: str,
-    channels: dict[str, tuple[object, int]],
-    num_blocks: object,
-    num_heads: object,
-    nonlinearity: object,
-    nonlinearity_v: object,
-    mlp_ratio: object,
-    attn_ratio: object,
-    num_layers_mlp: object,
-    dropout_prob: object,
-) -> None:
-    for name, (value, least) in channels.items():
-        check_int(who, name, value, least)
-    check_int(who, "num_blocks", num_blocks, 0)
-    check_int(who, "num_heads", num_heads, 1)
-    check_int(who, "mlp_ratio", mlp_ratio, 1)
-    check_int(who, "attn_ratio", attn_ratio, 1)
-    check_int(who, "num_layers_mlp", num_layers_mlp, 2)
-    _nonlinearity(who, "nonlinearity", nonlinearity)
-    if nonlinearity_v is not None:
-        _nonlinearity(who, "nonlinearity_v", nonlinearity_v)
-    _check_dropout(who, dropout_prob)
+#: A slim net's block factory: the block options (``nonlinearity``, ...,
+#: ``norm_elementwise_affine``) as keywords -> block.
+SlimBlockFactory = Callable[..., nn.Module]
 
 
 def _freeze_dead_tail(norm: SlimRMSNorm, mlp: SlimMLP, out_v_channels: int, out_s_channels: int) -> None:
@@ -74,37 +55,115 @@ def _freeze_dead_tail(norm: SlimRMSNorm, mlp: SlimMLP, out_v_channels: int, out_
                 p.requires_grad_(False)
 
 
-def _unnest(
-    who: str, what: str, vectors: Tensor, scalars: Tensor | None, offsets: Tensor | None
-) -> tuple[Tensor, Tensor | None, Tensor]:
-    """Packed values and offsets of nested (jagged) vectors and scalars holding the same sets."""
-    if offsets is not None:
-        raise ValueError(f"{who}: give the sets either as nested tensors or with offsets, not both")
-    values, offs = nested_to_packed(vectors)
-    s_values = None
-    if scalars is not None:
-        s_what = what.replace("vectors", "scalars")
-        if not isinstance(scalars, Tensor) or not scalars.is_nested:
-            raise ValueError(f"{who}: nested {what} need nested {s_what} (the same sets), got a dense tensor")
-        s_values, s_offs = nested_to_packed(scalars)
-        if s_offs.shape != offs.shape or s_values.shape[0] != values.shape[0]:
-            raise ValueError(f"{who}: nested {s_what} and {what} hold different sets")
-    return values, s_values, offs
-
-
 class _SlimNetBase(nn.Module):
-    """Input checks and the transposes between the public and the hidden vector layouts."""
+    """What :class:`GATrSlim` and :class:`ConditionalGATrSlim` share.
 
-    alg: Algebra
-    who: str
-    in_v_channels: int
-    in_s_channels: int
+    The option checks and the ``config``, ``linear_in`` -> ``num_blocks`` blocks (built by
+    ``make_block`` from the block options) -> ``linear_out`` (registered in this order: the
+    state dict's), the frozen dead tail of the last block, the input checks
+    (:meth:`_inputs`) and the loop over the blocks in the hidden layout (:meth:`_run`).
+
+    ``channels`` holds the channel options in the order of the net's signature (``config``
+    and the checks follow it); ``in_v_channels`` ... ``hidden_s_channels`` must be among them.
+    ``tail_norm`` names the last block's norm before its MLP.
+    """
+
+    config: dict[str, Any]
+
+    def __init__(
+        self,
+        who: str,
+        alg: Algebra,
+        channels: dict[str, int],
+        *,
+        num_blocks: int,
+        num_heads: int,
+        nonlinearity: str,
+        nonlinearity_v: str | None,
+        mlp_ratio: int,
+        attn_ratio: int,
+        num_layers_mlp: int,
+        dropout_prob: float | None,
+        norm_elementwise_affine: bool,
+        checkpoint_blocks: bool,
+        make_block: SlimBlockFactory,
+        tail_norm: str,
+    ) -> None:
+        super().__init__()
+        check_vector_algebra(alg, who)
+        for name, value in channels.items():
+            check_int(who, name, value, 1 if name == "hidden_v_channels" else 0)
+        check_int(who, "num_blocks", num_blocks, 0)
+        check_int(who, "num_heads", num_heads, 1)
+        check_int(who, "mlp_ratio", mlp_ratio, 1)
+        check_int(who, "attn_ratio", attn_ratio, 1)
+        check_int(who, "num_layers_mlp", num_layers_mlp, 2)
+        check_nonlinearity(who, "nonlinearity", nonlinearity)
+        if nonlinearity_v is not None:
+            check_nonlinearity(who, "nonlinearity_v", nonlinearity_v)
+        check_dropout(who, dropout_prob)
+        self.alg, self.who = alg, who
+        self.in_v_channels, self.in_s_channels = channels["in_v_channels"], channels["in_s_channels"]
+        self.checkpoint_blocks = bool(checkpoint_blocks)
+        block_options: dict[str, Any] = {
+            "nonlinearity": nonlinearity,
+            "nonlinearity_v": nonlinearity_v,
+            "mlp_ratio": mlp_ratio,
+            "attn_ratio": attn_ratio,
+            "num_layers_mlp": num_layers_mlp,
+            "dropout_prob": dropout_prob,
+            "norm_elementwise_affine": bool(norm_elementwise_affine),
+        }
+        self.config = {
+            **channels,
+            "num_blocks": num_blocks,
+            "num_heads": num_heads,
+            **block_options,
+            "checkpoint_blocks": bool(checkpoint_blocks),
+        }
+        hidden_v, hidden_s = channels["hidden_v_channels"], channels["hidden_s_channels"]
+        out_v, out_s = channels["out_v_channels"], channels["out_s_channels"]
+        self.linear_in = SlimLinear(self.in_v_channels, hidden_v, self.in_s_channels, hidden_s)
+        self.blocks = nn.ModuleList(make_block(**block_options) for _ in range(num_blocks))
+        self.linear_out = SlimLinear(hidden_v, out_v, hidden_s, out_s)
+        if num_blocks:
+            last = self.blocks[-1]
+            norm, mlp = getattr(last, tail_norm), last.mlp
+            assert isinstance(norm, SlimRMSNorm) and isinstance(mlp, SlimMLP)
+            _freeze_dead_tail(norm, mlp, out_v, out_s)
+
+    def _inputs(
+        self,
+        who: str,
+        vectors: object,
+        scalars: object,
+        v_channels: int,
+        s_channels: int,
+        what: str,
+        offsets: Tensor | None,
+        max_items: int | None,
+        attn_mask: Tensor | None,
+        **names: str,
+    ) -> tuple[Tensor, Tensor]:
+        """Check ``(batch..., items, v_channels, n)`` vectors and ``(batch..., items, s_channels)``
+        scalars (``None`` allowed when ``s_channels == 0``: zeros then), or packed sets."""
+        vectors, scalars = self._check_pair(vectors, scalars, v_channels, s_channels, what)
+        check_packed_sets(
+            who,
+            vectors,
+            offsets,
+            max_items,
+            scalars=scalars,
+            attn_mask=attn_mask,
+            what=what,
+            shape=f"(total_items, {v_channels}, {self.alg.n})",
+            **names,
+        )
+        return vectors, scalars
 
     def _check_pair(
         self, vectors: object, scalars: object, v_channels: int, s_channels: int, what: str
-    ) -> tuple:
-        """Check ``(batch..., items, v_channels, n)`` vectors and ``(batch..., items, s_channels)``
-        scalars (``None`` allowed when ``s_channels == 0``)."""
+    ) -> tuple[Tensor, Tensor]:
         n, who = self.alg.n, self.who
         if not isinstance(vectors, Tensor):
             raise TypeError(f"{who}: {what} must be a torch.Tensor, got {type(vectors).__name__}")
@@ -117,8 +176,6 @@ class _SlimNetBase(nn.Module):
             )
         lead = tuple(vectors.shape[:-2])
         s_what = what.replace("vectors", "scalars")
-        if isinstance(scalars, Tensor) and scalars.is_nested:
-            raise ValueError(f"{who}: nested {s_what} need nested {what} (the same sets), got a dense tensor")
         if scalars is None:
             if s_channels:
                 raise ValueError(
@@ -134,19 +191,36 @@ class _SlimNetBase(nn.Module):
             )
         return vectors, scalars
 
-    def _check_packed(self, vectors: Tensor, offsets: Tensor | None, v_channels: int, what: str) -> None:
-        """With offsets, vectors are ``(total_items, v_channels, n)``: no batch dims."""
-        if offsets is not None and vectors.ndim != 3:
-            raise ValueError(
-                f"{self.who}: with offsets (packed sets) expected {what} of shape (total_items, "
-                f"{v_channels}, {self.alg.n}) without batch dims, got {tuple(vectors.shape)}"
-            )
+    def _run(
+        self,
+        vectors: Tensor,
+        scalars: Tensor,
+        block_args: Callable[[Tensor, Tensor], tuple[Any, ...]],
+        packing: dict[str, Any],
+        offsets: Tensor | None,
+        max_items: int | None,
+        nested: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """``linear_in`` in the hidden layout ``(..., items, n, channels)`` (the vector maps are
+        flat GEMMs), the blocks (``block(*block_args(h_v, h_s), **packing)``), ``linear_out``
+        and back to ``(..., items, channels, n)``; nested outputs when the inputs were nested."""
+        h_v, h_s = self.linear_in(vectors.transpose(-2, -1), scalars)
+        for block in self.blocks:
+            args = block_args(h_v, h_s)
+            if self.checkpoint_blocks and self.training:
+                h_v, h_s = checkpoint(block, *args, use_reentrant=False, **packing)
+            else:
+                h_v, h_s = block(*args, **packing)
+        out_v, out_s = self.linear_out(h_v, h_s)
+        out_v = out_v.transpose(-2, -1)
+        if nested:
+            assert offsets is not None
+            return packed_to_nested(out_v, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
+        return out_v, out_s
 
     def extra_repr(self) -> str:
         c = self.config
         return f"{self.alg!r}, " + ", ".join(f"{k}={v!r}" for k, v in c.items())
-
-    config: dict[str, Any]
 
 
 class GATrSlim(_SlimNetBase):
@@ -254,71 +328,34 @@ class GATrSlim(_SlimNetBase):
         norm_elementwise_affine: bool = True,
         checkpoint_blocks: bool = False,
     ) -> None:
-        super().__init__()
-        who = "GATrSlim"
-        _check_vector_algebra(alg, who)
-        _check_options(
-            who,
-            {
-                "in_v_channels": (in_v_channels, 0),
-                "out_v_channels": (out_v_channels, 0),
-                "hidden_v_channels": (hidden_v_channels, 1),
-                "in_s_channels": (in_s_channels, 0),
-                "out_s_channels": (out_s_channels, 0),
-                "hidden_s_channels": (hidden_s_channels, 0),
-            },
-            num_blocks,
-            num_heads,
-            nonlinearity,
-            nonlinearity_v,
-            mlp_ratio,
-            attn_ratio,
-            num_layers_mlp,
-            dropout_prob,
-        )
-        self.alg, self.who = alg, who
-        self.in_v_channels, self.in_s_channels = in_v_channels, in_s_channels
-        self.checkpoint_blocks = bool(checkpoint_blocks)
-        self.config = {
+        def make_block(**options: Any) -> nn.Module:
+            return SlimBlock(alg, hidden_v_channels, hidden_s_channels, num_heads, **options)
+
+        channels = {
             "in_v_channels": in_v_channels,
             "out_v_channels": out_v_channels,
             "hidden_v_channels": hidden_v_channels,
             "in_s_channels": in_s_channels,
             "out_s_channels": out_s_channels,
             "hidden_s_channels": hidden_s_channels,
-            "num_blocks": num_blocks,
-            "num_heads": num_heads,
-            "nonlinearity": nonlinearity,
-            "nonlinearity_v": nonlinearity_v,
-            "mlp_ratio": mlp_ratio,
-            "attn_ratio": attn_ratio,
-            "num_layers_mlp": num_layers_mlp,
-            "dropout_prob": dropout_prob,
-            "norm_elementwise_affine": bool(norm_elementwise_affine),
-            "checkpoint_blocks": bool(checkpoint_blocks),
         }
-        self.linear_in = SlimLinear(in_v_channels, hidden_v_channels, in_s_channels, hidden_s_channels)
-        self.blocks = nn.ModuleList(
-            SlimBlock(
-                alg,
-                hidden_v_channels,
-                hidden_s_channels,
-                num_heads,
-                nonlinearity=nonlinearity,
-                nonlinearity_v=nonlinearity_v,
-                mlp_ratio=mlp_ratio,
-                attn_ratio=attn_ratio,
-                num_layers_mlp=num_layers_mlp,
-                dropout_prob=dropout_prob,
-                norm_elementwise_affine=norm_elementwise_affine,
-            )
-            for _ in range(num_blocks)
+        super().__init__(
+            "GATrSlim",
+            alg,
+            channels,
+            num_blocks=num_blocks,
+            num_heads=num_heads,
+            nonlinearity=nonlinearity,
+            nonlinearity_v=nonlinearity_v,
+            mlp_ratio=mlp_ratio,
+            attn_ratio=attn_ratio,
+            num_layers_mlp=num_layers_mlp,
+            dropout_prob=dropout_prob,
+            norm_elementwise_affine=norm_elementwise_affine,
+            checkpoint_blocks=checkpoint_blocks,
+            make_block=make_block,
+            tail_norm="norm2",
         )
-        self.linear_out = SlimLinear(hidden_v_channels, out_v_channels, hidden_s_channels, out_s_channels)
-        if num_blocks:
-            last = self.blocks[-1]
-            assert isinstance(last, SlimBlock)
-            _freeze_dead_tail(last.norm2, last.mlp, out_v_channels, out_s_channels)
 
     def forward(
         self,
@@ -330,29 +367,16 @@ class GATrSlim(_SlimNetBase):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        nested = isinstance(vectors, Tensor) and vectors.is_nested
-        if nested:
-            vectors, scalars, offsets = _unnest(self.who, "vectors", vectors, scalars, offsets)
-        vectors, scalars = self._check_pair(
-            vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors"
-        )
-        self._check_packed(vectors, offsets, self.in_v_channels, "vectors")
-        if offsets is not None and attn_mask is not None:
-            raise ValueError(f"{self.who}: give either attn_mask or offsets (packed sets), not both")
-        # hidden layout: (..., items, n, channels), the vector maps are flat GEMMs
+        who = self.who
+        vectors, scalars, offsets, nested = unnest_sets(who, vectors, scalars, offsets, what="vectors")
+        vectors, s = self._inputs(
+            who, vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors", offsets, max_items,
+            attn_mask,
+        )  # fmt: skip
         packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
-        h_v, h_s = self.linear_in(vectors.transpose(-2, -1), scalars)
-        for block in self.blocks:
-            if self.checkpoint_blocks and self.training:
-                h_v, h_s = checkpoint(block, h_v, h_s, attn_mask, is_causal, use_reentrant=False, **packing)
-            else:
-                h_v, h_s = block(h_v, h_s, attn_mask, is_causal, **packing)
-        out_v, out_s = self.linear_out(h_v, h_s)
-        out_v = out_v.transpose(-2, -1)
-        if nested:
-            assert offsets is not None
-            return packed_to_nested(out_v, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
-        return out_v, out_s
+        return self._run(
+            vectors, s, lambda h_v, h_s: (h_v, h_s, attn_mask, is_causal), packing, offsets, max_items, nested
+        )
 
 
 class ConditionalGATrSlim(_SlimNetBase):
@@ -426,35 +450,13 @@ class ConditionalGATrSlim(_SlimNetBase):
         norm_elementwise_affine: bool = True,
         checkpoint_blocks: bool = False,
     ) -> None:
-        super().__init__()
-        who = "ConditionalGATrSlim"
-        _check_vector_algebra(alg, who)
-        _check_options(
-            who,
-            {
-                "in_v_channels": (in_v_channels, 0),
-                "v_channels_cond": (v_channels_cond, 0),
-                "out_v_channels": (out_v_channels, 0),
-                "hidden_v_channels": (hidden_v_channels, 1),
-                "in_s_channels": (in_s_channels, 0),
-                "s_channels_cond": (s_channels_cond, 0),
-                "out_s_channels": (out_s_channels, 0),
-                "hidden_s_channels": (hidden_s_channels, 0),
-            },
-            num_blocks,
-            num_heads,
-            nonlinearity,
-            nonlinearity_v,
-            mlp_ratio,
-            attn_ratio,
-            num_layers_mlp,
-            dropout_prob,
-        )
-        self.alg, self.who = alg, who
-        self.in_v_channels, self.in_s_channels = in_v_channels, in_s_channels
-        self.v_channels_cond, self.s_channels_cond = v_channels_cond, s_channels_cond
-        self.checkpoint_blocks = bool(checkpoint_blocks)
-        self.config = {
+        def make_block(**options: Any) -> nn.Module:
+            return ConditionalSlimBlock(
+                alg, hidden_v_channels, v_channels_cond, hidden_s_channels, s_channels_cond, num_heads,
+                **options,
+            )  # fmt: skip
+
+        channels = {
             "in_v_channels": in_v_channels,
             "v_channels_cond": v_channels_cond,
             "out_v_channels": out_v_channels,
@@ -463,41 +465,25 @@ class ConditionalGATrSlim(_SlimNetBase):
             "s_channels_cond": s_channels_cond,
             "out_s_channels": out_s_channels,
             "hidden_s_channels": hidden_s_channels,
-            "num_blocks": num_blocks,
-            "num_heads": num_heads,
-            "nonlinearity": nonlinearity,
-            "nonlinearity_v": nonlinearity_v,
-            "mlp_ratio": mlp_ratio,
-            "attn_ratio": attn_ratio,
-            "num_layers_mlp": num_layers_mlp,
-            "dropout_prob": dropout_prob,
-            "norm_elementwise_affine": bool(norm_elementwise_affine),
-            "checkpoint_blocks": bool(checkpoint_blocks),
         }
-        self.linear_in = SlimLinear(in_v_channels, hidden_v_channels, in_s_channels, hidden_s_channels)
-        self.blocks = nn.ModuleList(
-            ConditionalSlimBlock(
-                alg,
-                hidden_v_channels,
-                v_channels_cond,
-                hidden_s_channels,
-                s_channels_cond,
-                num_heads,
-                nonlinearity=nonlinearity,
-                nonlinearity_v=nonlinearity_v,
-                mlp_ratio=mlp_ratio,
-                attn_ratio=attn_ratio,
-                num_layers_mlp=num_layers_mlp,
-                dropout_prob=dropout_prob,
-                norm_elementwise_affine=norm_elementwise_affine,
-            )
-            for _ in range(num_blocks)
+        super().__init__(
+            "ConditionalGATrSlim",
+            alg,
+            channels,
+            num_blocks=num_blocks,
+            num_heads=num_heads,
+            nonlinearity=nonlinearity,
+            nonlinearity_v=nonlinearity_v,
+            mlp_ratio=mlp_ratio,
+            attn_ratio=attn_ratio,
+            num_layers_mlp=num_layers_mlp,
+            dropout_prob=dropout_prob,
+            norm_elementwise_affine=norm_elementwise_affine,
+            checkpoint_blocks=checkpoint_blocks,
+            make_block=make_block,
+            tail_norm="norm3",  # the pre-MLP norm; norm2 (cross-attention) stays alive
         )
-        self.linear_out = SlimLinear(hidden_v_channels, out_v_channels, hidden_s_channels, out_s_channels)
-        if num_blocks:  # norm3 is the pre-MLP norm; norm2 (cross-attention) stays alive
-            last = self.blocks[-1]
-            assert isinstance(last, ConditionalSlimBlock)
-            _freeze_dead_tail(last.norm3, last.mlp, out_v_channels, out_s_channels)
+        self.v_channels_cond, self.s_channels_cond = v_channels_cond, s_channels_cond
 
     def forward(
         self,
@@ -518,25 +504,25 @@ class ConditionalGATrSlim(_SlimNetBase):
         nested = isinstance(vectors, Tensor) and vectors.is_nested
         if nested != (isinstance(vectors_cond, Tensor) and vectors_cond.is_nested):
             raise ValueError(f"{who}: give the inputs and the condition both as nested tensors or neither")
-        if nested:
-            vectors, scalars, offsets = _unnest(who, "vectors", vectors, scalars, offsets)
-            vectors_cond, scalars_cond, condition_offsets = _unnest(
-                who, "vectors_cond", vectors_cond, scalars_cond, condition_offsets
-            )
+        vectors, scalars, offsets, nested = unnest_sets(who, vectors, scalars, offsets, what="vectors")
+        vectors_cond, scalars_cond, condition_offsets, _ = unnest_sets(
+            who, vectors_cond, scalars_cond, condition_offsets, what="vectors_cond", s_what="scalars_cond"
+        )
         if (offsets is None) != (condition_offsets is None):
             raise ValueError(f"{who}: packed sets need both offsets and condition_offsets")
-        vectors, scalars = self._check_pair(
-            vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors"
-        )
-        vectors_cond, scalars_cond = self._check_pair(
-            vectors_cond, scalars_cond, self.v_channels_cond, self.s_channels_cond, "vectors_cond"
-        )
-        self._check_packed(vectors, offsets, self.in_v_channels, "vectors")
-        self._check_packed(vectors_cond, condition_offsets, self.v_channels_cond, "vectors_cond")
         if offsets is not None and (attn_mask is not None or crossattn_mask is not None):
             raise ValueError(
                 f"{who}: give either attn_mask / crossattn_mask or offsets (packed sets), not both"
             )
+        vectors, s = self._inputs(
+            who, vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors", offsets, max_items,
+            None,
+        )  # fmt: skip
+        vectors_cond, s_cond = self._inputs(
+            f"{who} condition", vectors_cond, scalars_cond, self.v_channels_cond, self.s_channels_cond,
+            "vectors_cond", condition_offsets, condition_max_items, None, name="offsets_k",
+            max_name="condition_max_items",
+        )  # fmt: skip
         if offsets is None and vectors.shape[:-3] != vectors_cond.shape[:-3]:
             raise ValueError(
                 f"{who}: vectors {tuple(vectors.shape)} and vectors_cond {tuple(vectors_cond.shape)} "
@@ -548,17 +534,13 @@ class ConditionalGATrSlim(_SlimNetBase):
             "max_items": max_items,
             "condition_max_items": condition_max_items,
         }
-        h_v, h_s = self.linear_in(vectors.transpose(-2, -1), scalars)
         c_v = vectors_cond.transpose(-2, -1)
-        for block in self.blocks:
-            args = (h_v, c_v, h_s, scalars_cond, attn_mask, crossattn_mask, is_causal)
-            if self.checkpoint_blocks and self.training:
-                h_v, h_s = checkpoint(block, *args, use_reentrant=False, **packing)
-            else:
-                h_v, h_s = block(*args, **packing)
-        out_v, out_s = self.linear_out(h_v, h_s)
-        out_v = out_v.transpose(-2, -1)
-        if nested:
-            assert offsets is not None
-            return packed_to_nested(out_v, offsets, max_items), packed_to_nested(out_s, offsets, max_items)
-        return out_v, out_s
+        return self._run(
+            vectors,
+            s,
+            lambda h_v, h_s: (h_v, c_v, h_s, s_cond, attn_mask, crossattn_mask, is_causal),
+            packing,
+            offsets,
+            max_items,
+            nested,
+        )
