@@ -8,9 +8,10 @@ from gatorch.layers.attention import CrossAttention, SelfAttention
 from gatorch.layers.bilinear import GeometricBilinear
 from gatorch.layers.block import ConditionalGATrBlock, GATrBlock
 from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig
-from gatorch.layers.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
 from gatorch.layers.dropout import GradeDropout
-from gatorch.layers.field_norm import (
+from gatorch.layers.fields.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
+from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+from gatorch.layers.fields.norm import (
     CliffordBatchNorm1d,
     CliffordBatchNorm2d,
     CliffordBatchNorm3d,
@@ -18,7 +19,7 @@ from gatorch.layers.field_norm import (
     CliffordGroupNorm2d,
     CliffordGroupNorm3d,
 )
-from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+from gatorch.layers.fields.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 from gatorch.layers.ga_attention import GACovariantAttention, GAInvariantAttention
 from gatorch.layers.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
 from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
@@ -26,7 +27,6 @@ from gatorch.layers.linear import EquiLinear
 from gatorch.layers.mlp import GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
 from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
-from gatorch.layers.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 
 __all__ = [
     "AttentionConfig",
