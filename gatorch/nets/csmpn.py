@@ -22,7 +22,7 @@ separate channel blocks and the result is averaged over the :math:`(k + 1)!` ord
                 [s_{v_{\pi(0)}}, \dots, s_{v_{\pi(k)}}]\big)
 
 with :math:`E_0` an :class:`~gatorch.layers.EquiLinear` and :math:`E_k` (``k >= 1``)
-``k`` stacked :class:`~gatorch.nets.gnn.CliffordMLP` (each one steerable geometric
+``k`` stacked :class:`~gatorch.layers.mlp.CliffordMLP` (each one steerable geometric
 product), so the embedding of a ``k``-simplex reaches the ``(k + 1)``-fold products
 :math:`x_{v_0} x_{v_1} \cdots x_{v_k}` (areas, volumes: bivectors, trivectors). The paper
 sums over the orderings; the mean is the same up to the constant :math:`(k + 1)!` and
@@ -53,7 +53,7 @@ the invariant one-hot codes :math:`r_{\tau\sigma}` (relation, sender dimension, 
 dimension) and :math:`d_\sigma` (dimension), fed as scalar channels; and one aggregation
 (mean or sum, ``index_add``) over the messages of all relations and dimensions together
 (the paper's *shared* simplicial message passing). :math:`\phi_m, \phi_u` are
-:class:`~gatorch.nets.gnn.CliffordMLP` (EquiLinear -> SteerableGeometricProduct ->
+:class:`~gatorch.layers.mlp.CliffordMLP` (EquiLinear -> SteerableGeometricProduct ->
 MVSiLU -> EquiLinear). A final EquiLinear reads out per-cell multivectors and scalars;
 :meth:`SimplicialComplex.pool <gatorch.nets.simplicial.SimplicialComplex.pool>` pools
 them per point cloud.
@@ -74,10 +74,12 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.algebras.algebra import Algebra
+from gatorch.functional.message_passing import aggregate
 from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
 from gatorch.layers.linear import EquiLinear
+from gatorch.layers.message_passing import AGGREGATIONS
+from gatorch.layers.mlp import CliffordMLP
 from gatorch.layers.nonlinear import EquiLayerNorm
-from gatorch.nets.gnn import AGGREGATIONS, CliffordMLP, _aggregate
 from gatorch.nets.simplicial import RELATIONS, SimplicialComplex
 
 __all__ = ["CSMPN", "DEFAULT_RELATIONS", "CSMPNLayer", "SimplexEmbedding"]
@@ -234,8 +236,8 @@ class CSMPNLayer(nn.Module):
             torch.cat([s.index_select(0, target), s.index_select(0, source), message_attr], dim=-1),
         )
         num_cells = mv.shape[0]
-        agg = _aggregate(m, target, num_cells, inv_count)
-        agg_s = _aggregate(ms, target, num_cells, inv_count)
+        agg = aggregate(m, target, num_cells, inv_count)
+        agg_s = aggregate(ms, target, num_cells, inv_count)
         du, dus = self.update(torch.cat([h, agg], dim=-2), torch.cat([s, agg_s, cell_attr], dim=-1))
         return mv + du, scalars + dus
 
