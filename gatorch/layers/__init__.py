@@ -20,13 +20,13 @@ from gatorch.layers.fields.norm import (
     CliffordGroupNorm3d,
 )
 from gatorch.layers.fields.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
-from gatorch.layers.ga_attention import GACovariantAttention, GAInvariantAttention
-from gatorch.layers.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
-from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.mlp import GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
 from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
+from gatorch.layers.zoo.ga_attention import GACovariantAttention, GAInvariantAttention
+from gatorch.layers.zoo.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
+from gatorch.layers.zoo.glgenn import QTGeometricProduct, QTLinear
 
 __all__ = [
     "AttentionConfig",

@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 warnings.warn(
-    "gatorch.layers.field_norm is deprecated; use gatorch.layers.fields.norm",
+    "gatorch.layers.field_norm is deprecated; use gatorch.layers.fields.norm "
+    "(whiten: gatorch.functional.fields.whiten)",
     DeprecationWarning,
     stacklevel=2,
 )
