@@ -54,7 +54,8 @@ from gatorch.algebras.algebra import Algebra
 from gatorch.functional.nonlinear import grade_invariants
 from gatorch.functional.unary import safe_sqrt
 from gatorch.functional.zoo.gcan import group_action_matrices, per_grade_weight
-from gatorch.layers._checks import check_algebra, check_int, check_linear_channels, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers.linear import MVScalarLinear
 
 __all__ = ["GCANActivation", "GCANGroupNorm", "GroupActionLinear", "transform_parameters"]
 
@@ -78,7 +79,7 @@ def _action_rows(alg: Algebra, w: Tensor, like: Tensor) -> Tensor:
 
 
 # -- layers -------------------------------------------------------------------------------------------
-class GroupActionLinear(nn.Module):
+class GroupActionLinear(MVScalarLinear):
     r"""GCAN's group action layer: input channels moved by learned versors, then mixed.
 
     .. math::
@@ -147,6 +148,7 @@ class GroupActionLinear(nn.Module):
     """
 
     _rotational: Tensor
+    s_to_s: nn.Parameter | None
 
     def __init__(
         self,
@@ -159,27 +161,16 @@ class GroupActionLinear(nn.Module):
         grade_weights: bool = True,
         bias: bool = False,
     ) -> None:
-        super().__init__()
-        check_algebra(alg, "GroupActionLinear")
-        check_linear_channels("GroupActionLinear", in_channels, out_channels, in_s_channels, out_s_channels)
+        super().__init__("GroupActionLinear", alg, in_channels, out_channels, in_s_channels, out_s_channels)
         if alg.n < 2:
             raise ValueError(f"GroupActionLinear: {alg!r} has no bivectors (needs n >= 2, got n = {alg.n})")
-        self.alg = alg
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
         self.grade_weights = bool(grade_weights)
         biv = alg.grade_slice(2)
         self.bivector = nn.Parameter(torch.empty(out_channels, in_channels, biv.stop - biv.start))
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, alg.n + 1 if grade_weights else 1))
-        self.s_to_mv = nn.Parameter(torch.empty(out_channels, in_s_channels)) if in_s_channels else None
-        self.mv_to_s = nn.Parameter(torch.empty(out_s_channels, in_channels)) if out_s_channels else None
-        self.s_to_s = (
-            nn.Parameter(torch.empty(out_s_channels, in_s_channels))
-            if in_s_channels and out_s_channels
-            else None
-        )
+        self._add_scalar_maps(bias=bias, s_to_s_linear=False)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self.s_bias = nn.Parameter(torch.zeros(out_s_channels)) if bias and out_s_channels else None
+        self._add_scalar_bias(bias)
         # bivector blades with a degenerate factor (<~e_A e_A>_0 = 0): translations in PGA
         inner = alg.constant("inner", None, torch.float64)[biv]
         self.register_buffer("_rotational", inner != 0, persistent=False)
@@ -193,13 +184,10 @@ class GroupActionLinear(nn.Module):
             if self.grade_weights:
                 std[0] = 1.0 / math.sqrt(self.in_channels + self.in_s_channels)
             self.weight.normal_().mul_(std.to(self.weight.dtype))
-            fan = self.in_channels + self.in_s_channels  # of the scalar blade and of the scalar outputs
-            for p in (self.s_to_mv, self.mv_to_s, self.s_to_s):
-                if p is not None:
-                    p.normal_().mul_(1.0 / math.sqrt(fan))
-            for p in (self.bias, self.s_bias):
-                if p is not None:
-                    p.zero_()
+            if self.bias is not None:
+                self.bias.zero_()
+        fan = self.in_channels + self.in_s_channels  # of the scalar blade and of the scalar outputs
+        self._reset_scalar_maps(fan, fan)
 
     def extra_repr(self) -> str:
         return (
@@ -250,12 +238,10 @@ class GroupActionLinear(nn.Module):
         weight = per_grade_weight(self.weight, self.alg).to(mv.dtype)
         blocks = [a.to(mv.dtype) for a in self.action_matrices()]
         x = mv.reshape(-1, self.in_channels, self.alg.dim)
-        extra = None  # added to the scalar blade: scalar inputs and the bias
-        if self.s_to_mv is not None:
-            assert scalars is not None
-            extra = scalars.reshape(-1, self.in_s_channels) @ self.s_to_mv.to(mv.dtype).T
-        if self.bias is not None:
-            extra = self.bias.to(mv.dtype) if extra is None else extra + self.bias.to(mv.dtype)
+        flat_s = None  # (N, in_s_channels), N the flattened batch
+        if scalars is not None and self.in_s_channels:
+            flat_s = scalars.reshape(-1, self.in_s_channels)
+        extra = self._invariant_term(flat_s, mv.dtype)  # on the scalar blade: scalar inputs and the bias
         outs = []
         slices = [self.alg.grade_slice(k) for k in range(self.alg.n + 1)]
         for k, (s, a) in enumerate(zip(slices, blocks, strict=True)):
@@ -270,12 +256,7 @@ class GroupActionLinear(nn.Module):
         s_out = mv.new_zeros(*batch, self.out_s_channels)
         if self.mv_to_s is not None:
             s_out = s_out + mv[..., self.alg.grade_slice(0)][..., 0] @ self.mv_to_s.to(mv.dtype).T
-        if self.s_to_s is not None:
-            assert scalars is not None
-            s_out = s_out + scalars @ self.s_to_s.to(mv.dtype).T
-        if self.s_bias is not None:
-            s_out = s_out + self.s_bias.to(mv.dtype)
-        return out, s_out
+        return out, self._scalar_outputs(s_out, scalars, mv.dtype)
 
 
 _AGGREGATIONS = ("linear", "sum", "mean")

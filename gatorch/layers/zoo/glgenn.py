@@ -35,13 +35,14 @@ from gatorch.functional.glgenn import (
     qt_paths,
     quaternion_type,
 )
-from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars
+from gatorch.layers._checks import check_mv, check_scalars
+from gatorch.layers.linear import MVScalarLinear
 from gatorch.layers.steerable import SteerableGeometricProduct
 
 __all__ = ["QTGeometricProduct", "QTLinear"]
 
 
-class QTLinear(nn.Module):
+class QTLinear(MVScalarLinear):
     r"""GLGENN's linear layer: one weight per channel pair and quaternion type.
 
     .. math::
@@ -87,6 +88,8 @@ class QTLinear(nn.Module):
     24
     """
 
+    s_to_s: nn.Linear | None
+
     def __init__(
         self,
         alg: Algebra,
@@ -97,22 +100,11 @@ class QTLinear(nn.Module):
         out_s_channels: int = 0,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        check_algebra(alg, "QTLinear")
-        check_linear_channels("QTLinear", in_channels, out_channels, in_s_channels, out_s_channels)
-        self.alg = alg
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
+        super().__init__("QTLinear", alg, in_channels, out_channels, in_s_channels, out_s_channels)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, NUM_QUATERNION_TYPES))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self.s_to_mv = nn.Parameter(torch.empty(out_channels, in_s_channels)) if in_s_channels else None
-        self.mv_to_s = nn.Parameter(torch.empty(out_s_channels, in_channels)) if out_s_channels else None
-        if in_s_channels and out_s_channels:
-            self.s_to_s: nn.Linear | None = nn.Linear(in_s_channels, out_s_channels, bias=bias)
-        else:
-            self.s_to_s = None
-        needs_s_bias = bias and out_s_channels > 0 and in_s_channels == 0
-        self.s_bias = nn.Parameter(torch.zeros(out_s_channels)) if needs_s_bias else None
+        self._add_scalar_maps(bias=bias)
+        self._add_scalar_bias(bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -124,16 +116,7 @@ class QTLinear(nn.Module):
             self.weight.normal_().mul_(std.to(self.weight.dtype))
             if self.bias is not None:
                 self.bias.zero_()
-            if self.s_to_mv is not None:
-                self.s_to_mv.normal_().mul_(1.0 / math.sqrt(fan_s))
-            if self.mv_to_s is not None:
-                self.mv_to_s.normal_().mul_(1.0 / math.sqrt(fan_s))
-            if self.s_to_s is not None:
-                self.s_to_s.weight.normal_().mul_(1.0 / math.sqrt(fan_s))
-                if self.s_to_s.bias is not None:
-                    self.s_to_s.bias.zero_()
-            if self.s_bias is not None:
-                self.s_bias.zero_()
+        self._reset_scalar_maps(fan_s, fan_s)
 
     def extra_repr(self) -> str:
         return (
@@ -144,22 +127,13 @@ class QTLinear(nn.Module):
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_mv(self.alg, mv, self.in_channels, "QTLinear")
         check_scalars(scalars, self.in_s_channels, "QTLinear")
-        extra = None  # added to the scalar blade: scalar inputs and the bias
-        if self.s_to_mv is not None:
-            assert scalars is not None
-            extra = scalars @ self.s_to_mv.t()
-        if self.bias is not None:
-            extra = self.bias if extra is None else extra + self.bias
+        extra = self._invariant_term(scalars)  # added to the scalar blade: scalar inputs and the bias
         if self.mv_to_s is not None:
             out, s_out = qt_linear_readout(self.alg, mv, self.weight, self.mv_to_s, bias=extra)
         else:
             out = qt_linear(self.alg, mv, self.weight, bias=extra)
             s_out = mv.new_zeros(*mv.shape[:-2], self.out_s_channels)
-        if self.s_to_s is not None:
-            s_out = s_out + self.s_to_s(scalars)
-        if self.s_bias is not None:
-            s_out = s_out + self.s_bias
-        return out, s_out
+        return out, self._scalar_outputs(s_out, scalars)
 
 
 class QTGeometricProduct(SteerableGeometricProduct):
