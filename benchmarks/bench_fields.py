@@ -123,7 +123,7 @@ def _gatorch_conv(signature: list[int], spatial: int, rotation: bool = False) ->
         import torch
 
         from gatorch import Algebra
-        from gatorch.layers.conv import CliffordConv2d, CliffordConv3d
+        from gatorch.layers.fields.conv import CliffordConv2d, CliffordConv3d
 
         torch.manual_seed(0)
         shape = SHAPE_2D if spatial == 2 else SHAPE_3D

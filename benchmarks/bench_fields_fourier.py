@@ -54,7 +54,7 @@ def _gatorch(signature: list[int], spatial: int, spectrum: str) -> Callable[[int
         import torch
 
         from gatorch import Algebra
-        from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+        from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
 
         torch.manual_seed(0)
         shape = SPECTRAL_2D if spatial == 2 else SPECTRAL_3D

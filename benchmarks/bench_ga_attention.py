@@ -6,8 +6,8 @@ For each configuration (layer, rank, reduce, invariant / covariant mode) on ``ba
 random float32 clouds of ``points`` points with ``n_dim``-wide values, the median time of
 one forward + backward pass (gradients of positions, values and every weight) of
 
-* gatorch's :class:`~gatorch.layers.ga_attention.GAInvariantAttention` /
-  :class:`~gatorch.layers.ga_attention.GACovariantAttention` (products through
+* gatorch's :class:`~gatorch.layers.zoo.ga_attention.GAInvariantAttention` /
+  :class:`~gatorch.layers.zoo.ga_attention.GACovariantAttention` (products through
   ``VGA3``'s sparse geometric product on 8-component multivectors);
 * the package's torch backend (``VectorAttention`` / ``Vector2VectorAttention``:
   hand-written 3- and 4-component swizzles),
@@ -42,7 +42,7 @@ from torch import nn
 
 from gatorch import VGA3
 from gatorch.interface.vga import embed_vector
-from gatorch.layers.ga_attention import (
+from gatorch.layers.zoo.ga_attention import (
     GACovariantAttention,
     GAInvariantAttention,
     ga_attention_invariant_dims,

@@ -2,7 +2,7 @@
 
 What it measures
 ----------------
-For each algebra, a :class:`gatorch.layers.gcan.GroupActionLinear` with ``channels ->
+For each algebra, a :class:`gatorch.layers.zoo.gcan.GroupActionLinear` with ``channels ->
 channels`` multivector channels (generic bivectors, so in PGA3 the versors are screw
 motions) on ``items`` random float32 inputs, the median time of
 
@@ -11,7 +11,7 @@ motions) on ``items`` random float32 inputs, the median time of
   grade over the batch: the layer's ``forward``;
 * ``naive``: the versors ``exp(B)``, then ``V x V^-1`` for every item and every (output,
   input) pair (two geometric products per pair per item, batched, no Python loop), weighted
-  per grade and summed over inputs: :func:`gatorch.layers.gcan.group_action_linear_naive`,
+  per grade and summed over inputs: :func:`gatorch.functional.zoo.gcan.group_action_linear_naive`,
 
 forward only (under ``torch.no_grad()``) and forward + backward (gradients of the inputs,
 bivectors and weights), after ``warmup`` untimed calls. ``speed-up`` is ``naive time /
@@ -43,7 +43,8 @@ from timing import median_ms as _median_ms
 
 import gatorch
 from gatorch import Algebra
-from gatorch.layers.gcan import GroupActionLinear, group_action_linear_naive, group_action_matrices
+from gatorch.functional.zoo.gcan import group_action_linear_naive, group_action_matrices
+from gatorch.layers.zoo.gcan import GroupActionLinear
 
 ALGEBRAS: dict[str, Algebra] = {"VGA3": gatorch.VGA3, "PGA3": gatorch.PGA3, "CGA3": gatorch.CGA3}
 DEFAULT_ITEMS = 1024

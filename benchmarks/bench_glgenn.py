@@ -6,10 +6,10 @@ For each algebra, on ``items x channels`` random float32 multivectors, the media
 (forward under ``torch.no_grad()``, and forward + backward to the input and every parameter)
 and the parameter count of
 
-* ``linear``: :class:`gatorch.layers.glgenn.QTLinear` (4 weights per channel pair) against
+* ``linear``: :class:`gatorch.layers.zoo.glgenn.QTLinear` (4 weights per channel pair) against
   :class:`gatorch.layers.EquiLinear` (one per channel pair and equivariant basis map), both
   ``channels -> channels`` with bias;
-* ``product``: :class:`gatorch.layers.glgenn.QTGeometricProduct` against
+* ``product``: :class:`gatorch.layers.zoo.glgenn.QTGeometricProduct` against
   :class:`gatorch.layers.SteerableGeometricProduct` (first-order term included);
 * ``qt_gp``: :func:`gatorch.functional.glgenn.qt_gp` (qt weights broadcast onto the sparse
   steerable kernel) against the formulation of the GLGENN reference code (qt weights repeated
@@ -42,7 +42,7 @@ import gatorch
 from gatorch import Algebra
 from gatorch.functional.glgenn import qt_gp, qt_index, qt_paths
 from gatorch.layers import EquiLinear, SteerableGeometricProduct
-from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
+from gatorch.layers.zoo.glgenn import QTGeometricProduct, QTLinear
 
 ALGEBRAS: dict[str, Algebra] = {
     "VGA3": gatorch.VGA3,

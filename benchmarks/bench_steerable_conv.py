@@ -5,7 +5,7 @@ What it measures
 ``CliffordSteerableConv2d(Cl(2, 0), 16 -> 16, kernel 5)`` on a ``(8, 16, 64, 64, 4)`` float32
 field (defaults), median wall times after warm-up calls:
 
-* ``kernel build``: :meth:`~gatorch.layers.steerable_conv.CliffordSteerableConvNd.build_kernel`
+* ``kernel build``: :meth:`~gatorch.layers.fields.steerable_conv.CliffordSteerableConvNd.build_kernel`
   alone (the kernel network on the 25 grid positions and the assembly of the structured
   ``(64, 64, 5, 5)`` real kernel), forward only and forward + backward;
 * ``conv, given kernel``: ``layer(x, kernel=k)`` with a prebuilt kernel (blade axis moved
@@ -38,7 +38,7 @@ import torch
 from timing import median_ms
 
 from gatorch import Algebra
-from gatorch.layers.steerable_conv import CliffordSteerableConv2d
+from gatorch.layers.fields.steerable_conv import CliffordSteerableConv2d
 
 SEED = 0
 QUICK = {"batch": 2, "size": 16, "repeats": 2, "warmup": 1}

@@ -2,8 +2,8 @@ r"""Conversion of cliffordlayers' (Microsoft, PyPI ``cliffordlayers``) layers to
 
 :func:`from_cliffordlayers` turns ``CliffordConv1d`` / ``CliffordConv2d`` / ``CliffordConv3d``
 (``rotation=True`` included) and ``CliffordLinear`` into
-:class:`~gatorch.layers.conv.CliffordConv1d` / ``2d`` / ``3d`` and
-:class:`~gatorch.layers.conv.CliffordLinear` with the same weights. The converted module is
+:class:`~gatorch.layers.fields.conv.CliffordConv1d` / ``2d`` / ``3d`` and
+:class:`~gatorch.layers.fields.conv.CliffordLinear` with the same weights. The converted module is
 called like the original, on the same ``(batch, channels, *spatial, blades)`` tensor, and
 returns the same values (to rounding).
 
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from gatorch.functional.algebra import Algebra
-from gatorch.layers.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
+from gatorch.layers.fields.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
 
 __all__ = ["EXTENSION_MODULE", "algebra_from_signature", "from_cliffordlayers"]
 
@@ -171,8 +171,8 @@ def from_cliffordlayers(module: nn.Module) -> nn.Module:
     Returns
     -------
     nn.Module
-        :class:`~gatorch.layers.conv.CliffordConv1d` / ``2d`` / ``3d`` or
-        :class:`~gatorch.layers.conv.CliffordLinear` on ``Algebra.from_signature(module.g)``,
+        :class:`~gatorch.layers.fields.conv.CliffordConv1d` / ``2d`` / ``3d`` or
+        :class:`~gatorch.layers.fields.conv.CliffordLinear` on ``Algebra.from_signature(module.g)``,
         on the module's device and dtype, in its training mode. It takes the same
         ``(batch, channels, *spatial, blades)`` input.
 

@@ -83,8 +83,8 @@ def convert(module: Any) -> nn.Module | None:
     cl_ft = importlib.import_module("cliffordlayers.nn.modules.cliffordfourier")
     cl_gn = importlib.import_module("cliffordlayers.nn.modules.groupnorm")
 
-    from gatorch.layers import field_norm
-    from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+    from gatorch.layers.fields import norm as field_norm
+    from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
 
     ref = next(iter(list(module.parameters()) + list(module.buffers())), None)
     device = ref.device if ref is not None else None

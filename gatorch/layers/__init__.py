@@ -1,29 +1,31 @@
 """Equivariant nn.Modules built on gatorch.functional.
 
 Layers take the algebra first, work on ``(..., channels, dim)`` multivectors plus optional
-``(..., s_channels)`` scalars, and return ``(mv, s)``.
+``(..., s_channels)`` scalars, and return ``(mv, s)``. Modules by role (``linear``, ``bilinear``,
+``nonlinear``, ``mlp``, ``message_passing``, ...); layers on fields in :mod:`gatorch.layers.fields`;
+the seed-paper architectures' layers in :mod:`gatorch.layers.zoo`.
 """
 
 from gatorch.layers.attention import CrossAttention, SelfAttention
 from gatorch.layers.bilinear import GeometricBilinear
 from gatorch.layers.block import ConditionalGATrBlock, GATrBlock
-from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig
-from gatorch.layers.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
+from gatorch.layers.config import AttentionConfig, CliffordMLPConfig, MLPConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
-from gatorch.layers.field_norm import (
+from gatorch.layers.fields.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
+from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+from gatorch.layers.fields.norm import (
     CliffordBatchNorm1d,
     CliffordBatchNorm2d,
     CliffordBatchNorm3d,
     CliffordGroupNorm1d,
     CliffordGroupNorm2d,
     CliffordGroupNorm3d,
+    EquiFieldGroupNorm,
 )
-from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
-from gatorch.layers.ga_attention import GACovariantAttention, GAInvariantAttention
-from gatorch.layers.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
-from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
-from gatorch.layers.linear import EquiLinear
-from gatorch.layers.mlp import GeoMLP
+from gatorch.layers.fields.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
+from gatorch.layers.linear import EquiLinear, MVScalarLinear
+from gatorch.layers.message_passing import CliffordGNNLayer
+from gatorch.layers.mlp import CliffordMLP, GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
 from gatorch.layers.slim import (
     ConditionalSlimBlock,
@@ -37,20 +39,27 @@ from gatorch.layers.slim import (
     SlimSelfAttention,
 )
 from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
-from gatorch.layers.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
+from gatorch.layers.zoo.csmpn import CSMPNLayer, SimplexEmbedding
+from gatorch.layers.zoo.ga_attention import GACovariantAttention, GAInvariantAttention
+from gatorch.layers.zoo.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
+from gatorch.layers.zoo.glgenn import QTGeometricProduct, QTLinear
 
 __all__ = [
     "AttentionConfig",
+    "CSMPNLayer",
     "CliffordBatchNorm1d",
     "CliffordBatchNorm2d",
     "CliffordBatchNorm3d",
     "CliffordConv1d",
     "CliffordConv2d",
     "CliffordConv3d",
+    "CliffordGNNLayer",
     "CliffordGroupNorm1d",
     "CliffordGroupNorm2d",
     "CliffordGroupNorm3d",
     "CliffordLinear",
+    "CliffordMLP",
+    "CliffordMLPConfig",
     "CliffordSpectralConv2d",
     "CliffordSpectralConv3d",
     "CliffordSteerableConv2d",
@@ -58,6 +67,7 @@ __all__ = [
     "ConditionalGATrBlock",
     "ConditionalSlimBlock",
     "CrossAttention",
+    "EquiFieldGroupNorm",
     "EquiLayerNorm",
     "EquiLinear",
     "GACovariantAttention",
@@ -70,12 +80,14 @@ __all__ = [
     "GradeDropout",
     "GroupActionLinear",
     "MLPConfig",
+    "MVScalarLinear",
     "MVSiLU",
     "NormConfig",
     "QTGeometricProduct",
     "QTLinear",
     "ScalarGatedNonlinearity",
     "SelfAttention",
+    "SimplexEmbedding",
     "SlimBlock",
     "SlimCrossAttention",
     "SlimDropout",

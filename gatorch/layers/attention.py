@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import (
     distance_components,
     feature_layout,

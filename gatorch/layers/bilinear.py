@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.products import gp, regressive
 from gatorch.layers._checks import check_algebra, check_mv
 from gatorch.layers.linear import EquiLinear

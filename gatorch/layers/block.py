@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.layers._checks import check_algebra
 from gatorch.layers.attention import CrossAttention, SelfAttention
 from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig

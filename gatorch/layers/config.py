@@ -1,6 +1,6 @@
-"""Configuration objects for attention and MLP layers, passed in explicitly (no global flags).
+"""Configuration objects for attention, MLP and norm layers, passed in explicitly (no global flags).
 
-Both are frozen dataclasses; :meth:`cast` accepts an instance, a mapping with a subset of
+All are frozen dataclasses; :meth:`cast` accepts an instance, a mapping with a subset of
 the fields (unknown keys are an error) or ``None`` (the defaults).
 """
 
@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gatorch.functional.nonlinear import EPS_MODES, GATES
 from gatorch.layers._checks import check_int
+from gatorch.layers.steerable import WEIGHT_INITS
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["AttentionConfig", "MLPConfig", "NormConfig"]
+__all__ = ["BLOCK_NORMS", "MLP_STYLES", "AttentionConfig", "CliffordMLPConfig", "MLPConfig", "NormConfig"]
 
 _C = TypeVar("_C", bound="_Config")
 
@@ -231,3 +232,66 @@ class NormConfig(_Config):
     def s_eps(self) -> float:
         """The scalar layer norm's epsilon."""
         return float(self.eps if self.scalar_eps is None else self.scalar_eps)
+
+
+#: The two structures of :class:`CliffordMLPConfig`.
+MLP_STYLES = ("gatorch", "cgenn")
+#: The block norms of :class:`CliffordMLPConfig` (``"cgenn"`` style).
+BLOCK_NORMS = ("mean", "rms", "none")
+
+
+@dataclass(frozen=True)
+class CliffordMLPConfig(_Config):
+    """Options of :class:`~gatorch.layers.mlp.CliffordMLP` (and of the message and update MLPs of
+    :class:`~gatorch.nets.gnn.CliffordGNN`).
+
+    Attributes
+    ----------
+    style : {"gatorch", "cgenn"}
+        ``"gatorch"``: EquiLinear -> SteerableGeometricProduct -> MVSiLU -> EquiLinear.
+        ``"cgenn"``: ``blocks`` x (EquiLinear -> MVSiLU -> SteerableGeometricProduct ->
+        EquiLayerNorm), CGENN's ``CEMLP``, whose layer norm is the mean-of-norms statistic
+        with a learnt scale per channel.
+    blocks : int
+        Blocks of the ``"cgenn"`` style (CGENN: 2); must be 2 for ``"gatorch"``, whose
+        structure is fixed.
+    normalization_init : float, optional
+        The steerable product's right-operand normalisation
+        (:func:`~gatorch.functional.steerable.grade_normalize`), with logits starting here;
+        ``None``: off. CGENN: 0.0.
+    weight_init : {"variance", "cgenn"}
+        Initialisation of the steerable product's path weights
+        (:class:`~gatorch.layers.SteerableGeometricProduct`).
+    block_norm : {"mean", "rms", "none"}
+        The layer norm closing each block of the ``"cgenn"`` style: CGENN's mean of the
+        channel norms with a learnt scale per channel (``"mean"``), GATr's root mean square
+        without a scale (``"rms"``), or none.
+    """
+
+    style: str = "gatorch"
+    blocks: int = 2
+    normalization_init: float | None = None
+    weight_init: str = "variance"
+    block_norm: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.style not in MLP_STYLES:
+            raise ValueError(f"CliffordMLPConfig: style must be one of {MLP_STYLES}, got {self.style!r}")
+        check_int("CliffordMLPConfig", "blocks", self.blocks, 1)
+        if self.style == "gatorch" and self.blocks != 2:
+            raise ValueError(
+                f"CliffordMLPConfig: the 'gatorch' style has 2 linear maps (blocks=2), got {self.blocks}"
+            )
+        if self.normalization_init is not None and not isinstance(self.normalization_init, (int, float)):
+            raise TypeError(
+                "CliffordMLPConfig: normalization_init must be a float or None, "
+                f"got {self.normalization_init!r}"
+            )
+        if self.block_norm not in BLOCK_NORMS:
+            raise ValueError(
+                f"CliffordMLPConfig: block_norm must be one of {BLOCK_NORMS}, got {self.block_norm!r}"
+            )
+        if self.weight_init not in WEIGHT_INITS:
+            raise ValueError(
+                f"CliffordMLPConfig: weight_init must be one of {WEIGHT_INITS}, got {self.weight_init!r}"
+            )

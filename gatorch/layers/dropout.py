@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.dropout import grade_dropout
 from gatorch.layers._checks import check_algebra
 

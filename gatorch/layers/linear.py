@@ -1,4 +1,5 @@
-"""``EquiLinear``: the equivariant linear layer on multivector and scalar channels."""
+"""``EquiLinear``: the equivariant linear layer on multivector and scalar channels, and
+``MVScalarLinear``, the base of every linear layer on ``(mv, scalars)`` channel pairs."""
 
 from __future__ import annotations
 
@@ -7,14 +8,157 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.linear import equi_linear, equi_linear_readout, invariant_components, linear_plan
 from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars
 
-__all__ = ["EquiLinear"]
+__all__ = ["EquiLinear", "MVScalarLinear"]
 
 
-class EquiLinear(nn.Module):
+class MVScalarLinear(nn.Module):
+    r"""Base of the linear layers on ``(mv, scalars)`` channel pairs: the scalar-channel plumbing.
+
+    A linear layer on multivector channels ``x: (..., in_channels, dim)`` and scalar channels
+    ``s: (..., in_s_channels)`` has, besides its own multivector map, four scalar-side pieces,
+    which this class creates, initialises and applies for :class:`EquiLinear`,
+    :class:`~gatorch.layers.zoo.glgenn.QTLinear` and :class:`~gatorch.layers.zoo.gcan.GroupActionLinear`:
+
+    .. math::
+        y_o \mathrel{+}= \Big(\sum_j V_{o\cdot j}\, s_j + b_o\Big) e_{\mathrm{inv}},
+        \qquad t_p = \sum_{i} U_{p i \cdot}\, x_{i, \mathrm{read}} + \sum_j T_{pj}\, s_j + \beta_p
+
+    * ``s_to_mv`` (:math:`V`): scalars into the invariant blades of the multivector outputs,
+      shape ``(out_channels, in_s_channels)`` or, with several invariant blades,
+      ``(out_channels, inv_blades, in_s_channels)``; ``None`` without scalar inputs.
+    * ``mv_to_s`` (:math:`U`): invariant coefficients of the multivector inputs into the
+      scalar outputs, shape ``(out_s_channels, in_channels)`` or ``(out_s_channels,
+      in_channels, read_coefficients)``; ``None`` without scalar outputs. The subclass
+      applies it (usually fused with its multivector map).
+    * ``s_to_s`` (:math:`T`): ``nn.Linear(in_s_channels, out_s_channels, bias=bias)`` or a bare
+      ``(out_s_channels, in_s_channels)`` matrix; ``None`` unless both scalar sides exist.
+    * ``s_bias`` (:math:`\beta`): ``(out_s_channels,)``, present when ``bias`` and there are
+      scalar outputs whose bias ``s_to_s`` does not already hold.
+
+    The multivector bias :math:`b` (``self.bias``) belongs to the subclass, which registers its
+    parameters in its own order (the order of ``named_parameters`` and the ``state_dict``):
+    :meth:`_add_scalar_maps` registers ``s_to_mv``, ``mv_to_s``, ``s_to_s`` and
+    :meth:`_add_scalar_bias` registers ``s_bias``.
+
+    Parameters
+    ----------
+    who : str
+        The layer's name in error messages.
+    alg : Algebra
+    in_channels, out_channels : int
+        Multivector channels.
+    in_s_channels, out_s_channels : int
+        Scalar channels (0: none).
+    """
+
+    s_to_mv: nn.Parameter | None
+    mv_to_s: nn.Parameter | None
+    s_to_s: nn.Linear | nn.Parameter | None
+    s_bias: nn.Parameter | None
+    bias: nn.Parameter | None
+
+    def __init__(
+        self,
+        who: str,
+        alg: Algebra,
+        in_channels: int,
+        out_channels: int,
+        in_s_channels: int,
+        out_s_channels: int,
+    ) -> None:
+        super().__init__()
+        check_algebra(alg, who)
+        check_linear_channels(who, in_channels, out_channels, in_s_channels, out_s_channels)
+        self.alg = alg
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
+
+    def _add_scalar_maps(
+        self,
+        *,
+        bias: bool,
+        inv_blades: int | None = None,
+        read_coefficients: int | None = None,
+        s_to_s_linear: bool = True,
+    ) -> None:
+        """Register ``s_to_mv``, ``mv_to_s`` and ``s_to_s`` (uninitialised, see :meth:`_reset_scalar_maps`).
+
+        ``inv_blades`` / ``read_coefficients``: the blade axis of ``s_to_mv`` / ``mv_to_s``
+        (``None``: no such axis, one invariant blade). ``s_to_s_linear``: ``s_to_s`` as
+        ``nn.Linear`` with a bias when ``bias`` (``True``) or as a bare matrix (``False``).
+        """
+        i, o, si, so = self.in_channels, self.out_channels, self.in_s_channels, self.out_s_channels
+        inv = () if inv_blades is None else (inv_blades,)
+        read = () if read_coefficients is None else (read_coefficients,)
+        self.s_to_mv = nn.Parameter(torch.empty(o, *inv, si)) if si else None
+        self.mv_to_s = nn.Parameter(torch.empty(so, i, *read)) if so else None
+        if si and so:
+            self.s_to_s = nn.Linear(si, so, bias=bias) if s_to_s_linear else nn.Parameter(torch.empty(so, si))
+        else:
+            self.s_to_s = None
+
+    def _add_scalar_bias(self, bias: bool) -> None:
+        """Register ``s_bias`` (zeros) when ``bias`` and the scalar outputs have no bias in ``s_to_s``."""
+        in_s_to_s = isinstance(self.s_to_s, nn.Linear) and self.s_to_s.bias is not None
+        needs = bias and self.out_s_channels > 0 and not in_s_to_s
+        self.s_bias = nn.Parameter(torch.zeros(self.out_s_channels)) if needs else None
+
+    def _reset_scalar_maps(self, fan_mv: int, fan_s: int) -> None:
+        """``s_to_mv ~ N(0, 1 / fan_mv)``; ``mv_to_s``, ``s_to_s ~ N(0, 1 / fan_s)``; zero scalar biases.
+
+        Drawn in this order (``s_to_mv``, ``mv_to_s``, ``s_to_s``), after the subclass's own weights.
+        """
+        with torch.no_grad():
+            if self.s_to_mv is not None:
+                self.s_to_mv.normal_().mul_(1.0 / math.sqrt(fan_mv))
+            if self.mv_to_s is not None:
+                self.mv_to_s.normal_().mul_(1.0 / math.sqrt(fan_s))
+            if isinstance(self.s_to_s, nn.Linear):
+                self.s_to_s.weight.normal_().mul_(1.0 / math.sqrt(fan_s))
+                if self.s_to_s.bias is not None:
+                    self.s_to_s.bias.zero_()
+            elif self.s_to_s is not None:
+                self.s_to_s.normal_().mul_(1.0 / math.sqrt(fan_s))
+            if self.s_bias is not None:
+                self.s_bias.zero_()
+
+    def _invariant_term(self, scalars: Tensor | None, dtype: torch.dtype | None = None) -> Tensor | None:
+        """``s_to_mv(scalars) + bias``, added to the invariant blades: ``(..., out_channels[, inv_blades])``.
+
+        ``None`` when the layer has neither scalar inputs nor a bias. ``dtype``: cast the
+        parameters to it first (``None``: use them as they are).
+        """
+        extra = None
+        if self.s_to_mv is not None:
+            assert scalars is not None
+            w = self.s_to_mv if dtype is None else self.s_to_mv.to(dtype)
+            extra = torch.einsum("...j,ocj->...oc", scalars, w) if w.ndim == 3 else scalars @ w.T
+        if self.bias is not None:
+            b = self.bias if dtype is None else self.bias.to(dtype)
+            extra = b if extra is None else extra + b
+        return extra
+
+    def _scalar_outputs(
+        self, s_out: Tensor, scalars: Tensor | None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        """``s_out + s_to_s(scalars) + s_bias``, with ``s_out`` the readout of the multivector inputs."""
+        if self.s_to_s is not None:
+            assert scalars is not None
+            if isinstance(self.s_to_s, nn.Linear):
+                s_out = s_out + self.s_to_s(scalars)
+            else:
+                w = self.s_to_s if dtype is None else self.s_to_s.to(dtype)
+                s_out = s_out + scalars @ w.T
+        if self.s_bias is not None:
+            s_out = s_out + (self.s_bias if dtype is None else self.s_bias.to(dtype))
+        return s_out
+
+
+class EquiLinear(MVScalarLinear):
     r"""Equivariant linear map of multivector channels, with optional scalar channels.
 
     .. math::
@@ -65,6 +209,7 @@ class EquiLinear(nn.Module):
     """
 
     _readable: Tensor
+    s_to_s: nn.Linear | None
 
     def __init__(
         self,
@@ -77,14 +222,9 @@ class EquiLinear(nn.Module):
         group: str = "pin",
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        check_algebra(alg, "EquiLinear")
-        check_linear_channels("EquiLinear", in_channels, out_channels, in_s_channels, out_s_channels)
+        super().__init__("EquiLinear", alg, in_channels, out_channels, in_s_channels, out_s_channels)
         plan = linear_plan(alg, group)  # validates group
-        self.alg = alg
         self.group = group
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
         inv = invariant_components(alg, group, "blades")
         readable = invariant_components(alg, group, "coefficients")
         self.register_buffer("_readable", torch.tensor(readable, dtype=torch.long), persistent=False)
@@ -92,18 +232,8 @@ class EquiLinear(nn.Module):
 
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, plan.num_maps))
         self.bias = nn.Parameter(torch.zeros(out_channels, n_inv)) if bias else None
-        self.s_to_mv = (
-            nn.Parameter(torch.empty(out_channels, n_inv, in_s_channels)) if in_s_channels else None
-        )
-        self.mv_to_s = (
-            nn.Parameter(torch.empty(out_s_channels, in_channels, n_read)) if out_s_channels else None
-        )
-        if in_s_channels and out_s_channels:
-            self.s_to_s: nn.Linear | None = nn.Linear(in_s_channels, out_s_channels, bias=bias)
-        else:
-            self.s_to_s = None
-        needs_s_bias = bias and out_s_channels > 0 and in_s_channels == 0
-        self.s_bias = nn.Parameter(torch.zeros(out_s_channels)) if needs_s_bias else None
+        self._add_scalar_maps(bias=bias, inv_blades=n_inv, read_coefficients=n_read)
+        self._add_scalar_bias(bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -119,16 +249,9 @@ class EquiLinear(nn.Module):
             std[list(maps)] = 1.0 / math.sqrt(fan)
         with torch.no_grad():
             self.weight.normal_().mul_(std)
-            if self.s_to_mv is not None:
-                fan_0 = self.in_channels * maps_into[0] + self.in_s_channels
-                self.s_to_mv.normal_().mul_(1.0 / math.sqrt(fan_0))
-            fan_s = self.in_channels * int(self._readable.numel()) + self.in_s_channels
-            if self.mv_to_s is not None:
-                self.mv_to_s.normal_().mul_(1.0 / math.sqrt(fan_s))
-            if self.s_to_s is not None:
-                self.s_to_s.weight.normal_().mul_(1.0 / math.sqrt(fan_s))
-                if self.s_to_s.bias is not None:
-                    self.s_to_s.bias.zero_()
+        fan_0 = self.in_channels * maps_into[0] + self.in_s_channels
+        fan_s = self.in_channels * int(self._readable.numel()) + self.in_s_channels
+        self._reset_scalar_maps(fan_0, fan_s)
 
     def extra_repr(self) -> str:
         return (
@@ -139,19 +262,11 @@ class EquiLinear(nn.Module):
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_mv(self.alg, mv, self.in_channels, "EquiLinear")
         check_scalars(scalars, self.in_s_channels, "EquiLinear")
-        extra = None  # added to the invariant blades: scalar inputs and the bias
-        if self.s_to_mv is not None:
-            extra = torch.einsum("...j,ocj->...oc", scalars, self.s_to_mv)
-        if self.bias is not None:
-            extra = self.bias if extra is None else extra + self.bias
+        extra = self._invariant_term(scalars)  # added to the invariant blades: scalar inputs and the bias
         batch = mv.shape[:-2]
         if self.mv_to_s is not None:
             out, s_out = equi_linear_readout(self.alg, mv, self.weight, self.mv_to_s, self.group, bias=extra)
         else:
             out = equi_linear(self.alg, mv, self.weight, self.group, bias=extra)
             s_out = mv.new_zeros(*batch, self.out_s_channels)
-        if self.s_to_s is not None:
-            s_out = s_out + self.s_to_s(scalars)
-        if self.s_bias is not None:
-            s_out = s_out + self.s_bias
-        return out, s_out
+        return out, self._scalar_outputs(s_out, scalars)

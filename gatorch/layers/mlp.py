@@ -1,4 +1,5 @@
-"""``GeoMLP``: GATr's equivariant MLP (a bilinear layer, then gated linear layers)."""
+"""The multivector MLPs: ``GeoMLP`` (GATr's: a bilinear layer, then gated linear layers) and
+``CliffordMLP`` (CGENN's: linear maps, steerable geometric products and MVSiLU)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 from gatorch.layers.bilinear import GeometricBilinear
-from gatorch.layers.config import MLPConfig, NormConfig
+from gatorch.layers.config import CliffordMLPConfig, MLPConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.linear import EquiLinear
-from gatorch.layers.nonlinear import ScalarGatedNonlinearity, norm_from_config
+from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity, norm_from_config
+from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
 
-__all__ = ["GeoMLP"]
+__all__ = ["CliffordMLP", "GeoMLP"]
 
 
 class GeoMLP(nn.Module):
@@ -102,3 +104,95 @@ class GeoMLP(nn.Module):
             h, s = self.gate(h, s)
             h, s = linear(h, s if s.shape[-1] else None)
         return h, s
+
+
+class CliffordMLP(nn.Module):
+    r"""CGENN's multivector MLP on ``(mv, scalars)``, in one of two styles (:class:`CliffordMLPConfig`).
+
+    * ``"gatorch"`` (default): EquiLinear -> SteerableGeometricProduct -> MVSiLU -> EquiLinear.
+    * ``"cgenn"``: ``blocks`` x (EquiLinear -> MVSiLU -> SteerableGeometricProduct ->
+      EquiLayerNorm(statistic="mean", elementwise_affine=True)), CGENN's ``CEMLP``.
+
+    Parameters
+    ----------
+    alg : Algebra
+    in_channels, out_channels : int
+        Multivector channels in and out; the hidden width is ``out_channels``.
+    in_s_channels, out_s_channels : int
+        Scalar channels in and out (0: none); the hidden width is ``out_s_channels``.
+    config : CliffordMLPConfig or mapping, optional
+
+    Shapes
+    ------
+    ``forward(mv, scalars=None) -> (mv, scalars)`` with ``mv: (..., in_channels, dim) ->
+    (..., out_channels, dim)`` and ``scalars: (..., in_s_channels) -> (..., out_s_channels)``.
+    """
+
+    def __init__(
+        self,
+        alg: Algebra,
+        in_channels: int,
+        out_channels: int,
+        in_s_channels: int = 0,
+        out_s_channels: int = 0,
+        config: CliffordMLPConfig | Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = cfg = CliffordMLPConfig.cast(config)
+        norm_init, weight_init = cfg.normalization_init, cfg.weight_init
+        if cfg.style == "gatorch":
+            self.linear_in = EquiLinear(
+                alg, in_channels, out_channels, in_s_channels=in_s_channels, out_s_channels=out_s_channels
+            )
+            self.product = SteerableGeometricProduct(
+                alg,
+                out_channels,
+                in_s_channels=out_s_channels,
+                normalization_init=norm_init,
+                weight_init=weight_init,
+            )
+            self.activation = MVSiLU(alg, out_channels)
+            self.linear_out = EquiLinear(
+                alg, out_channels, out_channels, in_s_channels=out_s_channels, out_s_channels=out_s_channels
+            )
+            self.blocks: nn.ModuleList | None = None
+            return
+        layers: list[nn.Module] = []
+        for block in range(cfg.blocks):
+            c_in, s_in = (in_channels, in_s_channels) if block == 0 else (out_channels, out_s_channels)
+            layers += [
+                EquiLinear(alg, c_in, out_channels, in_s_channels=s_in, out_s_channels=out_s_channels),
+                MVSiLU(alg, out_channels),
+                SteerableGeometricProduct(
+                    alg,
+                    out_channels,
+                    in_s_channels=out_s_channels,
+                    normalization_init=norm_init,
+                    weight_init=weight_init,
+                ),
+            ]
+            if cfg.block_norm == "mean":
+                layers.append(
+                    EquiLayerNorm(
+                        alg,
+                        out_s_channels,
+                        statistic="mean",
+                        mv_channels=out_channels,
+                        elementwise_affine=True,
+                    )
+                )
+            elif cfg.block_norm == "rms":
+                layers.append(EquiLayerNorm(alg, out_s_channels))
+        self.blocks = nn.ModuleList(layers)
+
+    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        s: Tensor | None = scalars
+        sequence = (
+            (self.linear_in, self.product, self.activation, self.linear_out)
+            if self.blocks is None
+            else self.blocks
+        )
+        for layer in sequence:
+            mv, s = layer(mv, s)
+        assert s is not None
+        return mv, s

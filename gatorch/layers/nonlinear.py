@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.nonlinear import EPS_MODES, GATES, NORM_STATISTICS, equi_layer_norm, gated
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
 from gatorch.layers.config import NormConfig

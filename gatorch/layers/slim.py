@@ -51,8 +51,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
 from gatorch.functional.activations import ACTIVATIONS, activation
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention.sets import check_packed_sets
 from gatorch.functional.attention.slim import heads_mask, packed_slim_attention, slim_attention
 from gatorch.functional.precision import as_dtype, no_autocast, wide_dtype

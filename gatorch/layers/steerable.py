@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.steerable import (
     SteerableTables,
     blade_inner,

@@ -14,7 +14,7 @@ multivector field in, ``out_channels`` future frames out.
   ``act(norm(spectral_conv(x) + conv1x1(x)))``. The activation (GELU by default) acts on every
   blade separately, as in cliffordlayers, so these nets are not rotation-equivariant.
 * :class:`CliffordSteerableResNet` swaps the convolutions for
-  :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d` (or ``3d``; Zhdanov et al.,
+  :class:`~gatorch.layers.fields.steerable_conv.CliffordSteerableConv2d` (or ``3d``; Zhdanov et al.,
   ICML 2024), the per-blade activation for the multivector SiLU
   (:class:`~gatorch.layers.MVSiLU`, gated by invariants), the group norm for an equivariant
   layer norm over channels, and the 1x1 encoder and decoder for
@@ -27,20 +27,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
 from gatorch.functional.activations import activation
-from gatorch.functional.steerable import blade_inner
-from gatorch.functional.steerable_conv import spatial_blades
+from gatorch.functional.algebra import Algebra
+from gatorch.functional.fields.steerable_conv import spatial_blades
 from gatorch.layers._checks import check_algebra, check_int
-from gatorch.layers.conv import CliffordConv2d, CliffordConv3d
-from gatorch.layers.field_norm import CliffordGroupNorm2d, CliffordGroupNorm3d
-from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+from gatorch.layers.fields.conv import CliffordConv2d, CliffordConv3d
+from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+from gatorch.layers.fields.norm import CliffordGroupNorm2d, CliffordGroupNorm3d, EquiFieldGroupNorm
+from gatorch.layers.fields.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.steerable import MVSiLU
-from gatorch.layers.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 
 __all__ = ["CliffordFNO", "CliffordResNet", "CliffordSteerableResNet"]
 
@@ -195,9 +193,9 @@ class CliffordResNet(_CliffordNet):
 
     ``act(x) -> 1x1 CliffordConv -> num_blocks x [x + conv(act(norm(conv(act(norm(x))))))]
     -> 1x1 CliffordConv (no bias)``, every convolution a
-    :class:`~gatorch.layers.conv.CliffordConv2d` (or, with ``spatial_dims=3``,
-    :class:`~gatorch.layers.conv.CliffordConv3d`) of the algebra ``alg``, the norm an optional
-    :class:`~gatorch.layers.field_norm.CliffordGroupNorm2d` (``3d``), the activation per blade.
+    :class:`~gatorch.layers.fields.conv.CliffordConv2d` (or, with ``spatial_dims=3``,
+    :class:`~gatorch.layers.fields.conv.CliffordConv3d`) of the algebra ``alg``, the norm an optional
+    :class:`~gatorch.layers.fields.norm.CliffordGroupNorm2d` (``3d``), the activation per blade.
     cliffordlayers' paper net has ``num_blocks = 8`` (``[2, 2, 2, 2]``) and 128 hidden channels.
 
     Parameters
@@ -307,8 +305,8 @@ class CliffordFNO(_CliffordNet):
 
     ``act(x) -> 1x1 CliffordConv -> num_blocks x act(norm(spectral(x) + conv1x1(x)))
     -> 1x1 CliffordConv (no bias)``, the spectral convolution a
-    :class:`~gatorch.layers.fourier.CliffordSpectralConv2d` keeping ``modes1 x modes2`` Fourier
-    modes (with ``spatial_dims=3``, a :class:`~gatorch.layers.fourier.CliffordSpectralConv3d`
+    :class:`~gatorch.layers.fields.fourier.CliffordSpectralConv2d` keeping ``modes1 x modes2`` Fourier
+    modes (with ``spatial_dims=3``, a :class:`~gatorch.layers.fields.fourier.CliffordSpectralConv3d`
     keeping ``modes1 x modes2 x modes3``). cliffordlayers' paper net has ``num_blocks = 4`` and
     32 (or 48) hidden channels.
 
@@ -419,41 +417,8 @@ class _ChannelsLast(nn.Module):
         return out.movedim(-2, 1)
 
 
-class _EquiFieldGroupNorm(nn.Module):
-    r"""Equivariant group norm of a field: channels divided by the RMS of their invariant norms.
-
-    For each group of channels the statistic is :math:`\sigma^2 = \operatorname{mean}_{c, p}
-    \sum_k |\langle x_{c,k}(p), x_{c,k}(p)\rangle|` over the group's channels ``c`` and every
-    grid point ``p`` (cliffordlayers' group-norm extent), and :math:`y_c = \gamma_c\, x_c /
-    \sqrt{\sigma^2 + \epsilon}` with an invariant gain :math:`\gamma_c` (init 1). No centring.
-    The statistic is invariant under the versor action on the values and under any permutation
-    of the grid points, so the norm commutes with the grid symmetries; unlike a per-point layer
-    norm it does not blow up near-empty regions of the field to unit size.
-    """
-
-    _inner: Tensor
-
-    def __init__(self, alg: Algebra, num_groups: int, channels: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.num_groups, self.eps = num_groups, eps
-        self.weight = nn.Parameter(torch.ones(channels))
-        grades = torch.tensor(alg.grades)
-        inner = torch.tensor(blade_inner(alg))
-        # (dim, n + 1): sums x_A^2 <~e_A e_A> per grade
-        self.register_buffer(
-            "_inner",
-            inner[:, None] * nn.functional.one_hot(grades, alg.n + 1).to(inner.dtype),
-            persistent=False,
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, c = x.shape[:2]
-        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # at least float32 (autocast)
-        q = torch.matmul(xf * xf, self._inner.to(xf.dtype)).abs().sum(-1)  # (B, C, *spatial)
-        var = q.reshape(b, self.num_groups, -1).mean(-1)  # (B, G)
-        scale = torch.rsqrt(var + self.eps).repeat_interleave(c // self.num_groups, dim=1)
-        scale = (scale * self.weight).to(x.dtype)
-        return x * scale.reshape(b, c, *([1] * (x.ndim - 2)))
+#: The former private name of :class:`~gatorch.layers.fields.norm.EquiFieldGroupNorm`.
+_EquiFieldGroupNorm = EquiFieldGroupNorm
 
 
 class _SteerableResBlock(nn.Module):
@@ -478,8 +443,8 @@ class _SteerableResBlock(nn.Module):
             )  # fmt: skip
 
         self.conv1, self.conv2 = conv(), conv()
-        self.norm1: nn.Module = _EquiFieldGroupNorm(alg, num_groups, channels) if norm else nn.Identity()
-        self.norm2: nn.Module = _EquiFieldGroupNorm(alg, num_groups, channels) if norm else nn.Identity()
+        self.norm1: nn.Module = EquiFieldGroupNorm(alg, num_groups, channels) if norm else nn.Identity()
+        self.norm2: nn.Module = EquiFieldGroupNorm(alg, num_groups, channels) if norm else nn.Identity()
         self.act1 = _ChannelsLast(MVSiLU(alg, channels))
         self.act2 = _ChannelsLast(MVSiLU(alg, channels))
 
@@ -494,7 +459,7 @@ class CliffordSteerableResNet(nn.Module):
 
     The block structure of :class:`CliffordResNet` with equivariant parts:
     ``EquiLinear -> num_blocks x [x + conv(act(norm(conv(act(norm(x))))))] -> EquiLinear``, each
-    ``conv`` a :class:`~gatorch.layers.steerable_conv.CliffordSteerableConv2d` (``3d`` with
+    ``conv`` a :class:`~gatorch.layers.fields.steerable_conv.CliffordSteerableConv2d` (``3d`` with
     ``spatial_dims=3``), ``act`` the
     multivector SiLU :class:`~gatorch.layers.MVSiLU` (each grade gated by an invariant), ``norm``
     an equivariant group norm (each group of channels divided by the RMS over the group and the

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import packed_to_nested
 from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
 from gatorch.layers import AttentionConfig, EquiLinear, GATrBlock, MLPConfig

@@ -12,29 +12,33 @@ in every place a multilayer perceptron would be, for any algebra. Per layer, wit
     h_i &\leftarrow h_i + \phi_u\big([h_i, a_i]\big)
 
 where :math:`[\cdot]` concatenates channels, :math:`e_{ij}` are optional invariant edge
-attributes, and :math:`\phi_m, \phi_u` are :class:`CliffordMLP`\ s on ``(mv, scalars)``
-pairs: EquiLinear -> SteerableGeometricProduct -> MVSiLU -> EquiLinear by default, or
-CGENN's blocks (:class:`CliffordMLPConfig`). With ``message="difference"`` the message
-sees :math:`h_i - h_j` alone, as in CGENN. Every step is equivariant and the aggregation
-is linear per node, so the network is equivariant under the algebra's versor group and its
-scalar outputs are invariant.
+attributes, and :math:`\phi_m, \phi_u` are :class:`~gatorch.layers.mlp.CliffordMLP`\ s on
+``(mv, scalars)`` pairs: EquiLinear -> SteerableGeometricProduct -> MVSiLU -> EquiLinear by
+default, or CGENN's blocks (:class:`~gatorch.layers.config.CliffordMLPConfig`). With
+``message="difference"`` the message sees :math:`h_i - h_j` alone, as in CGENN. Every step is
+equivariant and the aggregation is linear per node, so the network is equivariant under the
+algebra's versor group and its scalar outputs are invariant.
+
+The layers live in :mod:`gatorch.layers` (:class:`~gatorch.layers.message_passing.CliffordGNNLayer`,
+:class:`~gatorch.layers.mlp.CliffordMLP`, :class:`~gatorch.layers.config.CliffordMLPConfig`); this
+module composes them and re-exports their names at their old path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
+from gatorch.functional.message_passing import aggregate
 from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
-from gatorch.layers.config import _Config
+from gatorch.layers.config import BLOCK_NORMS, MLP_STYLES, CliffordMLPConfig
 from gatorch.layers.linear import EquiLinear
-from gatorch.layers.nonlinear import EquiLayerNorm
-from gatorch.layers.steerable import WEIGHT_INITS, MVSiLU, SteerableGeometricProduct
+from gatorch.layers.message_passing import AGGREGATIONS, MESSAGES, CliffordGNNLayer
+from gatorch.layers.mlp import CliffordMLP
 
 __all__ = [
     "AGGREGATIONS",
@@ -47,244 +51,19 @@ __all__ = [
     "CliffordMLPConfig",
 ]
 
-AGGREGATIONS = ("sum", "mean")
-#: What a message sees of its two nodes: ``[h_i, h_j, h_i - h_j]`` or ``h_i - h_j`` (CGENN).
-MESSAGES = ("all", "difference")
-MLP_STYLES = ("gatorch", "cgenn")
-BLOCK_NORMS = ("mean", "rms", "none")
-
-
-@dataclass(frozen=True)
-class CliffordMLPConfig(_Config):
-    """Options of :class:`CliffordMLP` (and of the message and update MLPs of :class:`CliffordGNN`).
-
-    Attributes
-    ----------
-    style : {"gatorch", "cgenn"}
-        ``"gatorch"``: EquiLinear -> SteerableGeometricProduct -> MVSiLU -> EquiLinear.
-        ``"cgenn"``: ``blocks`` x (EquiLinear -> MVSiLU -> SteerableGeometricProduct ->
-        EquiLayerNorm), CGENN's ``CEMLP``, whose layer norm is the mean-of-norms statistic
-        with a learnt scale per channel.
-    blocks : int
-        Blocks of the ``"cgenn"`` style (CGENN: 2); must be 2 for ``"gatorch"``, whose
-        structure is fixed.
-    normalization_init : float, optional
-        The steerable product's right-operand normalisation
-        (:func:`~gatorch.functional.steerable.grade_normalize`), with logits starting here;
-        ``None``: off. CGENN: 0.0.
-    weight_init : {"variance", "cgenn"}
-        Initialisation of the steerable product's path weights
-        (:class:`~gatorch.layers.SteerableGeometricProduct`).
-    block_norm : {"mean", "rms", "none"}
-        The layer norm closing each block of the ``"cgenn"`` style: CGENN's mean of the
-        channel norms with a learnt scale per channel (``"mean"``), GATr's root mean square
-        without a scale (``"rms"``), or none.
-    """
-
-    style: str = "gatorch"
-    blocks: int = 2
-    normalization_init: float | None = None
-    weight_init: str = "variance"
-    block_norm: str = "mean"
-
-    def __post_init__(self) -> None:
-        if self.style not in MLP_STYLES:
-            raise ValueError(f"CliffordMLPConfig: style must be one of {MLP_STYLES}, got {self.style!r}")
-        check_int("CliffordMLPConfig", "blocks", self.blocks, 1)
-        if self.style == "gatorch" and self.blocks != 2:
-            raise ValueError(
-                f"CliffordMLPConfig: the 'gatorch' style has 2 linear maps (blocks=2), got {self.blocks}"
-            )
-        if self.normalization_init is not None and not isinstance(self.normalization_init, (int, float)):
-            raise TypeError(
-                "CliffordMLPConfig: normalization_init must be a float or None, "
-                f"got {self.normalization_init!r}"
-            )
-        if self.block_norm not in BLOCK_NORMS:
-            raise ValueError(
-                f"CliffordMLPConfig: block_norm must be one of {BLOCK_NORMS}, got {self.block_norm!r}"
-            )
-        if self.weight_init not in WEIGHT_INITS:
-            raise ValueError(
-                f"CliffordMLPConfig: weight_init must be one of {WEIGHT_INITS}, got {self.weight_init!r}"
-            )
-
-
-class CliffordMLP(nn.Module):
-    r"""CGENN's multivector MLP on ``(mv, scalars)``, in one of two styles (:class:`CliffordMLPConfig`).
-
-    * ``"gatorch"`` (default): EquiLinear -> SteerableGeometricProduct -> MVSiLU -> EquiLinear.
-    * ``"cgenn"``: ``blocks`` x (EquiLinear -> MVSiLU -> SteerableGeometricProduct ->
-      EquiLayerNorm(statistic="mean", elementwise_affine=True)), CGENN's ``CEMLP``.
-
-    Parameters
-    ----------
-    alg : Algebra
-    in_channels, out_channels : int
-        Multivector channels in and out; the hidden width is ``out_channels``.
-    in_s_channels, out_s_channels : int
-        Scalar channels in and out (0: none); the hidden width is ``out_s_channels``.
-    config : CliffordMLPConfig or mapping, optional
-
-    Shapes
-    ------
-    ``forward(mv, scalars=None) -> (mv, scalars)`` with ``mv: (..., in_channels, dim) ->
-    (..., out_channels, dim)`` and ``scalars: (..., in_s_channels) -> (..., out_s_channels)``.
-    """
-
-    def __init__(
-        self,
-        alg: Algebra,
-        in_channels: int,
-        out_channels: int,
-        in_s_channels: int = 0,
-        out_s_channels: int = 0,
-        config: CliffordMLPConfig | Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        self.config = cfg = CliffordMLPConfig.cast(config)
-        norm_init, weight_init = cfg.normalization_init, cfg.weight_init
-        if cfg.style == "gatorch":
-            self.linear_in = EquiLinear(
-                alg, in_channels, out_channels, in_s_channels=in_s_channels, out_s_channels=out_s_channels
-            )
-            self.product = SteerableGeometricProduct(
-                alg,
-                out_channels,
-                in_s_channels=out_s_channels,
-                normalization_init=norm_init,
-                weight_init=weight_init,
-            )
-            self.activation = MVSiLU(alg, out_channels)
-            self.linear_out = EquiLinear(
-                alg, out_channels, out_channels, in_s_channels=out_s_channels, out_s_channels=out_s_channels
-            )
-            self.blocks: nn.ModuleList | None = None
-            return
-        layers: list[nn.Module] = []
-        for block in range(cfg.blocks):
-            c_in, s_in = (in_channels, in_s_channels) if block == 0 else (out_channels, out_s_channels)
-            layers += [
-                EquiLinear(alg, c_in, out_channels, in_s_channels=s_in, out_s_channels=out_s_channels),
-                MVSiLU(alg, out_channels),
-                SteerableGeometricProduct(
-                    alg,
-                    out_channels,
-                    in_s_channels=out_s_channels,
-                    normalization_init=norm_init,
-                    weight_init=weight_init,
-                ),
-            ]
-            if cfg.block_norm == "mean":
-                layers.append(
-                    EquiLayerNorm(
-                        alg,
-                        out_s_channels,
-                        statistic="mean",
-                        mv_channels=out_channels,
-                        elementwise_affine=True,
-                    )
-                )
-            elif cfg.block_norm == "rms":
-                layers.append(EquiLayerNorm(alg, out_s_channels))
-        self.blocks = nn.ModuleList(layers)
-
-    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        s: Tensor | None = scalars
-        sequence = (
-            (self.linear_in, self.product, self.activation, self.linear_out)
-            if self.blocks is None
-            else self.blocks
-        )
-        for layer in sequence:
-            mv, s = layer(mv, s)
-        assert s is not None
-        return mv, s
-
-
-def _aggregate(values: Tensor, target: Tensor, num_nodes: int, inv_count: Tensor | None) -> Tensor:
-    """Sum ``values: (E, ...)`` into ``(num_nodes, ...)`` at ``target``; times ``inv_count`` for a mean."""
-    out = values.new_zeros(num_nodes, *values.shape[1:]).index_add(0, target, values)
-    if inv_count is not None:
-        out = out * inv_count.view(num_nodes, *([1] * (values.ndim - 1)))
-    return out
-
-
-class CliffordGNNLayer(nn.Module):
-    """One message-passing layer of :class:`CliffordGNN` (see the module docstring).
-
-    Parameters
-    ----------
-    alg : Algebra
-    mv_channels, s_channels : int
-        Node features (kept: the update is residual).
-    layer_norm : bool
-        Normalise the node features (EquiLayerNorm) before the messages.
-    message : {"all", "difference"}
-        Multivector input of a message: ``[h_i, h_j, h_i - h_j]`` or ``h_i - h_j`` (CGENN).
-    edge_s_channels : int
-        Invariant edge attributes fed to the messages (0: none).
-    mlp : CliffordMLPConfig or mapping, optional
-        The message and update MLPs.
-
-    Shapes
-    ------
-    ``forward(mv, scalars, source, target, inv_count, edge_attr=None) -> (mv, scalars)`` with
-    ``mv: (nodes, mv_channels, dim)``, ``scalars: (nodes, s_channels)``, ``source, target:
-    (edges,)`` int64, ``inv_count: (nodes,)`` (``1 / max(in-degree, 1)``) or ``None`` for
-    a sum, and ``edge_attr: (edges, edge_s_channels)``.
-    """
-
-    def __init__(
-        self,
-        alg: Algebra,
-        mv_channels: int,
-        s_channels: int,
-        layer_norm: bool = True,
-        *,
-        message: str = "all",
-        edge_s_channels: int = 0,
-        mlp: CliffordMLPConfig | Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        if message not in MESSAGES:
-            raise ValueError(f"CliffordGNNLayer: message must be one of {MESSAGES}, got {message!r}")
-        self.message_inputs = message
-        self.norm = EquiLayerNorm(alg, s_channels) if layer_norm else None
-        mv_in = 3 * mv_channels if message == "all" else mv_channels
-        self.message = CliffordMLP(alg, mv_in, mv_channels, 2 * s_channels + edge_s_channels, s_channels, mlp)
-        self.update = CliffordMLP(alg, 2 * mv_channels, mv_channels, 2 * s_channels, s_channels, mlp)
-
-    def forward(
-        self,
-        mv: Tensor,
-        scalars: Tensor,
-        source: Tensor,
-        target: Tensor,
-        inv_count: Tensor | None,
-        edge_attr: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        h, s = self.norm(mv, scalars) if self.norm is not None else (mv, scalars)
-        h_i, h_j = h.index_select(0, target), h.index_select(0, source)
-        s_i, s_j = s.index_select(0, target), s.index_select(0, source)
-        m_in = torch.cat([h_i, h_j, h_i - h_j], dim=-2) if self.message_inputs == "all" else h_i - h_j
-        ms_in = [s_i, s_j] if edge_attr is None else [s_i, s_j, edge_attr.to(s.dtype)]
-        m, ms = self.message(m_in, torch.cat(ms_in, dim=-1))
-        num_nodes = mv.shape[0]
-        agg = _aggregate(m, target, num_nodes, inv_count)
-        agg_s = _aggregate(ms, target, num_nodes, inv_count)
-        du, dus = self.update(torch.cat([h, agg], dim=-2), torch.cat([s, agg_s], dim=-1))
-        return mv + du, scalars + dus
+#: The former private name of :func:`gatorch.functional.message_passing.aggregate`.
+_aggregate = aggregate
 
 
 class CliffordGNN(nn.Module):
     r"""Clifford message-passing graph network (EGNN structure, CGENN layers), any algebra.
 
-    ``embed`` (EquiLinear) -> ``num_layers`` x :class:`CliffordGNNLayer` -> ``readout``
-    (EquiLinear), see the module docstring for the layer. Messages flow from
-    ``edge_index[0]`` (source ``j``) to ``edge_index[1]`` (target ``i``); add both
-    directions for an undirected graph. Aggregation uses torch's own ``index_add`` (no
-    torch_scatter / torch_geometric); nodes without incoming edges aggregate zeros.
+    ``embed`` (EquiLinear) -> ``num_layers`` x
+    :class:`~gatorch.layers.message_passing.CliffordGNNLayer` -> ``readout`` (EquiLinear), see
+    the module docstring for the layer. Messages flow from ``edge_index[0]`` (source ``j``) to
+    ``edge_index[1]`` (target ``i``); add both directions for an undirected graph. Aggregation
+    uses torch's own ``index_add`` (no torch_scatter / torch_geometric); nodes without incoming
+    edges aggregate zeros.
 
     Parameters
     ----------
@@ -305,7 +84,8 @@ class CliffordGNN(nn.Module):
         Invariant edge attributes (e.g. the product of two charges) fed to every message
         with the scalar channels (0: none).
     mlp : CliffordMLPConfig or mapping, optional
-        Style and options of the message and update MLPs (:class:`CliffordMLPConfig`).
+        Style and options of the message and update MLPs
+        (:class:`~gatorch.layers.config.CliffordMLPConfig`).
 
     Shapes
     ------

@@ -17,7 +17,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from gatorch.algebras.algebra import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import packed_to_nested
 from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
 from gatorch.layers._checks import check_int

@@ -12,7 +12,7 @@ from torch import Tensor
 from gatorch.functional.attention.features import FeatureLayout, attention_inputs, feature_layout
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = ["block_diagonal_mask", "geometric_attention"]
 

@@ -30,7 +30,7 @@ from gatorch.functional.attention.features import (
 from gatorch.functional.attention.sets import check_offsets_static, check_offsets_values, set_index
 
 if TYPE_CHECKING:
-    from gatorch.algebras.algebra import Algebra
+    from gatorch.algebras.algebra import AlgebraData as Algebra
 
 __all__ = ["PACKED_BACKENDS", "packed_geometric_attention", "packed_scaled_dot_product_attention"]
 
