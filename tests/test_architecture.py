@@ -148,3 +148,54 @@ def test_explicit_policy_wins_over_the_ambient_one(monkeypatch):
     torch.testing.assert_close(out, ref)
     with pytest.raises(TypeError, match="KernelPolicy or None, got str"):
         gp(STA, x, y, policy="cuda")  # type: ignore[arg-type]
+
+
+def test_modules_carry_their_own_policy(monkeypatch):
+    from gatorch.layers import EquiLinear, GeometricBilinear, set_kernel_policy
+    from gatorch.nets import GATr
+
+    bilinear = importlib.import_module("gatorch.functional.bilinear")
+    families = []
+    run = bilinear._run
+
+    def spy(xt, yt, table, family):
+        families.append(family)
+        return run(xt, yt, table, family)
+
+    monkeypatch.setattr(bilinear, "_run", spy)
+    torch.manual_seed(0)
+    layer = GeometricBilinear(PGA3, 3, 4, kernel_policy=KernelPolicy(device="cuda")).double()
+    linears = [m for m in layer.modules() if isinstance(m, EquiLinear)]
+    assert linears and all(m.kernel_policy == KernelPolicy(device="cuda") for m in linears)
+    x = torch.randn(5, 3, 16, dtype=torch.float64)
+    with kernel_policy("cpu"):
+        out = layer(x)[0]
+        assert set(families) == {"cuda"}  # the module's policy, not the ambient one
+        families.clear()
+        set_kernel_policy(layer, None)  # back to the ambient policy
+        ref = layer(x)[0]
+        assert set(families) == {"cpu"}
+    torch.testing.assert_close(out, ref)
+
+    net = GATr(PGA3, in_mv_channels=2, out_mv_channels=2, hidden_mv_channels=4, num_blocks=1, num_heads=2)
+    assert set_kernel_policy(net, KernelPolicy(compiled="fused")) is net
+    carriers = [m for m in net.modules() if "kernel_policy" in vars(m)]
+    assert carriers and all(m.kernel_policy == KernelPolicy(compiled="fused") for m in carriers)
+    with pytest.raises(TypeError, match=r"kernel_policy must be a gatorch\.functional\.KernelPolicy or None"):
+        EquiLinear(PGA3, 2, 2, kernel_policy="cuda")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"set_kernel_policy: expected an nn\.Module"):
+        set_kernel_policy("net", None)  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize("compiled", ["fused", "opaque"])
+def test_fresh_module_with_an_explicit_policy_compiles(compiled):
+    from gatorch.layers import EquiLinear
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    policy = KernelPolicy(compiled=compiled)
+    layer = EquiLinear(STA, 3, 2, in_s_channels=2, out_s_channels=2, kernel_policy=policy).double()
+    x, s = torch.randn(4, 3, 16, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    out = torch.compile(layer, fullgraph=True, backend="aot_eager")(x, s)
+    ref = layer(x, s)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)

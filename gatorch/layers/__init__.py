@@ -27,6 +27,7 @@ from gatorch.layers.linear import EquiLinear, MVScalarLinear
 from gatorch.layers.message_passing import CliffordGNNLayer
 from gatorch.layers.mlp import CliffordMLP, GeoMLP
 from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
+from gatorch.layers.policy import set_kernel_policy
 from gatorch.layers.slim import (
     ConditionalSlimBlock,
     SlimBlock,
@@ -97,5 +98,6 @@ __all__ = [
     "SlimRMSNorm",
     "SlimSelfAttention",
     "SteerableGeometricProduct",
+    "set_kernel_policy",
     "transform_parameters",
 ]

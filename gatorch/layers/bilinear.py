@@ -6,9 +6,11 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
+from gatorch.functional.policy import KernelPolicy
 from gatorch.functional.products import gp, regressive
 from gatorch.layers._checks import check_algebra, check_mv
 from gatorch.layers.linear import EquiLinear
+from gatorch.layers.policy import check_kernel_policy, set_kernel_policy
 
 __all__ = ["GeometricBilinear"]
 
@@ -39,6 +41,10 @@ class GeometricBilinear(nn.Module):
     join : bool, optional
         Add the equivariant join; ``None`` means ``alg.is_degenerate``.
     group : {"pin", "spin"}
+    kernel_policy : KernelPolicy, optional
+        The sparse kernels to run (:mod:`gatorch.functional.policy`), kept as the attribute
+        ``kernel_policy`` (see :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient
+        policy.
 
     Shapes
     ------
@@ -70,6 +76,7 @@ class GeometricBilinear(nn.Module):
         out_s_channels: int = 0,
         join: bool | None = None,
         group: str = "pin",
+        kernel_policy: KernelPolicy | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "GeometricBilinear")
@@ -96,6 +103,8 @@ class GeometricBilinear(nn.Module):
         self.linear_out = EquiLinear(
             alg, hidden, out_channels, in_s_channels=in_s_channels, out_s_channels=out_s_channels, group=group
         )
+        self.kernel_policy = check_kernel_policy("GeometricBilinear", kernel_policy)
+        set_kernel_policy(self, self.kernel_policy)
 
     def extra_repr(self) -> str:
         return f"{self.alg!r}, gp_channels={self.gp_channels}, join_channels={self.join_channels}"
@@ -104,7 +113,8 @@ class GeometricBilinear(nn.Module):
         self, mv: Tensor, scalars: Tensor | None = None, join_reference: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         check_mv(self.alg, mv, self.in_channels, "GeometricBilinear")
-        parts = [gp(self.alg, self.left(mv, scalars)[0], self.right(mv, scalars)[0])]
+        policy = self.kernel_policy
+        parts = [gp(self.alg, self.left(mv, scalars)[0], self.right(mv, scalars)[0], policy=policy)]
         if self.join:
             left, right = self.join_left(mv, scalars)[0], self.join_right(mv, scalars)[0]
             if join_reference is None:
@@ -112,6 +122,6 @@ class GeometricBilinear(nn.Module):
             else:
                 self.alg.check_dim(join_reference, "GeometricBilinear join_reference")
             ps = join_reference[..., self.alg.pseudoscalar_index : self.alg.pseudoscalar_index + 1]
-            parts.append(regressive(self.alg, left, right) * ps)
+            parts.append(regressive(self.alg, left, right, policy=policy) * ps)
         hidden = torch.cat(parts, dim=-2) if len(parts) > 1 else parts[0]
         return self.linear_out(hidden, scalars)

@@ -10,7 +10,9 @@ from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.linear import equi_linear, equi_linear_readout, invariant_components, linear_plan
+from gatorch.functional.policy import KernelPolicy
 from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars
+from gatorch.layers.policy import check_kernel_policy
 
 __all__ = ["EquiLinear", "MVScalarLinear"]
 
@@ -188,6 +190,10 @@ class EquiLinear(MVScalarLinear):
         Scalar channels (0: none).
     group : {"pin", "spin"}
     bias : bool
+    kernel_policy : KernelPolicy, optional
+        The sparse kernels to run (:mod:`gatorch.functional.policy`), kept as the attribute
+        ``kernel_policy`` (see :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient
+        policy.
 
     Shapes
     ------
@@ -221,8 +227,10 @@ class EquiLinear(MVScalarLinear):
         out_s_channels: int = 0,
         group: str = "pin",
         bias: bool = True,
+        kernel_policy: KernelPolicy | None = None,
     ) -> None:
         super().__init__("EquiLinear", alg, in_channels, out_channels, in_s_channels, out_s_channels)
+        self.kernel_policy = check_kernel_policy("EquiLinear", kernel_policy)
         plan = linear_plan(alg, group)  # validates group
         self.group = group
         inv = invariant_components(alg, group, "blades")
@@ -265,8 +273,10 @@ class EquiLinear(MVScalarLinear):
         extra = self._invariant_term(scalars)  # added to the invariant blades: scalar inputs and the bias
         batch = mv.shape[:-2]
         if self.mv_to_s is not None:
-            out, s_out = equi_linear_readout(self.alg, mv, self.weight, self.mv_to_s, self.group, bias=extra)
+            out, s_out = equi_linear_readout(
+                self.alg, mv, self.weight, self.mv_to_s, self.group, bias=extra, policy=self.kernel_policy
+            )
         else:
-            out = equi_linear(self.alg, mv, self.weight, self.group, bias=extra)
+            out = equi_linear(self.alg, mv, self.weight, self.group, bias=extra, policy=self.kernel_policy)
             s_out = mv.new_zeros(*batch, self.out_s_channels)
         return out, self._scalar_outputs(s_out, scalars)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
+from gatorch.functional.policy import KernelPolicy
 from gatorch.functional.steerable import (
     SteerableTables,
     blade_inner,
@@ -26,6 +27,7 @@ from gatorch.functional.steerable import (
 )
 from gatorch.layers._checks import check_algebra, check_int, check_mv
 from gatorch.layers.linear import EquiLinear
+from gatorch.layers.policy import check_kernel_policy, set_kernel_policy
 
 __all__ = ["WEIGHT_INITS", "MVSiLU", "SteerableGeometricProduct"]
 
@@ -76,6 +78,10 @@ class SteerableGeometricProduct(nn.Module):
         Start value of the normalisation logits of the right operand (CGENN: 0.0);
         ``None`` (the default): no normalisation.
     weight_init : {"variance", "cgenn"}
+    kernel_policy : KernelPolicy, optional
+        The sparse kernels to run, for the product and its linear maps
+        (:mod:`gatorch.functional.policy`), kept as the attribute ``kernel_policy`` (see
+        :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient policy.
 
     Shapes
     ------
@@ -115,6 +121,7 @@ class SteerableGeometricProduct(nn.Module):
         include_first_order: bool = True,
         normalization_init: float | None = None,
         weight_init: str = "variance",
+        kernel_policy: KernelPolicy | None = None,
     ) -> None:
         super().__init__()
         who = type(self).__name__
@@ -143,6 +150,8 @@ class SteerableGeometricProduct(nn.Module):
         self.register_buffer("_sign", tables.sign, persistent=False)
         self.register_buffer("_path", tables.path, persistent=False)
         self.register_buffer("_right", tables.right, persistent=False)
+        self.kernel_policy = check_kernel_policy(who, kernel_policy)
+        set_kernel_policy(self, self.kernel_policy)
         self.reset_parameters()
 
     @staticmethod
@@ -166,7 +175,7 @@ class SteerableGeometricProduct(nn.Module):
 
     def _weighted_product(self, x: Tensor, y: Tensor) -> Tensor:
         """:meth:`product` with the layer's weights and tables."""
-        return steerable_gp(self.alg, x, y, self.weight, tables=self.tables())
+        return steerable_gp(self.alg, x, y, self.weight, tables=self.tables(), policy=self.kernel_policy)
 
     def reset_parameters(self) -> None:
         """Path weights from :meth:`init_std`; the linear maps reset themselves."""

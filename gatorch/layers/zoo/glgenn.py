@@ -35,6 +35,7 @@ from gatorch.functional.glgenn import (
     qt_paths,
     quaternion_type,
 )
+from gatorch.functional.policy import KernelPolicy
 from gatorch.layers._checks import check_mv, check_scalars
 from gatorch.layers.linear import MVScalarLinear
 from gatorch.layers.steerable import SteerableGeometricProduct
@@ -167,6 +168,10 @@ class QTGeometricProduct(SteerableGeometricProduct):
     in_s_channels : int
         Scalar channels fed into both linear maps (0: none).
     include_first_order : bool
+    kernel_policy : KernelPolicy, optional
+        The sparse kernels to run (:mod:`gatorch.functional.policy`), kept as the attribute
+        ``kernel_policy`` (see :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient
+        policy.
 
     Shapes
     ------
@@ -186,14 +191,29 @@ class QTGeometricProduct(SteerableGeometricProduct):
         *,
         in_s_channels: int = 0,
         include_first_order: bool = True,
+        kernel_policy: KernelPolicy | None = None,
     ) -> None:
-        super().__init__(alg, channels, in_s_channels=in_s_channels, include_first_order=include_first_order)
+        super().__init__(
+            alg,
+            channels,
+            in_s_channels=in_s_channels,
+            include_first_order=include_first_order,
+            kernel_policy=kernel_policy,
+        )
         # grade path -> quaternion-type path, for the weights (not in the state_dict)
         grade_to_qt = torch.tensor(qt_grade_paths(alg), dtype=torch.int64)
         self.register_buffer("_grade_to_qt", grade_to_qt, persistent=False)
 
     def _weighted_product(self, x: Tensor, y: Tensor) -> Tensor:
-        return qt_gp(self.alg, x, y, self.weight, grade_to_qt=self._grade_to_qt, tables=self.tables())
+        return qt_gp(
+            self.alg,
+            x,
+            y,
+            self.weight,
+            grade_to_qt=self._grade_to_qt,
+            tables=self.tables(),
+            policy=self.kernel_policy,
+        )
 
     @staticmethod
     def paths(alg: Algebra) -> tuple[tuple[int, int, int], ...]:
