@@ -11,7 +11,7 @@ and the parameter count of
   ``channels -> channels`` with bias;
 * ``product``: :class:`gatorch.layers.zoo.glgenn.QTGeometricProduct` against
   :class:`gatorch.layers.SteerableGeometricProduct` (first-order term included);
-* ``qt_gp``: :func:`gatorch.functional.glgenn.qt_gp` (qt weights broadcast onto the sparse
+* ``qt_gp``: :func:`gatorch.functional.zoo.glgenn.qt_gp` (qt weights broadcast onto the sparse
   steerable kernel) against the formulation of the GLGENN reference code (qt weights repeated
   to a ``(channels, dim, dim, dim)`` tensor, times the Cayley tensor, one einsum) in the
   "other" columns.
@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 import gatorch
 from gatorch import Algebra
-from gatorch.functional.glgenn import qt_gp, qt_index, qt_paths
+from gatorch.functional.zoo.glgenn import qt_gp, qt_index, qt_paths
 from gatorch.layers import EquiLinear, SteerableGeometricProduct
 from gatorch.layers.zoo.glgenn import QTGeometricProduct, QTLinear
 

@@ -86,11 +86,11 @@ def _module_state() -> dict[str, int]:
 
 def test_no_module_level_state_grows_when_algebras_are_used():
     """Plans and constants go to the algebra's store, never into a module-level container."""
-    from gatorch.functional.glgenn import qt_gp, qt_paths
     from gatorch.functional.linear import equi_linear, linear_plan
     from gatorch.functional.nonlinear import grade_invariants
     from gatorch.functional.products import bilinear_dense
     from gatorch.functional.steerable import steerable_gp, steerable_paths
+    from gatorch.functional.zoo.glgenn import qt_gp, qt_paths
 
     before = _module_state()
     alg = Algebra(2, 1, 1)  # an algebra no other test builds first

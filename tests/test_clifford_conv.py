@@ -1,4 +1,4 @@
-"""Clifford convolutions and the Clifford linear layer (``gatorch.layers.conv``).
+"""Clifford convolutions and the Clifford linear layer (``gatorch.layers.fields.conv``).
 
 Two kinds of checks:
 
@@ -29,14 +29,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gatorch import STA, VGA3, Algebra
-from gatorch.functional.conv import (
+from gatorch.functional.fields.conv import (
     clifford_conv,
     clifford_kernel,
     clifford_linear,
     clifford_rotation_kernel,
     conv_plan,
 )
-from gatorch.layers.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
+from gatorch.layers.fields.conv import CliffordConv1d, CliffordConv2d, CliffordConv3d, CliffordLinear
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 #: Every signature cliffordlayers supports with entries +-1, per number of basis vectors.

@@ -1,4 +1,4 @@
-"""Clifford spectral convolutions (``gatorch.layers.fourier``) and their cliffordlayers conversion.
+"""Clifford spectral convolutions (``gatorch.layers.fields.fourier``) and their cliffordlayers conversion.
 
 * Against the installed ``cliffordlayers`` (skipped where missing): every signature it accepts
   with entries in {+1, -1, 0} in 2-D (8) and 3-D (26), random weights, outputs and gradients
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch import STA, Algebra
-from gatorch.layers.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
+from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
 
 SIGS = {
     n: [list(g) for g in itertools.product([1, -1, 0], repeat=n) if any(v != 0 for v in g)] for n in (2, 3)

@@ -1,4 +1,4 @@
-"""Whitening batch and group norms of multivector fields (``gatorch.layers.field_norm``).
+"""Whitening batch and group norms of multivector fields (``gatorch.layers.fields.norm``).
 
 * Against the installed ``cliffordlayers`` (skipped where missing), through
   :func:`gatorch.interop.cliffordlayers_fourier.convert`, with every parameter and buffer
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from gatorch import STA, Algebra
-from gatorch.layers.field_norm import (
+from gatorch.layers.fields.norm import (
     CliffordBatchNorm1d,
     CliffordBatchNorm2d,
     CliffordBatchNorm3d,

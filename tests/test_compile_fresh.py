@@ -103,19 +103,19 @@ def _mv_silu() -> nn.Module:
 
 
 def _group_action_linear() -> nn.Module:
-    from gatorch.layers.gcan import GroupActionLinear
+    from gatorch.layers.zoo.gcan import GroupActionLinear
 
     return GroupActionLinear(PGA3, 3, 2, in_s_channels=2, out_s_channels=2, bias=True)
 
 
 def _gcan_activation() -> nn.Module:
-    from gatorch.layers.gcan import GCANActivation
+    from gatorch.layers.zoo.gcan import GCANActivation
 
     return GCANActivation(PGA3, 3, kernel_grades=(0, 2))
 
 
 def _gcan_norm() -> nn.Module:
-    from gatorch.layers.gcan import GCANGroupNorm
+    from gatorch.layers.zoo.gcan import GCANGroupNorm
 
     return GCANGroupNorm(VGA3, 4, 2, scale_norm=True, s_channels=2)
 
@@ -133,7 +133,7 @@ def _qt_gp() -> nn.Module:
 
 
 def _invariant_attention() -> nn.Module:
-    from gatorch.layers.ga_attention import GAInvariantAttention, ga_attention_invariant_dims
+    from gatorch.layers.zoo.ga_attention import GAInvariantAttention, ga_attention_invariant_dims
 
     inv = ga_attention_invariant_dims(2, "partial", True)
     return GAInvariantAttention(
@@ -151,7 +151,7 @@ def _invariant_attention() -> nn.Module:
 
 
 def _covariant_attention() -> nn.Module:
-    from gatorch.layers.ga_attention import GACovariantAttention
+    from gatorch.layers.zoo.ga_attention import GACovariantAttention
 
     return GACovariantAttention(VGA3, 4, nn.Linear(4, 1), nn.Linear(2, 4), nn.Linear(4, 1), rank=2)
 

@@ -257,8 +257,8 @@ def test_3d_shapes_and_gradients(build):
 
 def test_2d_nets_keep_their_structure():
     # spatial_dims defaults to 2: 2-D layers, no modes3, the same parameter names as before
-    from gatorch.layers.conv import CliffordConv2d
-    from gatorch.layers.fourier import CliffordSpectralConv2d
+    from gatorch.layers.fields.conv import CliffordConv2d
+    from gatorch.layers.fields.fourier import CliffordSpectralConv2d
 
     resnet, fno = _resnet(), _fno()
     assert resnet.spatial_dims == fno.spatial_dims == 2 and fno.modes3 is None

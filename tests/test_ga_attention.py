@@ -8,7 +8,7 @@ from torch import nn
 
 from gatorch import PGA3, VGA3, Algebra
 from gatorch.interface.vga import embed_axial_vector, embed_vector, extract_axial_vector, extract_vector
-from gatorch.layers.ga_attention import (
+from gatorch.layers.zoo.ga_attention import (
     GACovariantAttention,
     GAInvariantAttention,
     ga_attention_invariant_dims,

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from gatorch import PGA3, VGA3, Algebra
-from gatorch.layers.gcan import (
+from gatorch.layers.nonlinear import EquiLayerNorm, MVSiLU
+from gatorch.layers.zoo.gcan import (
     GCANActivation,
     GCANGroupNorm,
     GroupActionLinear,
@@ -15,8 +16,6 @@ from gatorch.layers.gcan import (
     group_action_matrices,
     transform_parameters,
 )
-from gatorch.layers.nonlinear import EquiLayerNorm
-from gatorch.layers.steerable import MVSiLU
 from tests.equivariance import ALGEBRAS, check_layer_equivariant, parity, versors
 
 F64 = torch.float64

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from gatorch import PGA3, VGA3, Algebra
-from gatorch.functional.glgenn import (
+from gatorch.functional.steerable import steerable_paths
+from gatorch.functional.zoo.glgenn import (
     qt_gp,
     qt_gp_init_std,
     qt_grades,
@@ -19,10 +20,9 @@ from gatorch.functional.glgenn import (
     qt_project,
     quaternion_type,
 )
-from gatorch.functional.steerable import steerable_paths
-from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
+from gatorch.layers.bilinear import SteerableGeometricProduct
 from gatorch.layers.linear import EquiLinear
-from gatorch.layers.steerable import SteerableGeometricProduct
+from gatorch.layers.zoo.glgenn import QTGeometricProduct, QTLinear
 from tests.equivariance import ALGEBRAS, check_layer_equivariant, versors
 
 F64 = torch.float64

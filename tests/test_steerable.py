@@ -9,8 +9,9 @@ import torch
 from gatorch import PGA3, VGA3
 from gatorch.functional.dropout import grade_dropout
 from gatorch.functional.steerable import mv_silu, steerable_gp, steerable_gp_dense, steerable_paths
+from gatorch.layers.bilinear import SteerableGeometricProduct
 from gatorch.layers.dropout import GradeDropout
-from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
+from gatorch.layers.nonlinear import MVSiLU
 from tests.equivariance import ALGEBRAS, versors
 
 F64 = torch.float64

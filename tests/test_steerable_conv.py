@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gatorch import Algebra
+from gatorch.functional.fields.steerable_conv import spatial_blades
 from gatorch.functional.steerable import steerable_gp
-from gatorch.functional.steerable_conv import spatial_blades
-from gatorch.layers.steerable_conv import (
+from gatorch.layers.fields.steerable_conv import (
     CliffordSteerableConv2d,
     CliffordSteerableConv3d,
     CliffordSteerableConvNd,

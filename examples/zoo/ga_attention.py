@@ -16,13 +16,13 @@ Model (M. Spellings, *Geometric algebra attention networks for small point cloud
 on the centred positions :math:`r_i = x_i - \bar x` embedded as VGA3 vectors:
 
 1. per-point values :math:`v_i = \mathrm{MLP}(|r_i|)`;
-2. :class:`~gatorch.layers.ga_attention.GAInvariantAttention`, rank 2, ``reduce=False``:
+2. :class:`~gatorch.layers.zoo.ga_attention.GAInvariantAttention`, rank 2, ``reduce=False``:
    every point attends over the pairs :math:`(i, j)`, with the invariants of
    :math:`r_i r_j`, :math:`r_i` and :math:`r_j` (``invariant_mode="full"``); added to
    :math:`v_i`;
 3. invariant head: a rank-3 ``GAInvariantAttention`` with ``reduce=True`` (attention over
    all triples) and an MLP to :math:`d`;
-4. covariant head: :class:`~gatorch.layers.ga_attention.GACovariantAttention`, rank 2,
+4. covariant head: :class:`~gatorch.layers.zoo.ga_attention.GACovariantAttention`, rank 2,
    ``reduce=True``, ``covariant_mode="full"``; its vector part is :math:`m`.
 
 Every layer uses ``group="pin"``, so the model is invariant / covariant under all of O(3),
@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from gatorch import VGA3
 from gatorch.interface.vga import embed_vector, extract_vector
-from gatorch.layers.ga_attention import (
+from gatorch.layers.zoo.ga_attention import (
     GACovariantAttention,
     GAInvariantAttention,
     ga_attention_invariant_dims,

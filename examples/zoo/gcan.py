@@ -19,10 +19,10 @@ multivector channels), predict :math:`x_{t+1}`. Each step is a motor (a screw mo
 that depends on the particle: a single learned motor cannot fit it, a combination of
 motors blended by input-dependent gates can.
 
-Model (GCAN, Ruhe et al., ICML 2023): :class:`~gatorch.layers.gcan.GroupActionLinear`
+Model (GCAN, Ruhe et al., ICML 2023): :class:`~gatorch.layers.zoo.gcan.GroupActionLinear`
 (every hidden channel a weighted sum of the inputs moved by learned motors
-:math:`\exp(B)`) -> :class:`~gatorch.layers.gcan.GCANActivation` (sigmoid gate, linear in
-the blades) -> :class:`~gatorch.layers.gcan.GCANGroupNorm` -> a second group action layer
+:math:`\exp(B)`) -> :class:`~gatorch.layers.zoo.gcan.GCANActivation` (sigmoid gate, linear in
+the blades) -> :class:`~gatorch.layers.zoo.gcan.GCANGroupNorm` -> a second group action layer
 -> gate -> a group action layer to one output channel. The group action layers preserve
 grades. Loss: mean squared error of the predicted multivector against
 ``embed_point(x_{t+1})`` (which also pins the homogeneous weight to 1).
@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from gatorch import PGA3
 from gatorch.interface.pga import embed_point, extract_point
-from gatorch.layers.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
+from gatorch.layers.zoo.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
 
 OMEGA_0 = 1.2
 RISE = 0.2

@@ -18,8 +18,8 @@ Models (identical shape, in Cl(5,0), 32 blades): the two vectors as grade-1 mult
 channels, a linear layer ``2 -> C``, two geometric-product layers on ``C`` channels, the scalar
 parts of the ``C`` channels (invariants) into a small MLP.
 
-* **GLGENN**: :class:`gatorch.layers.glgenn.QTLinear` and
-  :class:`gatorch.layers.glgenn.QTGeometricProduct` (weights shared by quaternion type: 4 per
+* **GLGENN**: :class:`gatorch.layers.zoo.glgenn.QTLinear` and
+  :class:`gatorch.layers.zoo.glgenn.QTGeometricProduct` (weights shared by quaternion type: 4 per
   channel pair in the linear maps, 32 qt paths per channel in the product);
 * **CGENN**: :class:`gatorch.layers.EquiLinear` and :class:`gatorch.layers.SteerableGeometricProduct`
   (weights per grade: 6 per channel pair, 56 grade paths per channel).
@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from gatorch import Algebra
 from gatorch.layers import EquiLinear, SteerableGeometricProduct
-from gatorch.layers.glgenn import QTGeometricProduct, QTLinear
+from gatorch.layers.zoo.glgenn import QTGeometricProduct, QTLinear
 
 DIM = 5  # the dimension of the vector space: the group is O(5)
 NUM_VECTORS = 2

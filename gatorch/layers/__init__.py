@@ -7,7 +7,7 @@ the seed-paper architectures' layers in :mod:`gatorch.layers.zoo`.
 """
 
 from gatorch.layers.attention import CrossAttention, SelfAttention
-from gatorch.layers.bilinear import GeometricBilinear
+from gatorch.layers.bilinear import GeometricBilinear, SteerableGeometricProduct
 from gatorch.layers.block import ConditionalGATrBlock, GATrBlock
 from gatorch.layers.config import AttentionConfig, CliffordMLPConfig, MLPConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
@@ -26,7 +26,7 @@ from gatorch.layers.fields.steerable_conv import CliffordSteerableConv2d, Cliffo
 from gatorch.layers.linear import EquiLinear, MVScalarLinear
 from gatorch.layers.message_passing import CliffordGNNLayer
 from gatorch.layers.mlp import CliffordMLP, GeoMLP
-from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity
+from gatorch.layers.nonlinear import EquiLayerNorm, MVSiLU, ScalarGatedNonlinearity
 from gatorch.layers.policy import set_kernel_policy
 from gatorch.layers.slim import (
     ConditionalSlimBlock,
@@ -39,7 +39,6 @@ from gatorch.layers.slim import (
     SlimRMSNorm,
     SlimSelfAttention,
 )
-from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
 from gatorch.layers.zoo.csmpn import CSMPNLayer, SimplexEmbedding
 from gatorch.layers.zoo.ga_attention import GACovariantAttention, GAInvariantAttention
 from gatorch.layers.zoo.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gatorch.functional.nonlinear import EPS_MODES, GATES
 from gatorch.layers._checks import check_int
-from gatorch.layers.steerable import WEIGHT_INITS
+from gatorch.layers.bilinear import WEIGHT_INITS
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

@@ -10,12 +10,11 @@ from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
 from gatorch.layers._checks import check_algebra, check_mv, check_scalars
-from gatorch.layers.bilinear import GeometricBilinear
+from gatorch.layers.bilinear import GeometricBilinear, SteerableGeometricProduct
 from gatorch.layers.config import CliffordMLPConfig, MLPConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.linear import EquiLinear
-from gatorch.layers.nonlinear import EquiLayerNorm, ScalarGatedNonlinearity, norm_from_config
-from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
+from gatorch.layers.nonlinear import EquiLayerNorm, MVSiLU, ScalarGatedNonlinearity, norm_from_config
 
 __all__ = ["CliffordMLP", "GeoMLP"]
 

@@ -1,4 +1,5 @@
-"""Equivariant nonlinearity and normalisation modules: ``ScalarGatedNonlinearity``, ``EquiLayerNorm``."""
+"""Equivariant nonlinearity and normalisation modules: ``ScalarGatedNonlinearity``, ``EquiLayerNorm``,
+and CGENN's multivector SiLU ``MVSiLU``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.nonlinear import EPS_MODES, GATES, NORM_STATISTICS, equi_layer_norm, gated
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.functional.steerable import blade_inner, mv_silu
+from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
 from gatorch.layers.config import NormConfig
 
-__all__ = ["EquiLayerNorm", "ScalarGatedNonlinearity"]
+__all__ = ["EquiLayerNorm", "MVSiLU", "ScalarGatedNonlinearity"]
 
 
 class ScalarGatedNonlinearity(nn.Module):
@@ -201,3 +203,47 @@ def norm_from_config(
         s_eps=config.s_eps,
         s_affine=config.scalar_affine if learnt else "none",
     )
+
+
+class MVSiLU(nn.Module):
+    r"""CGENN's multivector SiLU: :func:`gatorch.functional.steerable.mv_silu` with learnt gates.
+
+    Each grade ``k`` of each channel ``c`` is scaled by
+    :math:`\sigma(a_{ck} q_k(x_c) + b_{ck})`, ``q_0`` the scalar coefficient and ``q_k``
+    the invariant :math:`|\langle x_k, x_k\rangle|`; ``a`` starts at 1 and ``b`` at 0.
+    Scalars go through ``torch.nn.functional.silu``.
+
+    Parameters
+    ----------
+    alg : Algebra
+    channels : int
+
+    Shapes
+    ------
+    ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``,
+    ``scalars: (..., s_channels)`` (an empty ``(..., 0)`` tensor is returned when ``None``).
+    The invariants and gates are computed in at least float32; the output keeps the dtype
+    of ``mv``.
+    """
+
+    _inner: Tensor
+
+    def __init__(self, alg: Algebra, channels: int) -> None:
+        super().__init__()
+        check_algebra(alg, "MVSiLU")
+        check_int("MVSiLU", "channels", channels, 1)
+        self.alg, self.channels = alg, channels
+        self.a = nn.Parameter(torch.ones(channels, alg.n + 1))
+        self.b = nn.Parameter(torch.zeros(channels, alg.n + 1))
+        # <~e_A e_A>_0 per blade, for the invariants (not in the state_dict)
+        self.register_buffer("_inner", torch.tensor(blade_inner(alg)), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"{self.alg!r}, channels={self.channels}"
+
+    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        check_mv(self.alg, mv, self.channels, "MVSiLU")
+        out = mv_silu(self.alg, mv, self.a, self.b, inner=self._inner)
+        if scalars is None:
+            return out, mv.new_zeros(*mv.shape[:-2], 0)
+        return out, nn.functional.silu(scalars)

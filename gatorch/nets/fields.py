@@ -38,7 +38,7 @@ from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectr
 from gatorch.layers.fields.norm import CliffordGroupNorm2d, CliffordGroupNorm3d, EquiFieldGroupNorm
 from gatorch.layers.fields.steerable_conv import CliffordSteerableConv2d, CliffordSteerableConv3d
 from gatorch.layers.linear import EquiLinear
-from gatorch.layers.steerable import MVSiLU
+from gatorch.layers.nonlinear import MVSiLU
 
 __all__ = ["CliffordFNO", "CliffordResNet", "CliffordSteerableResNet"]
 

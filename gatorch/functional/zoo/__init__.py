@@ -1,4 +1,2 @@
-"""Stateless ops of the seed-paper architectures: GCAN (:mod:`~gatorch.functional.zoo.gcan`).
-
-GLGENN's functional code is still :mod:`gatorch.functional.glgenn`.
-"""
+"""Stateless ops of the seed-paper architectures: GCAN (:mod:`~gatorch.functional.zoo.gcan`) and
+GLGENN (:mod:`~gatorch.functional.zoo.glgenn`)."""

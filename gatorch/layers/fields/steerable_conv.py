@@ -46,8 +46,9 @@ from gatorch.functional.fields.steerable_conv import (
 from gatorch.functional.linear import invariant_components
 from gatorch.functional.steerable import steerable_init_std, steerable_paths
 from gatorch.layers._checks import check_algebra, check_int
+from gatorch.layers.bilinear import SteerableGeometricProduct
 from gatorch.layers.linear import EquiLinear
-from gatorch.layers.steerable import MVSiLU, SteerableGeometricProduct
+from gatorch.layers.nonlinear import MVSiLU
 
 __all__ = ["PADDING_MODES", "CliffordSteerableConv2d", "CliffordSteerableConv3d", "CliffordSteerableConvNd"]
 

@@ -4,7 +4,7 @@ Filimoshina & Shirokov, "GLGENN: A Novel Parameter-Light Equivariant Neural Netw
 Architecture Based on Clifford Geometric Algebras" (ICML 2025). The layers of CGENN with the
 weights shared by *quaternion type* (grades ``k`` with the same ``k mod 4``, the four subspaces
 that the grade involution and the reversion define) instead of by grade, for any signature
-``(p, q, r)``, degenerate included. See :mod:`gatorch.functional.glgenn` for the maths and
+``(p, q, r)``, degenerate included. See :mod:`gatorch.functional.zoo.glgenn` for the maths and
 the kernels.
 
 Both take and return ``(mv, scalars)`` like the other layers, with ``mv: (..., channels, dim)``
@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
-from gatorch.functional.glgenn import (
+from gatorch.functional.policy import KernelPolicy
+from gatorch.functional.zoo.glgenn import (
     NUM_QUATERNION_TYPES,
     qt_gp,
     qt_gp_init_std,
@@ -35,10 +36,9 @@ from gatorch.functional.glgenn import (
     qt_paths,
     quaternion_type,
 )
-from gatorch.functional.policy import KernelPolicy
 from gatorch.layers._checks import check_mv, check_scalars
+from gatorch.layers.bilinear import SteerableGeometricProduct
 from gatorch.layers.linear import MVScalarLinear
-from gatorch.layers.steerable import SteerableGeometricProduct
 
 __all__ = ["QTGeometricProduct", "QTLinear"]
 
@@ -146,7 +146,7 @@ class QTGeometricProduct(SteerableGeometricProduct):
             P_{t_o}\big(P_{t_l}(x_c)\, P_{t_r}(z_c)\big)
 
     with :math:`R` and :math:`L` :class:`QTLinear` maps (``channels -> channels``; :math:`R`
-    without bias) and :math:`\mathrm{qgp}_W` :func:`gatorch.functional.glgenn.qt_gp`, which runs
+    without bias) and :math:`\mathrm{qgp}_W` :func:`gatorch.functional.zoo.glgenn.qt_gp`, which runs
     on CGENN's sparse steerable kernel. With ``include_first_order=False`` the output is
     :math:`\mathrm{qgp}_W(x, R(x, s))` alone (the reference code's layer, less its normalization).
     Equivariant for any weights; scalars pass through unchanged.
@@ -157,7 +157,7 @@ class QTGeometricProduct(SteerableGeometricProduct):
     :class:`QTLinear` maps (``4 * channels**2`` each, and ``channels`` for the bias of :math:`L`).
 
     Initialisation: the path weights are drawn with the standard deviations of
-    :func:`gatorch.functional.glgenn.qt_gp_init_std` (unit output variance for unit-variance
+    :func:`gatorch.functional.zoo.glgenn.qt_gp_init_std` (unit output variance for unit-variance
     operands, per quaternion type).
 
     Parameters
@@ -217,7 +217,7 @@ class QTGeometricProduct(SteerableGeometricProduct):
 
     @staticmethod
     def paths(alg: Algebra) -> tuple[tuple[int, int, int], ...]:
-        """The weight's paths: quaternion-type triples (:func:`~gatorch.functional.glgenn.qt_paths`)."""
+        """The weight's paths: quaternion-type triples (:func:`~gatorch.functional.zoo.glgenn.qt_paths`)."""
         return qt_paths(alg)
 
     @staticmethod
@@ -227,5 +227,5 @@ class QTGeometricProduct(SteerableGeometricProduct):
 
     @staticmethod
     def product(alg: Algebra, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
-        """:func:`~gatorch.functional.glgenn.qt_gp`."""
+        """:func:`~gatorch.functional.zoo.glgenn.qt_gp`."""
         return qt_gp(alg, x, y, weight)
