@@ -30,7 +30,6 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from types import MappingProxyType
 
 import torch
 from torch import Tensor
@@ -42,17 +41,16 @@ def _gelu_tanh(x: Tensor) -> Tensor:
     return torch.nn.functional.gelu(x, approximate="tanh")
 
 
-#: Activation functions by name (read-only).
-ACTIVATIONS: MappingProxyType[str, Callable[[Tensor], Tensor]] = MappingProxyType(
-    {
-        "gelu": _gelu_tanh,
-        "gelu_exact": torch.nn.functional.gelu,
-        "relu": torch.relu,
-        "sigmoid": torch.sigmoid,
-        "silu": torch.nn.functional.silu,
-        "tanh": torch.tanh,
-    }
-)
+#: Activation functions by name. A constant: never mutate it (a plain dict, not a
+#: ``MappingProxyType``, because dynamo breaks the graph on reads through a mapping proxy).
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": _gelu_tanh,
+    "gelu_exact": torch.nn.functional.gelu,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "silu": torch.nn.functional.silu,
+    "tanh": torch.tanh,
+}
 
 
 def activation(
