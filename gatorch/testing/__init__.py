@@ -8,7 +8,8 @@ it tests the modules you pass in.
 * :func:`assert_equivariant`: ``fn(w . x) == w . fn(x)`` under the twisted versor action
   :math:`x \\mapsto w\\, \\hat x^{|w|}\\, w^{-1}`, for rotations *and* reflections (odd
   versors), with specs saying which arguments and outputs are multivectors, invariant
-  scalars or not acted on.
+  scalars or not acted on; :func:`assert_layer_equivariant` is the shorthand for layers
+  ``(mv, s) -> (mv, s)``.
 * :func:`assert_compiles`: a freshly built module under ``torch.compile(fullgraph=True)``
   matches eager mode (outputs and, optionally, gradients).
 * The pieces they use: :func:`random_versors`, :func:`versor_parity`,
@@ -22,6 +23,7 @@ from gatorch.testing.equivariance import (
     EquivarianceResult,
     Spec,
     assert_equivariant,
+    assert_layer_equivariant,
     random_multivectors,
     random_versors,
     versor_action,
@@ -35,6 +37,7 @@ __all__ = [
     "Spec",
     "assert_compiles",
     "assert_equivariant",
+    "assert_layer_equivariant",
     "random_multivectors",
     "random_versors",
     "versor_action",

@@ -28,6 +28,7 @@ __all__ = [
     "EquivarianceResult",
     "Spec",
     "assert_equivariant",
+    "assert_layer_equivariant",
     "random_multivectors",
     "random_versors",
     "versor_action",
@@ -552,4 +553,74 @@ def assert_equivariant(
                 )
     return EquivarianceResult(
         max_error=max(errors.values(), default=0.0), errors=errors, parities=parities, versors=versors
+    )
+
+
+def assert_layer_equivariant(
+    layer: Callable[..., Any],
+    alg: Algebra,
+    mv: Tensor,
+    s: Tensor | None = None,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    kwarg_specs: Mapping[str, Spec] | None = None,
+    versors: Tensor | None = None,
+    group: Literal["pin", "spin"] = "pin",
+    n_versors: int = 4,
+    batched: bool = False,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    atol: float = 1e-9,
+    rtol: float = 1e-9,
+) -> EquivarianceResult:
+    """:func:`assert_equivariant` for the gatorch layer convention ``(mv, s) -> (mv, s)``.
+
+    ``layer(mv, s, **kwargs)`` must return a pair: multivectors, which must transform with
+    the versors, and scalars, which must be invariant. The same as
+    ``assert_equivariant(layer, alg, (mv, s), in_specs=("mv", "scalar"),
+    out_specs=("mv", "scalar"), ...)``; ``s`` may be ``None`` (then it is passed as ``None``).
+
+    Parameters
+    ----------
+    layer : callable
+        The layer under test.
+    alg : Algebra
+    mv : Tensor, shape (..., channels, dim)
+    s : Tensor, shape (..., s_channels), optional
+    kwargs, kwarg_specs, versors, group, n_versors, batched, seed, generator, atol, rtol
+        As in :func:`assert_equivariant`.
+
+    Returns
+    -------
+    EquivarianceResult
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gatorch import Algebra
+    >>> from gatorch.layers import EquiLinear
+    >>> alg = Algebra(3, 0, 1)
+    >>> layer = EquiLinear(alg, 2, 3, in_s_channels=2, out_s_channels=1).double()
+    >>> mv, s = random_multivectors(alg, 6, 2, seed=0), torch.randn(6, 2, dtype=torch.float64)
+    >>> w = random_versors(alg, 6, seed=1)  # one versor per batch entry
+    >>> assert_layer_equivariant(layer, alg, mv, s, versors=w, batched=True).max_error < 1e-9
+    True
+    """
+    __tracebackhide__ = True
+    return assert_equivariant(
+        layer,
+        alg,
+        (mv, s),
+        in_specs=("mv", "scalar"),
+        out_specs=("mv", "scalar"),
+        kwargs=kwargs,
+        kwarg_specs=kwarg_specs,
+        versors=versors,
+        group=group,
+        n_versors=n_versors,
+        batched=batched,
+        seed=seed,
+        generator=generator,
+        atol=atol,
+        rtol=rtol,
     )
