@@ -8,7 +8,9 @@ built from the layers: ``GATr``, ``ConditionalGATr``, ``GATrSlim``, ``CliffordGN
 ``CliffordResNet``, ``CliffordFNO``, ...). Two more subpackages are public but not imported
 here, because they wrap optional dependencies: ``gatorch.irreps`` (the e3nn bridge, extra
 ``irreps``) and ``gatorch.interop`` (conversion to and from the ``clifford`` package, L-GATr
-and cliffordlayers).
+and cliffordlayers). ``gatorch.testing`` (``assert_equivariant``, ``assert_compiles`` and
+their helpers, for testing your own layers) is public too and not imported here either: it is
+only needed in tests.
 """
 
 from gatorch import functional, interface, layers, nets
