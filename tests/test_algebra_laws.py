@@ -13,8 +13,8 @@ import torch
 
 from gatorch import PGA3, Algebra
 from gatorch import functional as F
-from tests.equivariance import ALGEBRAS as SHARED_ALGEBRAS
-from tests.equivariance import parity, versors
+from gatorch.testing import ALGEBRAS as SHARED_ALGEBRAS
+from gatorch.testing import random_versors, versor_parity
 
 ALGEBRAS: dict[str, Algebra] = {
     **SHARED_ALGEBRAS,
@@ -148,8 +148,8 @@ def test_lcontract_vector_on_vector_is_the_bilinear_form(key: str) -> None:
 @pytest.mark.parametrize("key", ALG_IDS)
 def test_versors_helper_gives_both_parities(key: str) -> None:
     alg = ALGEBRAS[key]
-    w = versors(alg, 8, seed=1)
-    assert parity(alg, w).tolist() == [0] * 4 + [1] * 4
+    w = random_versors(alg, 8, seed=1)
+    assert versor_parity(alg, w).tolist() == [0] * 4 + [1] * 4
     odd = torch.tensor([g % 2 == 1 for g in alg.grades])
     assert float(w[:4, odd].abs().max()) < 1e-12 and float(w[4:, ~odd].abs().max()) < 1e-12
 
@@ -157,7 +157,7 @@ def test_versors_helper_gives_both_parities(key: str) -> None:
 @pytest.mark.parametrize("key", ALG_IDS)
 def test_sandwich_is_an_algebra_automorphism(key: str) -> None:
     alg = ALGEBRAS[key]
-    w = versors(alg, 8, seed=2)[:, None]  # (8, 1, dim): even and odd
+    w = random_versors(alg, 8, seed=2)[:, None]  # (8, 1, dim): even and odd
     x, y = _rand(alg, 2, 8, 3, seed=8)
     sx, sy = alg.sandwich(w, x), alg.sandwich(w, y)
     for name in ("gp", "outer", "lcontract"):
@@ -174,7 +174,7 @@ def test_sandwich_is_an_algebra_automorphism(key: str) -> None:
 @pytest.mark.parametrize("key", ALG_IDS)
 def test_sandwich_preserves_grades(key: str) -> None:
     alg = ALGEBRAS[key]
-    w = versors(alg, 8, seed=3)[:, None]
+    w = random_versors(alg, 8, seed=3)[:, None]
     x = _rand(alg, 8, 1, seed=9)
     for k in range(alg.n + 1):
         xk = alg.grade(x, k)
@@ -185,7 +185,7 @@ def test_sandwich_preserves_grades(key: str) -> None:
 @pytest.mark.parametrize("key", ALG_IDS)
 def test_sandwich_is_a_group_action(key: str) -> None:
     alg = ALGEBRAS[key]
-    w1, w2 = versors(alg, 8, seed=4), versors(alg, 8, seed=5).flip(0)  # all parity pairings
+    w1, w2 = random_versors(alg, 8, seed=4), random_versors(alg, 8, seed=5).flip(0)  # all parity pairings
     x = _rand(alg, 8, seed=10)
     torch.testing.assert_close(
         alg.sandwich(alg.gp(w1, w2), x), alg.sandwich(w1, alg.sandwich(w2, x)), atol=1e-9, rtol=1e-9
@@ -209,17 +209,17 @@ def test_reflection_in_a_vector_is_the_reflection_formula(key: str) -> None:
 def test_sandwich_on_the_pseudoscalar_is_the_determinant(key: str) -> None:
     """Reflections flip the unit pseudoscalar, rotations keep it: rho_w(I) = (-1)^|w| I."""
     alg = ALGEBRAS[key]
-    w = versors(alg, 8, seed=7)
+    w = random_versors(alg, 8, seed=7)
     pss = torch.zeros(alg.dim, dtype=torch.float64)
     pss[alg.pseudoscalar_index] = 1
-    sign = 1.0 - 2.0 * parity(alg, w).double()
+    sign = 1.0 - 2.0 * versor_parity(alg, w).double()
     torch.testing.assert_close(alg.sandwich(w, pss), sign[:, None] * pss, atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("key", ALG_IDS)
 def test_inner_product_invariant_under_sandwich(key: str) -> None:
     alg = ALGEBRAS[key]
-    w = versors(alg, 8, seed=8)[:, None]
+    w = random_versors(alg, 8, seed=8)[:, None]
     x, y = _rand(alg, 2, 8, 4, seed=12)
     before = alg.inner_product(x, y).expand(8, 4)
     after = alg.inner_product(alg.sandwich(w, x), alg.sandwich(w, y))
@@ -347,7 +347,7 @@ def test_products_broadcast_batch_dims(key: str, name: str) -> None:
 @pytest.mark.parametrize("key", ["PGA3", "STA"])
 def test_other_ops_broadcast_batch_dims(key: str) -> None:
     alg = ALGEBRAS[key]
-    w = versors(alg, 4, seed=9).reshape(4, 1, alg.dim)
+    w = random_versors(alg, 4, seed=9).reshape(4, 1, alg.dim)
     x = _rand(alg, 3, seed=20)
     out = alg.sandwich(w, x)
     assert out.shape == (4, 3, alg.dim)

@@ -15,7 +15,7 @@ from gatorch.functional.attention import (
     query_key_features,
 )
 from gatorch.layers import AttentionConfig, CrossAttention, SelfAttention
-from tests.equivariance import ALGEBRAS, check_layer_equivariant, versors
+from gatorch.testing import ALGEBRAS, assert_layer_equivariant, random_versors
 
 CONFIGS = {
     "plain": {"num_heads": 2},
@@ -31,14 +31,14 @@ def test_self_attention_equivariant(name: str, cfg: str) -> None:
     layer = SelfAttention(alg, 4, 3, CONFIGS[cfg]).double()
     mv = torch.randn(4, 2, 6, 4, alg.dim, dtype=torch.float64)  # (B, batch, items, channels, dim)
     s = torch.randn(4, 2, 6, 3, dtype=torch.float64)
-    check_layer_equivariant(alg, layer, mv, s, versors(alg, 4, seed=1))
+    assert_layer_equivariant(layer, alg, mv, s, versors=random_versors(alg, 4, seed=1), batched=True)
 
 
 def test_distance_features_equivariant_under_translations_and_reflections() -> None:
     torch.manual_seed(0)
     layer = SelfAttention(PGA3, 3, 0, {"num_heads": 2, "distance_features": True}).double()
     mv = torch.randn(6, 5, 3, 16, dtype=torch.float64)
-    check_layer_equivariant(PGA3, layer, mv, None, versors(PGA3, 6, seed=3))
+    assert_layer_equivariant(layer, PGA3, mv, None, versors=random_versors(PGA3, 6, seed=3), batched=True)
 
 
 @pytest.mark.parametrize("name", ["PGA3", "STA", "Cl(2,2,1)"])
@@ -49,7 +49,7 @@ def test_cross_attention_equivariant(name: str) -> None:
     mv = torch.randn(4, 6, 3, alg.dim, dtype=torch.float64)
     ctx = torch.randn(4, 7, 2, alg.dim, dtype=torch.float64)
     s, cs = torch.randn(4, 6, 2, dtype=torch.float64), torch.randn(4, 7, 5, dtype=torch.float64)
-    w = versors(alg, 4, seed=2)
+    w = random_versors(alg, 4, seed=2)
     wb = w[:, None, None]
     out, out_s = layer(mv, ctx, s, cs)
     out_t, out_s_t = layer(alg.sandwich(wb, mv), alg.sandwich(wb, ctx), s, cs)

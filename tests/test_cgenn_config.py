@@ -16,7 +16,7 @@ from gatorch.functional.nonlinear import equi_layer_norm, smooth_norm
 from gatorch.functional.steerable import grade_normalize
 from gatorch.layers import EquiLayerNorm, SteerableGeometricProduct
 from gatorch.nets.gnn import CliffordGNN, CliffordMLP, CliffordMLPConfig
-from tests.equivariance import ALGEBRAS, check_equivariant, check_layer_equivariant, versors
+from gatorch.testing import ALGEBRAS, assert_equivariant, assert_layer_equivariant, random_versors
 
 F64 = torch.float64
 EDGES = torch.tensor([[0, 1, 2, 3, 1, 4, 0], [1, 2, 3, 0, 0, 2, 2]])  # node 4 receives nothing
@@ -99,16 +99,18 @@ def test_smooth_norm() -> None:
 # -- equivariance --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=ALGEBRAS.keys())
 def test_grade_normalize_and_mean_layer_norm_equivariant(alg: Algebra) -> None:
-    w = versors(alg, 4, seed=3)
+    w = random_versors(alg, 4, seed=3)
     x = _mv(alg, 4, 3)
     a = torch.randn(3, alg.n + 1, dtype=F64)
-    check_equivariant(alg, lambda t: grade_normalize(alg, t, a), x, w)
-    check_equivariant(alg, lambda t: equi_layer_norm(alg, t, statistic="mean"), x, w)
+    assert_equivariant(lambda t: grade_normalize(alg, t, a), alg, (x,), versors=w, batched=True)
+    assert_equivariant(
+        lambda t: equi_layer_norm(alg, t, statistic="mean"), alg, (x,), versors=w, batched=True
+    )
 
 
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=ALGEBRAS.keys())
 def test_cgenn_layers_equivariant(alg: Algebra) -> None:
-    w = versors(alg, 4, seed=4)
+    w = random_versors(alg, 4, seed=4)
     mv = _mv(alg, 4, 3)
     s = torch.randn(4, 2, dtype=F64)
     torch.manual_seed(1)
@@ -116,7 +118,7 @@ def test_cgenn_layers_equivariant(alg: Algebra) -> None:
     mlp = CliffordMLP(alg, 3, 4, 2, 2, {**CGENN, "blocks": 3})
     norm = EquiLayerNorm(alg, 2, statistic="mean", mv_channels=3, elementwise_affine=True)
     for layer in (sgp, mlp, norm):
-        check_layer_equivariant(alg, layer.double(), mv, s, w)
+        assert_layer_equivariant(layer.double(), alg, mv, s, versors=w, batched=True)
 
 
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=ALGEBRAS.keys())
@@ -126,7 +128,7 @@ def test_cgenn_gnn_equivariant(alg: Algebra) -> None:
     edge_attr = torch.randn(EDGES.shape[1], 1, dtype=F64)
     out, _ = net(mv, None, EDGES, edge_attr)
     assert out.shape == (5, 1, alg.dim)
-    for w in versors(alg, 2, seed=6):  # one even, one odd
+    for w in random_versors(alg, 2, seed=6):  # one even, one odd
         out_t, _ = net(alg.sandwich(w, mv), None, EDGES, edge_attr)
         torch.testing.assert_close(out_t, alg.sandwich(w, out), atol=1e-9, rtol=1e-9)
 

@@ -67,7 +67,7 @@ def test_layers_fullgraph_compile_matches_eager():
 
 # -- fresh modules: built, then compiled with no eager call first ------------------------------------
 def _gatr(alg, num_blocks=2, **options):
-    from tests.equivariance import small_gatr
+    from tests.conftest import small_gatr
 
     return small_gatr(alg, num_blocks, **options)
 

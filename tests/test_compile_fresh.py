@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch import PGA3, STA, VGA3, Algebra
+from gatorch.testing import assert_compiles
 
 Case = tuple[Callable[[], nn.Module], Callable[[torch.dtype], tuple[object, ...]]]
 
@@ -229,20 +230,6 @@ def _build(name: str, dtype: torch.dtype) -> nn.Module:
     return module.to(torch.float64 if dtype == torch.float64 else torch.float32)
 
 
-def _outputs(out: object) -> list[Tensor]:
-    outs = list(out) if isinstance(out, tuple) else [out]
-    return [t for t in outs if isinstance(t, Tensor) and t.is_floating_point()]
-
-
-def _loss_and_grads(module: nn.Module, fn: Callable, args: tuple) -> tuple[list[Tensor], list[Tensor]]:
-    outs = _outputs(fn(*args))
-    loss = torch.stack([o.float().square().sum() for o in outs]).sum()
-    leaves = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
-    leaves += [p for p in module.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-    return outs, [g for g in grads if g is not None]
-
-
 def _no_breaks(module: nn.Module, args: tuple) -> None:
     explanation = torch._dynamo.explain(module)(*args)
     reasons = [str(b.reason) for b in explanation.break_reasons]
@@ -255,25 +242,18 @@ def _check(
     from gatorch.functional import KernelPolicy, kernel_policy
 
     args = CASES[name][1](dtype)
-    torch._dynamo.reset()
     module = _build(name, dtype)
-    compiled = torch.compile(module, fullgraph=True, backend=backend)
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     forced = kernel_policy(KernelPolicy(compiled=policy)) if policy else contextlib.nullcontext()
-    with forced, ctx:  # the compiled module runs first: nothing is warmed up
-        outs_c, grads_c = _loss_and_grads(module, compiled, args)
-        outs_e, grads_e = _loss_and_grads(module, module, args)
-    assert len(outs_c) == len(outs_e) and len(grads_c) == len(grads_e)
     if dtype == torch.float64:
         atol = rtol = 1e-10
     elif autocast:
         atol, rtol = 3e-2, 3e-2
     else:
         atol, rtol = 1e-4, 1e-4
-    for a, b in zip(outs_c + grads_c, outs_e + grads_e, strict=True):
-        assert a.dtype == b.dtype and torch.isfinite(a.float()).all()
-        scale = b.float().abs().max().item() + 1.0 if b.numel() else 1.0
-        torch.testing.assert_close(a.float(), b.float(), atol=atol * scale, rtol=rtol)
+    with forced, ctx:  # assert_compiles resets dynamo and runs the compiled module first: nothing warmed up
+        # outputs and gradients (inputs and parameters), atol scaled by 1 + max |eager| per tensor
+        assert_compiles(module, args, backend=backend, grads=True, atol=atol, rtol=rtol, scale_atol=True)
 
 
 # -- tests ---------------------------------------------------------------------------------------------

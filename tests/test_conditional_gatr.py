@@ -14,7 +14,13 @@ from gatorch import PGA3, STA, VGA3
 from gatorch.functional.nonlinear import equi_layer_norm, grade_invariants
 from gatorch.layers import CrossAttention, EquiLayerNorm, GATrBlock, GeoMLP, NormConfig, SelfAttention
 from gatorch.nets import ConditionalGATr
-from tests.equivariance import ALGEBRAS, check_layer_equivariant, parity, versors
+from gatorch.testing import (
+    ALGEBRAS,
+    assert_equivariant,
+    assert_layer_equivariant,
+    random_versors,
+    versor_parity,
+)
 
 LGATR_STYLE = {
     "attention": {"qkv_norm": True, "head_scale": True, "qkv_bias": False},
@@ -63,15 +69,10 @@ def test_conditional_gatr_equivariant(name: str, style: str) -> None:
     alg = ALGEBRAS[name]
     net = _net(alg, **(LGATR_STYLE if style == "lgatr" else {}))
     mv, s, c, cs = _inputs(alg)
-    w = versors(alg, 4, seed=1)
-    wc = w[:, None, None, :]
-    c_t = alg.sandwich(wc, c)  # the condition transforms with the inputs
-
-    def layer(x: torch.Tensor, sc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cond = c_t if x is not mv else c
-        return net(x, cond, sc, cs)
-
-    check_layer_equivariant(alg, layer, mv, s, w, atol=1e-8, rtol=1e-8)
+    w = random_versors(alg, 4, seed=1)
+    # the condition c transforms with the inputs; its scalars cs are invariant
+    specs = {"in_specs": ("mv", "mv", "scalar", "scalar"), "out_specs": ("mv", "scalar")}
+    assert_equivariant(net, alg, (mv, c, s, cs), **specs, versors=w, batched=True, atol=1e-8, rtol=1e-8)
 
 
 def test_conditional_gatr_permutations() -> None:
@@ -101,8 +102,8 @@ def test_spin_group_is_equivariant_under_even_versors_only() -> None:
     """``group="spin"`` mixes the pseudoscalar like a scalar: Spin- but not Pin-equivariant (L-GATr's)."""
     net = _net(STA, group="spin", **LGATR_STYLE)
     mv, s, c, cs = _inputs(STA, batch=8)
-    w = versors(STA, 8, seed=2)
-    odd = parity(STA, w).bool()
+    w = random_versors(STA, 8, seed=2)
+    odd = versor_parity(STA, w).bool()
     wb = w[:, None, None, :]
     out = net(mv, c, s, cs)[0]
     out_t = net(STA.sandwich(wb, mv), STA.sandwich(wb, c), s, cs)[0]
@@ -127,7 +128,8 @@ def test_lgatr_options_keep_gatr_blocks_equivariant(name: str) -> None:
         for p in block.parameters():
             p.add_(0.2 * torch.randn_like(p))
     mv, s = torch.randn(4, 5, 4, alg.dim, dtype=torch.float64), torch.randn(4, 5, 3, dtype=torch.float64)
-    check_layer_equivariant(alg, block, mv, s, versors(alg, 4, seed=3), atol=1e-8, rtol=1e-8)
+    w = random_versors(alg, 4, seed=3)
+    assert_layer_equivariant(block, alg, mv, s, versors=w, batched=True, atol=1e-8, rtol=1e-8)
 
 
 def test_layer_norm_clamp_and_grade_gains_written_out() -> None:
@@ -187,11 +189,9 @@ def test_cross_attention_context_without_scalars() -> None:
     layer = CrossAttention(PGA3, 3, 2, 4, 0, {"num_heads": 2}).double()
     mv, s = torch.randn(4, 5, 3, 16, dtype=torch.float64), torch.randn(4, 5, 4, dtype=torch.float64)
     c = torch.randn(4, 6, 2, 16, dtype=torch.float64)
-    w = versors(PGA3, 4, seed=5)
-    c_t = PGA3.sandwich(w[:, None, None], c)
-    check_layer_equivariant(
-        PGA3, lambda x, sc: layer(x, c if x is mv else c_t, sc), mv, s, w, atol=1e-9, rtol=1e-9
-    )
+    w = random_versors(PGA3, 4, seed=5)
+    specs = {"in_specs": ("mv", "mv", "scalar"), "out_specs": ("mv", "scalar")}  # the context c moves too
+    assert_equivariant(layer, PGA3, (mv, c, s), **specs, versors=w, batched=True, atol=1e-9, rtol=1e-9)
     with pytest.raises(ValueError, match="scalar queries"):
         CrossAttention(PGA3, 3, 2, 0, 4, {"num_heads": 2, "head_s_channels": 4})
 

@@ -10,7 +10,7 @@ import torch
 from gatorch import Algebra
 from gatorch.nets.csmpn import CSMPN, CSMPNLayer, SimplexEmbedding
 from gatorch.nets.simplicial import RELATIONS, SimplicialComplex, rips_lift
-from tests.equivariance import ALGEBRAS, versors
+from gatorch.testing import ALGEBRAS, random_versors
 
 F64 = torch.float64
 VGA3 = Algebra(3, 0, 0)
@@ -185,7 +185,7 @@ def test_simplex_embedding_equivariant_and_order_free(alg, k):
     layer = SimplexEmbedding(alg, k, 2, 3, 3, 2).double()
     out, out_s = layer(mv, s, cx.simplices[k])
     assert out.shape == (cx.counts[k], 3, alg.dim) and out_s.shape == (cx.counts[k], 2)
-    for w in versors(alg, 4, seed=5):  # two even, two odd
+    for w in random_versors(alg, 4, seed=5):  # two even, two odd
         out_t, out_s_t = layer(alg.sandwich(w, mv), s, cx.simplices[k])
         torch.testing.assert_close(out_t, alg.sandwich(w, out), atol=1e-9, rtol=1e-9)
         torch.testing.assert_close(out_s_t, out_s, atol=1e-9, rtol=1e-9)
@@ -226,7 +226,7 @@ def test_layer_equivariant(alg):
     layer = CSMPNLayer(alg, 3, 2, 4, 3).double()
     args = (rel[0], rel[1], attr, cell_attr, inv)
     out, out_s = layer(mv, s, *args)
-    for w in versors(alg, 4, seed=6):
+    for w in random_versors(alg, 4, seed=6):
         out_t, out_s_t = layer(alg.sandwich(w, mv), s, *args)
         torch.testing.assert_close(out_t, alg.sandwich(w, out), atol=1e-9, rtol=1e-9)
         torch.testing.assert_close(out_s_t, out_s, atol=1e-9, rtol=1e-9)
@@ -242,7 +242,7 @@ def test_net_equivariant_scalars_invariant(name, relations):
     out, out_s = net(mv, s, cx)
     assert out.shape == (cx.num_cells, 2, alg.dim) and out_s.shape == (cx.num_cells, 2)
     pooled = cx.pool(out_s)
-    for w in versors(alg, 4, seed=2):  # two even, two odd
+    for w in random_versors(alg, 4, seed=2):  # two even, two odd
         out_t, out_s_t = net(alg.sandwich(w, mv), s, cx)
         torch.testing.assert_close(out_t, alg.sandwich(w, out), atol=1e-7, rtol=1e-7)
         torch.testing.assert_close(out_s_t, out_s, atol=1e-7, rtol=1e-7)

@@ -18,7 +18,8 @@ import torch
 from gatorch import PGA3, STA, Algebra
 from gatorch.functional import KernelPolicy, kernel_policy
 from gatorch.nets import GATr
-from tests.equivariance import check_layer_equivariant, small_gatr, versors
+from gatorch.testing import assert_layer_equivariant, random_versors
+from tests.conftest import small_gatr
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
@@ -80,10 +81,10 @@ def test_policy_rejects_unknown_values():
 def test_gatr_equivariant_on_cuda():
     torch.manual_seed(0)
     net = _net(PGA3, attention={"distance_features": True}).double().cuda()
-    w = versors(PGA3, 4, seed=3).cuda()
+    w = random_versors(PGA3, 4, seed=3).cuda()
     mv = torch.randn(4, 6, 2, 16, dtype=torch.float64, device="cuda")
     s = torch.randn(4, 6, 3, dtype=torch.float64, device="cuda")
-    check_layer_equivariant(PGA3, net, mv, s, w, atol=1e-8, rtol=1e-8)
+    assert_layer_equivariant(net, PGA3, mv, s, versors=w, batched=True, atol=1e-8, rtol=1e-8)
 
 
 @pytest.mark.cuda

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gatorch import STA, Algebra
-from tests.equivariance import parity, versors
+from gatorch.testing import random_versors, versor_parity
 
 #: (p, q, r) -> (Pin count, Spin count), from ARCHITECTURE.md
 COUNTS = {
@@ -57,8 +57,8 @@ def test_counts(key: str) -> None:
 @pytest.mark.parametrize("key", sorted(ALGEBRAS))
 def test_pin_maps_commute_with_odd_and_even_versors(key: str) -> None:
     alg = ALGEBRAS[key]
-    w = versors(alg, 12, seed=1)
-    assert parity(alg, w).tolist() == [0] * 6 + [1] * 6
+    w = random_versors(alg, 12, seed=1)
+    assert versor_parity(alg, w).tolist() == [0] * 6 + [1] * 6
     rho = action_matrices(alg, w)
     basis = alg.equivariant_basis("pin").numpy()
     assert commutator_error(basis, rho).max() < 1e-9
@@ -74,7 +74,7 @@ def test_pin_maps_commute_with_odd_and_even_versors(key: str) -> None:
 def test_spin_maps_commute_with_even_versors_and_pin_is_the_right_subset(key: str) -> None:
     alg = ALGEBRAS[key]
     n_pin, n_spin = _counts(alg)
-    w = versors(alg, 12, seed=2)
+    w = random_versors(alg, 12, seed=2)
     even, odd = action_matrices(alg, w[:6]), action_matrices(alg, w[6:])
     b_spin = alg.equivariant_basis("spin").numpy()
     b_pin = alg.equivariant_basis("pin").numpy()
@@ -97,7 +97,7 @@ def test_a_non_equivariant_map_is_caught(key: str) -> None:
     m = np.zeros((1, alg.dim, alg.dim))
     sl = alg.grade_slice(1)
     m[0, sl, sl] = np.random.default_rng(0).standard_normal((alg.n, alg.n))
-    rho = action_matrices(alg, versors(alg, 4, seed=3))
+    rho = action_matrices(alg, random_versors(alg, 4, seed=3))
     assert commutator_error(m, rho).max() > 1e-3
 
 
@@ -145,5 +145,5 @@ def test_random_six_dimensional_signature() -> None:
     k = basis.shape[0]
     assert k >= alg.n + 1  # at least the grade projections
     assert _rank(basis.reshape(k, -1)) == k
-    rho = action_matrices(alg, versors(alg, 6, seed=4))
+    rho = action_matrices(alg, random_versors(alg, 6, seed=4))
     assert commutator_error(basis, rho).max() < 1e-9

@@ -13,7 +13,7 @@ from gatorch.layers.zoo.ga_attention import (
     GAInvariantAttention,
     ga_attention_invariant_dims,
 )
-from tests.equivariance import parity, versors
+from gatorch.testing import random_versors, versor_parity
 
 F64 = torch.float64
 N_DIM = 4
@@ -270,8 +270,8 @@ def _act(alg, w, x):
 def test_pin_is_o3_equivariant(rank, reduce, mode):
     r, v, mask = _cloud(batch=8, seed=3)
     x = embed_vector(r)
-    w = versors(VGA3, 8, seed=rank)  # half of them odd (reflections)
-    assert parity(VGA3, w).tolist() == [0] * 4 + [1] * 4
+    w = random_versors(VGA3, 8, seed=rank)  # half of them odd (reflections)
+    assert versor_parity(VGA3, w).tolist() == [0] * 4 + [1] * 4
     inv = _layer("invariant", rank, reduce, mode, group="pin")
     torch.testing.assert_close(inv(_act(VGA3, w, x), v, mask), inv(x, v, mask), atol=1e-9, rtol=1e-9)
     cov = _layer("covariant", rank, reduce, mode, group="pin")
@@ -288,7 +288,7 @@ def test_spin_rotations_and_chirality(rank, mode):
     """The package's semantics: rotation-invariant; rank 3 sees the handedness of each triple."""
     r, v, _ = _cloud(batch=8, seed=4)
     x = embed_vector(r)
-    w = versors(VGA3, 8, seed=5)
+    w = random_versors(VGA3, 8, seed=5)
     even, odd = slice(0, 4), slice(4, 8)
     inv = _layer("invariant", rank, False, mode, group="spin")
     cov = _layer("covariant", rank, False, mode, group="spin")
@@ -306,8 +306,8 @@ def test_spin_rank2_single_output_is_a_pseudovector():
     """With only r_i x r_j as covariant, the output gains det(M) = -1 under reflections."""
     r, v, _ = _cloud(batch=8, seed=6)
     x = embed_vector(r)
-    w = versors(VGA3, 8, seed=7)
-    sign = 1.0 - 2.0 * parity(VGA3, w).to(F64)
+    w = random_versors(VGA3, 8, seed=7)
+    sign = 1.0 - 2.0 * versor_parity(VGA3, w).to(F64)
     cov = _layer("covariant", 2, True, "single", group="spin")
     expected = sign[:, None] * VGA3.sandwich(w, cov(x, v))
     torch.testing.assert_close(cov(_act(VGA3, w, x), v), expected, atol=1e-9, rtol=1e-9)
@@ -325,7 +325,7 @@ def test_pin_equivariant_in_other_dimensions(alg):
     r, v, mask = _cloud(batch=6, points=4, seed=8, alg=alg)
     x = torch.zeros(*r.shape[:-1], alg.dim, dtype=F64)
     x[..., alg.grade_slice(1)] = r
-    w = versors(alg, 6, seed=9)
+    w = random_versors(alg, 6, seed=9)
     for rank, mode in ((2, "full"), (3, "partial")):
         score, value, scale = _nets(rank, mode, alg=alg)
         common = dict(rank=rank, invariant_mode=mode, group="pin")

@@ -10,7 +10,7 @@ import torch
 from gatorch import PGA3, STA, VGA3, Algebra
 from gatorch.layers import GATrBlock, GeometricBilinear, GeoMLP, MLPConfig
 from gatorch.nets import GATr
-from tests.equivariance import ALGEBRAS, check_layer_equivariant, versors
+from gatorch.testing import ALGEBRAS, assert_layer_equivariant, random_versors
 
 
 @pytest.mark.parametrize("join", [None, True])
@@ -22,7 +22,7 @@ def test_geometric_bilinear_equivariant(name: str, join: bool | None) -> None:
         alg, 3, 4, hidden_channels=6, in_s_channels=2, out_s_channels=3, join=join
     ).double()
     mv, s = torch.randn(6, 5, 3, alg.dim, dtype=torch.float64), torch.randn(6, 5, 2, dtype=torch.float64)
-    check_layer_equivariant(alg, layer, mv, s, versors(alg, 6, seed=4))
+    assert_layer_equivariant(layer, alg, mv, s, versors=random_versors(alg, 6, seed=4), batched=True)
 
 
 def test_join_needs_reference_for_reflections() -> None:
@@ -30,7 +30,7 @@ def test_join_needs_reference_for_reflections() -> None:
     torch.manual_seed(0)
     layer = GeometricBilinear(PGA3, 2, 2, join=True).double()
     mv = torch.randn(6, 2, 16, dtype=torch.float64)
-    w = versors(PGA3, 6, seed=5)
+    w = random_versors(PGA3, 6, seed=5)
     ones = torch.zeros(16, dtype=torch.float64)
     ones[PGA3.pseudoscalar_index] = 1.0  # a constant reference: not transformed with the input
     out = layer(mv, join_reference=ones)[0]
@@ -55,9 +55,9 @@ def test_geo_mlp_and_block_equivariant(name: str) -> None:
     mlp = GeoMLP(alg, 3, 2, {"mlp_ratio": 2, "num_layers": 3}).double()
     block = GATrBlock(alg, 3, 2, {"num_heads": 2}, {"mlp_ratio": 2}).double()
     mv, s = torch.randn(4, 5, 3, alg.dim, dtype=torch.float64), torch.randn(4, 5, 2, dtype=torch.float64)
-    w = versors(alg, 4, seed=6)
-    check_layer_equivariant(alg, mlp, mv, s, w)
-    check_layer_equivariant(alg, block, mv, s, w, atol=1e-8, rtol=1e-8)
+    w = random_versors(alg, 4, seed=6)
+    assert_layer_equivariant(mlp, alg, mv, s, versors=w, batched=True)
+    assert_layer_equivariant(block, alg, mv, s, versors=w, batched=True, atol=1e-8, rtol=1e-8)
 
 
 def _net(alg: Algebra, **kw: object) -> GATr:
@@ -83,7 +83,8 @@ def test_gatr_equivariant(name: str) -> None:
     attention = {"distance_features": True} if alg.signature[1:] == (0, 1) else None
     net = _net(alg, attention=attention).double()
     mv, s = torch.randn(4, 6, 2, alg.dim, dtype=torch.float64), torch.randn(4, 6, 3, dtype=torch.float64)
-    check_layer_equivariant(alg, net, mv, s, versors(alg, 4, seed=7), atol=1e-7, rtol=1e-7)
+    w = random_versors(alg, 4, seed=7)
+    assert_layer_equivariant(net, alg, mv, s, versors=w, batched=True, atol=1e-7, rtol=1e-7)
 
 
 def test_gatr_permutation_equivariant_and_batch_dims() -> None:

@@ -16,7 +16,7 @@ from gatorch.layers.zoo.gcan import (
     group_action_matrices,
     transform_parameters,
 )
-from tests.equivariance import ALGEBRAS, check_layer_equivariant, parity, versors
+from gatorch.testing import ALGEBRAS, assert_layer_equivariant, random_versors, versor_parity
 
 F64 = torch.float64
 IDS = list(ALGEBRAS)
@@ -84,8 +84,8 @@ def test_covariance(alg):
     """f_{rho_g(B)}(rho_g x, s) = (rho_g f_B(x, s), t) for even and odd g (twisted action)."""
     layer = _layer(alg, bias=True)
     mv, s = _randn(6, 3, alg.dim, seed=2), _randn(6, 2, seed=3)
-    ws = versors(alg, 4, seed=5)
-    assert parity(alg, ws).tolist() == [0, 0, 1, 1]
+    ws = random_versors(alg, 4, seed=5)
+    assert versor_parity(alg, ws).tolist() == [0, 0, 1, 1]
     for w in ws:
         _assert_covariant(alg, layer, mv, s, w)
         # the moved versors are g V g^-1 (twisted: the same, since V is even)
@@ -100,7 +100,7 @@ def test_generic_layer_not_equivariant(name):
     layer = _layer(alg, s_in=0, s_out=0)
     x = _randn(4, 3, alg.dim, seed=4)
     y, _ = layer(x)
-    for w in versors(alg, 2, seed=6):  # one rotation, one reflection
+    for w in random_versors(alg, 2, seed=6):  # one rotation, one reflection
         y_moved, _ = layer(_moved(alg, w, x))
         gap = (y_moved - _moved(alg, w, y)).abs().max() / y.abs().max()
         assert gap > 1e-2, f"{name}: generic GroupActionLinear unexpectedly equivariant (gap {gap:.1e})"
@@ -115,7 +115,8 @@ def test_identity_versors_give_per_grade_linear(alg):
     y, _ = layer(x)
     w = layer.weight[..., torch.tensor(alg.grades)]  # (out, in, dim)
     torch.testing.assert_close(y, torch.einsum("bid,oid->bod", x, w), atol=1e-12, rtol=1e-12)
-    check_layer_equivariant(alg, layer, x[:4], None, versors(alg, 4, seed=2))  # then equivariant outright
+    w = random_versors(alg, 4, seed=2)
+    assert_layer_equivariant(layer, alg, x[:4], None, versors=w, batched=True)  # then equivariant outright
 
 
 @pytest.mark.parametrize("name", ["PGA3", "CGA3"])
@@ -239,19 +240,20 @@ def test_activation_formula():
 def test_activation_covariance(alg):
     act = GCANActivation(alg, 3).double()
     x = _randn(5, 3, alg.dim, seed=1) * 0.3
-    for w in versors(alg, 2, seed=3):
+    for w in random_versors(alg, 2, seed=3):
         _assert_covariant(alg, act, x, None, w)
     y, _ = act(x)
-    w = versors(alg, 2, seed=3)[0]
+    w = random_versors(alg, 2, seed=3)[0]
     assert (act(_moved(alg, w, x))[0] - _moved(alg, w, y)).abs().max() > 1e-3  # not equivariant alone
 
 
 def test_activation_equivariant_on_scalar_gate():
     for agg in ("linear", "sum"):
         act = GCANActivation(PGA3, 3, kernel_grades=(0,), agg=agg).double()
-        check_layer_equivariant(PGA3, act, _randn(4, 3, 16, seed=1), None, versors(PGA3, 4, seed=2))
+        w = random_versors(PGA3, 4, seed=2)
+        assert_layer_equivariant(act, PGA3, _randn(4, 3, 16, seed=1), None, versors=w, batched=True)
     with pytest.raises(ValueError, match="no parameters to move"):
-        GCANActivation(PGA3, 3, agg="mean").transform_parameters_(versors(PGA3, 2)[0])
+        GCANActivation(PGA3, 3, agg="mean").transform_parameters_(random_versors(PGA3, 2)[0])
     with pytest.raises(ValueError, match="unknown agg 'max'"):
         GCANActivation(PGA3, 3, agg="max")
     with pytest.raises(ValueError, match="kernel_grades"):
@@ -281,11 +283,11 @@ def test_group_norm_matches_gcan_formula_on_vga():
 def test_group_norm_equivariance(alg):
     x = _randn(4, 4, alg.dim, seed=1)
     plain = GCANGroupNorm(alg, 4, num_groups=2, scale_norm=True, bias=False).double()
-    check_layer_equivariant(alg, plain, x, None, versors(alg, 4, seed=2))
+    assert_layer_equivariant(plain, alg, x, None, versors=random_versors(alg, 4, seed=2), batched=True)
     biased = GCANGroupNorm(alg, 4, scale_norm=True, s_channels=2).double()
     with torch.no_grad():
         biased.bias.normal_()
-    for w in versors(alg, 2, seed=3):
+    for w in random_versors(alg, 2, seed=3):
         _assert_covariant(alg, biased, x, _randn(4, 2, seed=4), w)
 
 
@@ -335,5 +337,5 @@ def test_network_covariance(name):
             if isinstance(m, GroupActionLinear):
                 m.bivector.normal_(0.0, 0.4)  # translations / degenerate planes too
     mv, s = _randn(5, 2, alg.dim, seed=1) * 0.5, _randn(5, 1, seed=2)
-    for w in versors(alg, 2, seed=3):
+    for w in random_versors(alg, 2, seed=3):
         _assert_covariant(alg, net, mv, s, w, atol=1e-9, rtol=1e-8)

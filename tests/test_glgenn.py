@@ -23,7 +23,7 @@ from gatorch.functional.zoo.glgenn import (
 from gatorch.layers.bilinear import SteerableGeometricProduct
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.zoo.glgenn import QTGeometricProduct, QTLinear
-from tests.equivariance import ALGEBRAS, check_layer_equivariant, versors
+from gatorch.testing import ALGEBRAS, assert_layer_equivariant, random_versors
 
 F64 = torch.float64
 IDS = list(ALGEBRAS)
@@ -239,7 +239,7 @@ def test_qt_gp_layer_formula():
 # -- equivariance (half the versors odd) ---------------------------------------------------------------------
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=IDS)
 def test_qt_gp_equivariant(alg):
-    w = versors(alg, 6, seed=1)
+    w = random_versors(alg, 6, seed=1)
     x, y = _randn(6, 3, alg.dim, seed=2), _randn(6, 3, alg.dim, seed=3)
     weight = _qt_weight(alg, 3, seed=4)
 
@@ -254,7 +254,7 @@ def test_qt_gp_equivariant(alg):
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=IDS)
 def test_layers_equivariant(alg):
     torch.manual_seed(0)
-    w = versors(alg, 6, seed=1)
+    w = random_versors(alg, 6, seed=1)
     x, s = _randn(6, 3, alg.dim, seed=2), _randn(6, 2, seed=3)
     layers = {
         "linear": (QTLinear(alg, 3, 4, in_s_channels=2, out_s_channels=3), s),
@@ -264,7 +264,7 @@ def test_layers_equivariant(alg):
     for name, (layer, scalars) in layers.items():
         layer = _perturbed(layer, seed=4)
         try:
-            check_layer_equivariant(alg, layer, x, scalars, w)
+            assert_layer_equivariant(layer, alg, x, scalars, versors=w, batched=True)
         except AssertionError as err:
             raise AssertionError(f"{name}: {err}") from None
 

@@ -7,7 +7,7 @@ import torch
 
 from gatorch import PGA3, VGA3
 from gatorch.nets.gnn import CliffordGNN
-from tests.equivariance import ALGEBRAS, versors
+from gatorch.testing import ALGEBRAS, random_versors
 
 F64 = torch.float64
 EDGES = torch.tensor([[0, 1, 2, 3, 1, 4, 0], [1, 2, 3, 0, 0, 2, 2]])  # node 4 receives nothing
@@ -42,7 +42,7 @@ def test_equivariant(alg):
     mv, s = _inputs(alg)
     out, out_s = net(mv, s, EDGES)
     assert out.shape == (5, 2, alg.dim) and out_s.shape == (5, 3)
-    for w in versors(alg, 2, seed=2):  # one even, one odd versor; one per graph
+    for w in random_versors(alg, 2, seed=2):  # one even, one odd versor; one per graph
         out_t, out_s_t = net(alg.sandwich(w, mv), s, EDGES)
         torch.testing.assert_close(out_t, alg.sandwich(w, out), atol=1e-7, rtol=1e-7)
         torch.testing.assert_close(out_s_t, out_s, atol=1e-7, rtol=1e-7)

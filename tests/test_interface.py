@@ -15,7 +15,7 @@ import torch
 
 from gatorch import CGA3, PGA3, STA, VGA3, Algebra
 from gatorch.interface import cga, pga, sta, vga
-from tests.equivariance import parity, versors
+from gatorch.testing import random_versors, versor_parity
 
 DT = torch.float64
 TOL = dict(atol=1e-9, rtol=1e-9)
@@ -623,10 +623,10 @@ def test_sta_equivariance():
 def test_random_core_versors_consistent():
     """For the core's random versors (half odd): the extracted motion is orthogonal, of the
     versor's parity, and predicts the action on points, planes and vectors."""
-    w = versors(PGA3, 32, seed=70)
+    w = random_versors(PGA3, 32, seed=70)
     m, t = pga.extract_motion(w)
     close(m.transpose(-1, -2) @ m, torch.eye(3, dtype=DT).expand(32, 3, 3))
-    sign = 1 - 2 * parity(PGA3, w).to(DT)
+    sign = 1 - 2 * versor_parity(PGA3, w).to(DT)
     close(torch.linalg.det(m), sign)
     x = torch.randn(32, 3, generator=gen(71), dtype=DT)
     close(PGA3.sandwich(w, pga.embed_point(x)), sign[:, None] * pga.embed_point(apply(m, x) + t))
@@ -635,9 +635,9 @@ def test_random_core_versors_consistent():
         PGA3.sandwich(w, pga.embed_plane(x, t[:, :1])),
         pga.embed_plane(mx, t[:, :1] - (mx * t).sum(-1, keepdim=True)),
     )
-    wv = versors(VGA3, 32, seed=72)
+    wv = random_versors(VGA3, 32, seed=72)
     mv_ = vga.extract_rotation_matrix(wv)
-    close(torch.linalg.det(mv_), 1 - 2 * parity(VGA3, wv).to(DT))
+    close(torch.linalg.det(mv_), 1 - 2 * versor_parity(VGA3, wv).to(DT))
     close(VGA3.sandwich(wv, vga.embed_vector(x)), vga.embed_vector(apply(mv_, x)))
 
 

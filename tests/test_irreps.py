@@ -21,7 +21,7 @@ from gatorch import CGA3, PGA3, STA, VGA3, Algebra
 from gatorch.interface import pga
 from gatorch.interface._common import orthogonal_to_versor
 from gatorch.irreps import PARTS, IrrepsToMV, MVToIrreps, from_irreps, irreps_for, to_irreps
-from tests.equivariance import parity, versors
+from gatorch.testing import random_versors, versor_parity
 
 DT = torch.float64
 TOL = dict(atol=1e-12, rtol=1e-12)
@@ -85,7 +85,7 @@ def e3_versors(n: int, seed: int) -> torch.Tensor:
     half = n // 2
     t = 2.0 * torch.randn(half, 3, generator=gen(seed), dtype=DT)
     moved = PGA3.gp(pga.embed_translation(t), o3_versors(PGA3, half, seed + 2))
-    return torch.cat([moved, versors(PGA3, n - half, seed=seed + 3)])
+    return torch.cat([moved, random_versors(PGA3, n - half, seed=seed + 3)])
 
 
 def apply(alg: Algebra, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -187,7 +187,7 @@ def test_o3_versor_helpers() -> None:
         torch.testing.assert_close(m @ m.transpose(-1, -2), torch.eye(3, dtype=DT).expand(B, 3, 3), **TOL)
         assert set(torch.linalg.det(m).round().tolist()) == {1.0, -1.0}
         torch.testing.assert_close(m[: B // 2], orthogonal_matrices(B // 2, 1), **TOL)
-        assert torch.equal(parity(alg, w) == 1, torch.linalg.det(m) < 0)
+        assert torch.equal(versor_parity(alg, w) == 1, torch.linalg.det(m) < 0)
 
 
 @pytest.mark.parametrize(("alg", "part"), CASES, ids=CASE_IDS)
@@ -195,7 +195,7 @@ def test_to_irreps_is_o3_equivariant(alg: Algebra, part: str) -> None:
     c = 3
     w = o3_versors(alg, B, seed=2)
     if alg == VGA3:  # VGA3's own random versors are O(3) versors too
-        w = torch.cat([w, versors(alg, B, seed=3)])
+        w = torch.cat([w, random_versors(alg, B, seed=3)])
     x = torch.randn(w.shape[0], c, alg.dim, generator=gen(4), dtype=DT)  # any input: O(3) keeps halves
     d = wigner(irreps_for(alg, c, part=part), action_matrix(alg, w))
     torch.testing.assert_close(

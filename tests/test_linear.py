@@ -6,7 +6,7 @@ import torch
 from gatorch import PGA3, VGA3
 from gatorch.functional.linear import equi_linear, invariant_components
 from gatorch.layers import EquiLinear
-from tests.equivariance import ALGEBRAS, versors
+from gatorch.testing import ALGEBRAS, random_versors
 
 F64 = torch.float64
 
@@ -32,7 +32,7 @@ def test_equivariant_and_scalars_invariant(alg, group):
         layer.bias.normal_()
     x, s = _inputs(alg)
     if group == "pin":
-        w = versors(alg, 6, seed=2)  # half even, half odd
+        w = random_versors(alg, 6, seed=2)  # half even, half odd
     else:
         w = alg.random_versor((6,), spin=True, generator=torch.Generator().manual_seed(2), dtype=F64)
     y, t = layer(x, s)
@@ -45,7 +45,7 @@ def test_spin_layer_is_not_pin_equivariant():
     """The extra Spin maps really break reflection equivariance (the test can fail)."""
     layer = _layer(PGA3, "spin")
     x, s = _inputs(PGA3)
-    w = versors(PGA3, 6, seed=3)[3:]  # odd versors
+    w = random_versors(PGA3, 6, seed=3)[3:]  # odd versors
     y_rot, _ = layer(PGA3.sandwich(w[:, None, :], x[:3]), s[:3])
     assert (y_rot - PGA3.sandwich(w[:, None, :], layer(x[:3], s[:3])[0])).abs().max() > 1e-3
 

@@ -6,7 +6,7 @@ import torch
 from gatorch import PGA3
 from gatorch.functional.nonlinear import GATES, gated, grade_invariants
 from gatorch.layers import EquiLayerNorm, ScalarGatedNonlinearity
-from tests.equivariance import ALGEBRAS, versors
+from gatorch.testing import ALGEBRAS, random_versors
 
 F64 = torch.float64
 
@@ -25,7 +25,7 @@ def _x(alg, seed=0, channels=5):
 def test_equivariant(alg, module):
     layer = module(alg)
     x = _x(alg)
-    w = versors(alg, 6, seed=1)[:, None, :]  # half even, half odd
+    w = random_versors(alg, 6, seed=1)[:, None, :]  # half even, half odd
     lhs, rhs = layer(alg.sandwich(w, x))[0], alg.sandwich(w, layer(x)[0])
     torch.testing.assert_close(lhs, rhs, atol=1e-9, rtol=1e-9)
 

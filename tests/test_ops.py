@@ -13,7 +13,7 @@ from torch.autograd import gradcheck, gradgradcheck
 
 from gatorch import CGA3, PGA3, STA, VGA3, Algebra
 from gatorch import functional as F
-from tests.equivariance import versors
+from gatorch.testing import random_versors
 
 F64 = torch.float64
 
@@ -107,7 +107,7 @@ def test_gradcheck_inner_product_and_norm(alg: Algebra) -> None:
 
 @pytest.mark.parametrize("alg", [PGA3, STA, CGA3], ids=repr)
 def test_gradcheck_sandwich_and_inverse(alg: Algebra) -> None:
-    w = versors(alg, 4, seed=1)  # even and odd
+    w = random_versors(alg, 4, seed=1)  # even and odd
     x = _rand(alg, 4, seed=11, requires_grad=True)
     assert gc(lambda a: alg.sandwich(w, a), (x,))
     # w as an input too: perturbed versors are no longer versors, so without the check
@@ -182,7 +182,7 @@ def _pga_translator(direction: torch.Tensor, distance: float) -> torch.Tensor:
 
 @pytest.mark.parametrize("alg", [STA, PGA3, CGA3, VGA3, Algebra(2, 2, 1)], ids=repr)
 def test_inverse_of_random_versors(alg: Algebra) -> None:
-    w = versors(alg, 8, seed=2)
+    w = random_versors(alg, 8, seed=2)
     w = torch.cat([w, 2.5 * w[:2]])  # not normalised
     if alg is PGA3:
         t = _pga_translator(torch.tensor([1.0, -2.0, 0.5], dtype=F64), 3.0)
@@ -207,7 +207,7 @@ def test_inverse_rejects_non_versors(alg: Algebra) -> None:
     with pytest.raises(ValueError, match="versor"):
         alg.sandwich(x, x)
     # one bad item in an otherwise good batch
-    w = versors(alg, 4, seed=3)
+    w = random_versors(alg, 4, seed=3)
     w[2, alg.index("1")] += 0.3
     w[2, alg.grade_slice(2).start] += 0.7
     with pytest.raises(ValueError):
@@ -431,7 +431,7 @@ def test_non_broadcastable_batch_shapes() -> None:
             getattr(F, name)(PGA3, x.T, y.T, blade_dim=0)
     with pytest.raises(ValueError, match=r"broadcast"):
         PGA3.inner_product(x, y)
-    w = versors(PGA3, 3)
+    w = random_versors(PGA3, 3)
     with pytest.raises(ValueError):
         PGA3.sandwich(w, y)
 

@@ -13,7 +13,7 @@ from gatorch import PGA3, STA, VGA3
 from gatorch.functional.attention import offsets_from_sizes
 from gatorch.layers import CrossAttention, NormConfig, SelfAttention
 from gatorch.nets import ConditionalGATr
-from tests.equivariance import small_gatr
+from tests.conftest import small_gatr
 
 SIZES = [3, 0, 5, 1, 7]
 

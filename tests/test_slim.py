@@ -17,7 +17,7 @@ from torch import Tensor
 from gatorch import PGA3, STA, VGA3, Algebra
 from gatorch.layers.slim import SlimDropout, SlimGLU, SlimRMSNorm
 from gatorch.nets.slim import ConditionalGATrSlim, GATrSlim
-from tests.equivariance import parity, versors
+from gatorch.testing import random_versors, versor_parity
 
 F64 = torch.float64
 ALGS: dict[str, Algebra] = {
@@ -260,8 +260,8 @@ def test_net_equivariant(name: str) -> None:
     torch.manual_seed(0)
     net = _net(alg).double()
     _perturb(net)
-    w = versors(alg, 6, seed=3)
-    assert parity(alg, w).tolist() == [0, 0, 0, 1, 1, 1]  # rotations and reflections
+    w = random_versors(alg, 6, seed=3)
+    assert versor_parity(alg, w).tolist() == [0, 0, 0, 1, 1, 1]  # rotations and reflections
     v, s = _rand(6, 5, 2, alg.n), _rand(6, 5, 3, seed=1)
     mask = torch.rand(6, 5, 5, generator=torch.Generator().manual_seed(4)) > 0.3
     mask |= torch.eye(5, dtype=torch.bool)
@@ -278,8 +278,8 @@ def test_conditional_net_equivariant(name: str) -> None:
     alg = ALGS[name]
     net = _cnet(alg, nonlinearity_v=None, num_layers_mlp=3).double()
     _perturb(net, seed=1)
-    w = versors(alg, 4, seed=5)
-    assert parity(alg, w).tolist() == [0, 0, 1, 1]
+    w = random_versors(alg, 4, seed=5)
+    assert versor_parity(alg, w).tolist() == [0, 0, 1, 1]
     v, vc = _rand(4, 5, 2, alg.n), _rand(4, 6, 3, alg.n, seed=1)
     s, sc = _rand(4, 5, 3, seed=2), _rand(4, 6, 2, seed=3)
     out_v, out_s = net(v, vc, s, sc)
@@ -310,7 +310,7 @@ def test_dropout_train_mode_equivariant(name: str) -> None:
     alg = ALGS[name]
     net = _net(alg, dropout_prob=0.3).double().train()
     _perturb(net)
-    w = versors(alg, 4, seed=2)
+    w = random_versors(alg, 4, seed=2)
     v, s = _rand(4, 5, 2, alg.n), _rand(4, 5, 3, seed=1)
     torch.manual_seed(11)
     out_v, out_s = net(v, s)

@@ -22,7 +22,7 @@ from gatorch.interface.spurions import (
     time_spurion,
     vector_spurion,
 )
-from tests.equivariance import versors
+from gatorch.testing import random_versors
 
 F64 = torch.float64
 STA_OPTIONS = [
@@ -129,7 +129,7 @@ def test_sta_stabilisers(options: tuple, kept: list[str], broken: list[str]) -> 
 
 def test_random_lorentz_transformations_move_spurions() -> None:
     s = sta_spurions("xyplane", True, dtype=F64)
-    for w in versors(STA, 8, seed=3):
+    for w in random_versors(STA, 8, seed=3):
         assert not _fixes(STA, w, s)
 
 

@@ -12,7 +12,7 @@ from gatorch.functional.steerable import mv_silu, steerable_gp, steerable_gp_den
 from gatorch.layers.bilinear import SteerableGeometricProduct
 from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.nonlinear import MVSiLU
-from tests.equivariance import ALGEBRAS, versors
+from gatorch.testing import ALGEBRAS, random_versors
 
 F64 = torch.float64
 IDS = list(ALGEBRAS)
@@ -123,7 +123,7 @@ def _act(alg, w, x):
 
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=IDS)
 def test_steerable_gp_equivariant(alg):
-    w = versors(alg, 6, seed=1)
+    w = random_versors(alg, 6, seed=1)
     x, y = _randn(6, 3, alg.dim, seed=2), _randn(6, 3, alg.dim, seed=3)
     weight = _weight(alg, 3, seed=4)
     lhs = steerable_gp(alg, _act(alg, w, x), _act(alg, w, y), weight)
@@ -132,7 +132,7 @@ def test_steerable_gp_equivariant(alg):
 
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=IDS)
 def test_mv_silu_equivariant(alg):
-    w = versors(alg, 6, seed=1)
+    w = random_versors(alg, 6, seed=1)
     x = _randn(6, 3, alg.dim, seed=2)
     a, b = _randn(3, alg.n + 1, seed=3), _randn(3, alg.n + 1, seed=4)
     lhs = mv_silu(alg, _act(alg, w, x), a, b)
@@ -141,7 +141,7 @@ def test_mv_silu_equivariant(alg):
 
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=IDS)
 def test_grade_dropout_equivariant(alg):
-    w = versors(alg, 6, seed=1)
+    w = random_versors(alg, 6, seed=1)
     x = _randn(6, 3, alg.dim, seed=2)
     torch.manual_seed(5)
     lhs = grade_dropout(alg, _act(alg, w, x), 0.5)
@@ -162,7 +162,7 @@ def _modules(alg):
 @pytest.mark.parametrize("alg", ALGEBRAS.values(), ids=IDS)
 def test_modules_equivariant(alg):
     torch.manual_seed(0)
-    w = versors(alg, 6, seed=1)
+    w = random_versors(alg, 6, seed=1)
     x, s = _randn(6, 3, alg.dim, seed=2), _randn(6, 2, seed=3)
     for name, module in _modules(alg).items():
         module = module.double()
