@@ -7,15 +7,9 @@ import torch
 from torch import nn
 
 from gatorch import PGA3, VGA3, Algebra
+from gatorch.functional.zoo.gcan import group_action_linear_naive, group_action_matrices
 from gatorch.layers.nonlinear import EquiLayerNorm, MVSiLU
-from gatorch.layers.zoo.gcan import (
-    GCANActivation,
-    GCANGroupNorm,
-    GroupActionLinear,
-    group_action_linear_naive,
-    group_action_matrices,
-    transform_parameters,
-)
+from gatorch.layers.zoo.gcan import GCANActivation, GCANGroupNorm, GroupActionLinear, transform_parameters
 from gatorch.testing import ALGEBRAS, assert_layer_equivariant, random_versors, versor_parity
 
 F64 = torch.float64
