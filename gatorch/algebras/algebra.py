@@ -48,12 +48,9 @@ _T = TypeVar("_T")
 class AlgebraData:
     r"""A real Clifford algebra :math:`Cl(p, q, r)` with a diagonal metric, as data.
 
-    Basis vectors come degenerate first (metric 0), then positive (+1), then
-    negative (-1), the order of the ``clifford`` package. They are named from
-    ``e0`` when ``r > 0``, else from ``e1``. Basis blades are in shortlex order
-    (by grade, then lexicographic on indices), so every grade is a contiguous
-    slice. Projective GA ``Algebra(3, 0, 1)`` has the blades
-    ``1, e0, e1, e2, e3, e01, e02, e03, e12, e13, e23, e012, e013, e023, e123, e0123``.
+    The basis conventions (basis-vector order, names, shortlex blade order) are those
+    described under :class:`gatorch.Algebra`, the user-facing subclass that adds the
+    operations as methods.
 
     Instances are immutable, hashable and cached: the same signature always
     returns the same object, so its tables are built once. Equality and hashing go by

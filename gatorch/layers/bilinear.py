@@ -55,9 +55,7 @@ class GeometricBilinear(nn.Module):
         Add the equivariant join; ``None`` means ``alg.is_degenerate``.
     group : {"pin", "spin"}
     kernel_policy : KernelPolicy, optional
-        The sparse kernels to run (:mod:`gatorch.functional.policy`), kept as the attribute
-        ``kernel_policy`` (see :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient
-        policy.
+        Kept as ``kernel_policy``: see :mod:`gatorch.layers.policy` (``None``: the ambient one).
 
     Shapes
     ------
@@ -188,9 +186,7 @@ class SteerableGeometricProduct(nn.Module):
         ``None`` (the default): no normalisation.
     weight_init : {"variance", "cgenn"}
     kernel_policy : KernelPolicy, optional
-        The sparse kernels to run, for the product and its linear maps
-        (:mod:`gatorch.functional.policy`), kept as the attribute ``kernel_policy`` (see
-        :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient policy.
+        For the product and its linear maps: see :mod:`gatorch.layers.policy`.
 
     Shapes
     ------

@@ -191,9 +191,7 @@ class EquiLinear(MVScalarLinear):
     group : {"pin", "spin"}
     bias : bool
     kernel_policy : KernelPolicy, optional
-        The sparse kernels to run (:mod:`gatorch.functional.policy`), kept as the attribute
-        ``kernel_policy`` (see :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient
-        policy.
+        Kept as ``kernel_policy``: see :mod:`gatorch.layers.policy` (``None``: the ambient one).
 
     Shapes
     ------

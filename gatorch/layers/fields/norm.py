@@ -154,7 +154,10 @@ class _CliffordBatchNorm(_FieldNorm):
         if self.training or self.running_mean is None or self.running_cov is None:
             mean = xf.mean(dim=(0, 2))  # (C, dim)
             xc = xf - mean[:, None, :]
-            cov = torch.einsum("bcpi,bcpj->cij", xc, xc) / (xf.shape[0] * xf.shape[2])
+            # one batched GEMM per channel over all B * P vectors: einsum's reduction (over b, then
+            # p) lost up to 1e-5 relative accuracy in float32 whitening of ill-conditioned fields
+            z = xc.permute(1, 3, 0, 2).reshape(c, dim, -1)  # (C, dim, B * P), contiguous rows
+            cov = (z @ z.mT) / z.shape[-1]
             if self.training and self.running_mean is not None and self.running_cov is not None:
                 assert self.num_batches_tracked is not None
                 with torch.no_grad():

@@ -169,9 +169,7 @@ class QTGeometricProduct(SteerableGeometricProduct):
         Scalar channels fed into both linear maps (0: none).
     include_first_order : bool
     kernel_policy : KernelPolicy, optional
-        The sparse kernels to run (:mod:`gatorch.functional.policy`), kept as the attribute
-        ``kernel_policy`` (see :func:`gatorch.layers.set_kernel_policy`); ``None``: the ambient
-        policy.
+        Kept as ``kernel_policy``: see :mod:`gatorch.layers.policy` (``None``: the ambient one).
 
     Shapes
     ------
