@@ -75,9 +75,33 @@ class MVScalarLinear(nn.Module):
         super().__init__()
         check_algebra(alg, who)
         check_linear_channels(who, in_channels, out_channels, in_s_channels, out_s_channels)
+        self._who = who
         self.alg = alg
         self.in_channels, self.out_channels = in_channels, out_channels
         self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
+
+    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(mv_out, s_out)``: the subclass's multivector map (:meth:`_mv_map`) plus the scalar plumbing.
+
+        ``mv: (..., in_channels, dim)``, ``scalars: (..., in_s_channels)`` (required when
+        ``in_s_channels > 0``); ``mv_out: (..., out_channels, dim)``, ``s_out: (...,
+        out_s_channels)``.
+        """
+        check_mv(self.alg, mv, self.in_channels, self._who)
+        check_scalars(scalars, self.in_s_channels, self._who)
+        extra = self._invariant_term(scalars)  # added to the invariant blades: scalar inputs and the bias
+        out, s_out = self._mv_map(mv, extra)
+        if s_out is None:
+            s_out = mv.new_zeros(*mv.shape[:-2], self.out_s_channels)
+        return out, self._scalar_outputs(s_out, scalars)
+
+    def _mv_map(self, mv: Tensor, extra: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The subclass's multivector map with ``extra`` added to its invariant blades.
+
+        Returns the multivector output and the readout of ``mv_to_s`` (``None`` when the layer
+        has no scalar outputs). Subclasses whose forward fits :meth:`forward` implement this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement _mv_map")
 
     def _add_scalar_maps(
         self,
@@ -265,16 +289,9 @@ class EquiLinear(MVScalarLinear):
             f"{self.in_s_channels} -> {self.out_s_channels} scalars, group={self.group!r}"
         )
 
-    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.in_channels, "EquiLinear")
-        check_scalars(scalars, self.in_s_channels, "EquiLinear")
-        extra = self._invariant_term(scalars)  # added to the invariant blades: scalar inputs and the bias
-        batch = mv.shape[:-2]
+    def _mv_map(self, mv: Tensor, extra: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if self.mv_to_s is not None:
-            out, s_out = equi_linear_readout(
+            return equi_linear_readout(
                 self.alg, mv, self.weight, self.mv_to_s, self.group, bias=extra, policy=self.kernel_policy
             )
-        else:
-            out = equi_linear(self.alg, mv, self.weight, self.group, bias=extra, policy=self.kernel_policy)
-            s_out = mv.new_zeros(*batch, self.out_s_channels)
-        return out, self._scalar_outputs(s_out, scalars)
+        return equi_linear(self.alg, mv, self.weight, self.group, bias=extra, policy=self.kernel_policy), None

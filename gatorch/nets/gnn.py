@@ -1,23 +1,10 @@
 r"""``CliffordGNN``: an E(n)/O(n)-equivariant message-passing network on multivector features.
 
 EGNN's structure (Satorras et al., 2021) with CGENN's Clifford layers (Ruhe et al., 2023)
-in every place a multilayer perceptron would be, for any algebra. Per layer, with
-:math:`h_i` the multivector channels and :math:`s_i` the scalar channels of node ``i``
-(after an optional :class:`~gatorch.layers.EquiLayerNorm`):
-
-.. math::
-    m_{ij} &= \phi_m\big([h_i, h_j, h_i - h_j],\ [s_i, s_j, e_{ij}]\big)
-        \qquad \text{for every edge } j \to i \\
-    a_i &= \operatorname{agg}_{j \to i} m_{ij} \qquad (\text{sum or mean; 0 without incoming edges}) \\
-    h_i &\leftarrow h_i + \phi_u\big([h_i, a_i]\big)
-
-where :math:`[\cdot]` concatenates channels, :math:`e_{ij}` are optional invariant edge
-attributes, and :math:`\phi_m, \phi_u` are :class:`~gatorch.layers.mlp.CliffordMLP`\ s on
-``(mv, scalars)`` pairs: EquiLinear -> SteerableGeometricProduct -> MVSiLU -> EquiLinear by
-default, or CGENN's blocks (:class:`~gatorch.layers.config.CliffordMLPConfig`). With
-``message="difference"`` the message sees :math:`h_i - h_j` alone, as in CGENN. Every step is
-equivariant and the aggregation is linear per node, so the network is equivariant under the
-algebra's versor group and its scalar outputs are invariant.
+in every place a multilayer perceptron would be, for any algebra: a stack of
+:class:`~gatorch.layers.message_passing.CliffordGNNLayer` (its docstring gives the update of
+one layer), between an input and an output map. Every layer is equivariant under the
+algebra's versor group, so the network is, and its scalar outputs are invariant.
 
 The layers live in :mod:`gatorch.layers` (:class:`~gatorch.layers.message_passing.CliffordGNNLayer`,
 :class:`~gatorch.layers.mlp.CliffordMLP`, :class:`~gatorch.layers.config.CliffordMLPConfig`); this

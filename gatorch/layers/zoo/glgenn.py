@@ -36,7 +36,6 @@ from gatorch.functional.zoo.glgenn import (
     qt_paths,
     quaternion_type,
 )
-from gatorch.layers._checks import check_mv, check_scalars
 from gatorch.layers.bilinear import SteerableGeometricProduct
 from gatorch.layers.linear import MVScalarLinear
 
@@ -125,16 +124,11 @@ class QTLinear(MVScalarLinear):
             f"{self.in_s_channels} -> {self.out_s_channels} scalars, bias={self.bias is not None}"
         )
 
-    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.in_channels, "QTLinear")
-        check_scalars(scalars, self.in_s_channels, "QTLinear")
-        extra = self._invariant_term(scalars)  # added to the scalar blade: scalar inputs and the bias
+    def _mv_map(self, mv: Tensor, extra: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        # extra goes to the scalar blade: scalar inputs and the bias
         if self.mv_to_s is not None:
-            out, s_out = qt_linear_readout(self.alg, mv, self.weight, self.mv_to_s, bias=extra)
-        else:
-            out = qt_linear(self.alg, mv, self.weight, bias=extra)
-            s_out = mv.new_zeros(*mv.shape[:-2], self.out_s_channels)
-        return out, self._scalar_outputs(s_out, scalars)
+            return qt_linear_readout(self.alg, mv, self.weight, self.mv_to_s, bias=extra)
+        return qt_linear(self.alg, mv, self.weight, bias=extra), None
 
 
 class QTGeometricProduct(SteerableGeometricProduct):
