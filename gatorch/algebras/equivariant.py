@@ -77,7 +77,11 @@ def _random_vectors(alg: Algebra, count: int, rng: np.random.Generator) -> list[
     return out
 
 
-def _generators(alg: Algebra, group: str, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+def versor_generators(alg: Algebra, group: str, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """``count`` random ``(dim, dim)`` matrices of the group's action: one vector each (Pin), a pair (Spin).
+
+    The commutant of these generators is that of the whole group (with probability one).
+    """
     if group == "pin":
         return [action_matrix(alg, v) for v in _random_vectors(alg, count, rng)]
     pairs = _random_vectors(alg, 2 * count, rng)
@@ -140,7 +144,7 @@ class _single_threaded:
 def _compute(alg: Algebra, group: str) -> np.ndarray:
     rng = np.random.default_rng(zlib.crc32(repr((alg.metric, group)).encode()))
     count = 2 * alg.n + 4
-    gens = _generators(alg, group, rng, count)
+    gens = versor_generators(alg, group, rng, count)
     slices = [alg.grade_slice(k) for k in range(alg.n + 1)]
     order = [(k, k) for k in range(alg.n + 1)] + [
         (a, b) for a in range(alg.n + 1) for b in range(alg.n + 1) if a != b
@@ -164,7 +168,7 @@ def _compute(alg: Algebra, group: str) -> np.ndarray:
 def _verify(alg: Algebra, group: str, basis: np.ndarray, rng: np.random.Generator) -> None:
     """Check commutation with fresh random group elements (products of several generators)."""
     for _ in range(3):
-        gens = _generators(alg, group, rng, alg.n + 1)
+        gens = versor_generators(alg, group, rng, alg.n + 1)
         g = np.eye(alg.dim)
         for h in gens:
             g = g @ h

@@ -64,7 +64,7 @@ def _table_for_key(key: str) -> BilinearTable:
 
 
 # -- layout helpers ------------------------------------------------------------------------------
-def _transpose_copy(src: Tensor, blocked: bool) -> Tensor:
+def transpose_copy(src: Tensor, blocked: bool) -> Tensor:
     """Contiguous transpose of a 2-D tensor, copied in cache-sized blocks when ``blocked``.
 
     ``blocked`` is true for the CPU kernel family; the CUDA family makes one copy (no loop).
@@ -86,7 +86,7 @@ class _Transpose(torch.autograd.Function):
     @staticmethod
     def forward(ctx, src: Tensor, blocked: bool) -> Tensor:
         ctx.blocked = blocked
-        return _transpose_copy(src, blocked)
+        return transpose_copy(src, blocked)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from gatorch.algebras.equivariant import check_group
-from gatorch.functional.bilinear import _transpose_copy
+from gatorch.functional.bilinear import transpose_copy
 from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
 if TYPE_CHECKING:
@@ -137,10 +137,10 @@ def invariant_components(alg: Algebra, group: str = "pin", kind: str = "blades")
 
 
 def _build_invariant(alg: Algebra, group: str, kind: str) -> tuple[int, ...]:
-    from gatorch.algebras.equivariant import _generators
+    from gatorch.algebras.equivariant import versor_generators
 
     rng = np.random.default_rng(0)
-    gens = _generators(alg, group, rng, alg.n + 2)
+    gens = versor_generators(alg, group, rng, alg.n + 2)
     if kind == "coefficients":
         gens = [g.T for g in gens]
     eye = np.eye(alg.dim)
@@ -217,7 +217,7 @@ def _blade_rows(x: Tensor, dim: int, channels: int, blocked: bool) -> Tensor:
     xb = x.movedim(-1, 0).reshape(dim, -1, channels)
     if xb.stride(-1) == 1 and xb.stride(-2) == channels:
         return xb
-    return _transpose_copy(x.reshape(-1, dim), blocked).view(dim, -1, channels)
+    return transpose_copy(x.reshape(-1, dim), blocked).view(dim, -1, channels)
 
 
 class _SlotLinear(torch.autograd.Function):
