@@ -66,7 +66,13 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["KernelPolicy", "current_kernel_policy", "kernel_policy", "resolve_kernel_policy"]
+__all__ = [
+    "KernelPolicy",
+    "check_kernel_policy",
+    "current_kernel_policy",
+    "kernel_policy",
+    "resolve_kernel_policy",
+]
 
 _DEVICES = ("auto", "cpu", "cuda")
 _COMPILED = ("auto", "fused", "opaque")
@@ -132,15 +138,19 @@ def current_kernel_policy() -> KernelPolicy:
     return _DEFAULT if policy is None else policy
 
 
-def resolve_kernel_policy(policy: KernelPolicy | None, who: str = "kernel policy") -> KernelPolicy:
-    """``policy`` itself when given, else :func:`current_kernel_policy`; ``TypeError`` for anything else."""
-    if policy is None:
-        return current_kernel_policy()
-    if not isinstance(policy, KernelPolicy):
+def check_kernel_policy(who: str, policy: object, name: str = "policy") -> KernelPolicy | None:
+    """``policy`` when it is a :class:`KernelPolicy` or ``None``, else a ``TypeError`` naming ``name``."""
+    if policy is not None and not isinstance(policy, KernelPolicy):
         raise TypeError(
-            f"{who}: expected a gatorch.functional.KernelPolicy or None, got {type(policy).__name__}"
+            f"{who}: {name} must be a gatorch.functional.KernelPolicy or None, got {type(policy).__name__}"
         )
     return policy
+
+
+def resolve_kernel_policy(policy: KernelPolicy | None, who: str = "kernel policy") -> KernelPolicy:
+    """``policy`` itself when given, else :func:`current_kernel_policy`; ``TypeError`` for anything else."""
+    checked = check_kernel_policy(who, policy)
+    return current_kernel_policy() if checked is None else checked
 
 
 @contextlib.contextmanager

@@ -114,7 +114,7 @@ class GeometricBilinear(nn.Module):
         self.linear_out = EquiLinear(
             alg, hidden, out_channels, in_s_channels=in_s_channels, out_s_channels=out_s_channels, group=group
         )
-        self.kernel_policy = check_kernel_policy("GeometricBilinear", kernel_policy)
+        self.kernel_policy = check_kernel_policy("GeometricBilinear", kernel_policy, "kernel_policy")
         set_kernel_policy(self, self.kernel_policy)
 
     def extra_repr(self) -> str:
@@ -255,7 +255,7 @@ class SteerableGeometricProduct(nn.Module):
         self.register_buffer("_sign", tables.sign, persistent=False)
         self.register_buffer("_path", tables.path, persistent=False)
         self.register_buffer("_right", tables.right, persistent=False)
-        self.kernel_policy = check_kernel_policy(who, kernel_policy)
+        self.kernel_policy = check_kernel_policy(who, kernel_policy, "kernel_policy")
         set_kernel_policy(self, self.kernel_policy)
         self.reset_parameters()
 

@@ -252,7 +252,7 @@ class EquiLinear(MVScalarLinear):
         kernel_policy: KernelPolicy | None = None,
     ) -> None:
         super().__init__("EquiLinear", alg, in_channels, out_channels, in_s_channels, out_s_channels)
-        self.kernel_policy = check_kernel_policy("EquiLinear", kernel_policy)
+        self.kernel_policy = check_kernel_policy("EquiLinear", kernel_policy, "kernel_policy")
         plan = linear_plan(alg, group)  # validates group
         self.group = group
         inv = invariant_components(alg, group, "blades")

@@ -25,21 +25,11 @@ from typing import TypeVar
 
 from torch import nn
 
-from gatorch.functional.policy import KernelPolicy
+from gatorch.functional.policy import KernelPolicy, check_kernel_policy
 
 __all__ = ["check_kernel_policy", "set_kernel_policy"]
 
 _M = TypeVar("_M", bound=nn.Module)
-
-
-def check_kernel_policy(who: str, policy: object) -> KernelPolicy | None:
-    """``policy`` when it is a :class:`~gatorch.functional.KernelPolicy` or ``None``, else ``TypeError``."""
-    if policy is not None and not isinstance(policy, KernelPolicy):
-        raise TypeError(
-            f"{who}: kernel_policy must be a gatorch.functional.KernelPolicy or None, "
-            f"got {type(policy).__name__}"
-        )
-    return policy
 
 
 def set_kernel_policy(module: _M, policy: KernelPolicy | None) -> _M:
@@ -57,7 +47,7 @@ def set_kernel_policy(module: _M, policy: KernelPolicy | None) -> _M:
     nn.Module
         ``module`` itself.
     """
-    check_kernel_policy("set_kernel_policy", policy)
+    check_kernel_policy("set_kernel_policy", policy, "kernel_policy")
     if not isinstance(module, nn.Module):
         raise TypeError(f"set_kernel_policy: expected an nn.Module, got {type(module).__name__}")
     for m in module.modules():
