@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbcSet
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -108,17 +109,25 @@ class AlgebraData:
         ----------
         metric : sequence of {-1, 0, 1}
             Square of each basis vector, in order. ``[1, -1, -1, -1]`` is spacetime
-            algebra with a timelike first vector.
+            algebra with a timelike first vector. Entries are ints or floats equal to
+            -1, 0 or 1 (a 1-D tensor or array of them works too). A string is refused
+            (``TypeError``), not read character by character, and so are bools, sets
+            and mappings (no order).
         start_index : int, optional
             Index of the first basis vector's name. Default: 0 if any vector is
             degenerate, else 1.
+
+        Raises
+        ------
+        TypeError
+            If ``metric`` is not a sequence of numbers.
+        ValueError
+            If an entry is not -1, 0 or 1, or ``start_index`` is not an int >= 0.
         """
-        metric_t = tuple(int(m) for m in metric)
-        if any(m not in (-1, 0, 1) for m in metric_t) or any(float(m) != int(m) for m in metric):
-            raise ValueError(f"Algebra.from_signature: metric entries must be -1, 0 or 1, got {list(metric)}")
+        metric_t = _metric_values(metric)
         if start_index is None:
             start_index = 0 if 0 in metric_t else 1
-        if not isinstance(start_index, (int, np.integer)) or start_index < 0:
+        if not isinstance(start_index, (int, np.integer)) or isinstance(start_index, bool) or start_index < 0:
             raise ValueError(f"Algebra.from_signature: start_index must be an int >= 0, got {start_index!r}")
         return cls._get(metric_t, int(start_index))
 
@@ -484,3 +493,42 @@ def __getattr__(name: str) -> Any:
 
         return moved(__name__, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_METRIC_VALUES = "sequence of metric values in {1, -1, 0}"
+
+
+def _metric_values(metric: object) -> tuple[int, ...]:
+    """The metric of :meth:`AlgebraData.from_signature` as a tuple of ints in {1, -1, 0}.
+
+    ``TypeError`` for anything but an ordered collection of real numbers (strings, bytes,
+    sets, mappings, bools, non-numbers), ``ValueError`` for numbers other than -1, 0, 1;
+    both name the expected and the received value.
+    """
+    fn = "Algebra.from_signature"
+    unordered = isinstance(metric, (AbcSet, Mapping))
+    if isinstance(metric, (str, bytes, bytearray)) or unordered:
+        raise TypeError(
+            f"{fn}: expected metric as a {_METRIC_VALUES}, got {type(metric).__name__} {metric!r}"
+        )
+    if isinstance(metric, (torch.Tensor, np.ndarray)):
+        if metric.ndim != 1:
+            raise ValueError(
+                f"{fn}: expected metric as a 1-D {_METRIC_VALUES}, got a {type(metric).__name__} "
+                f"of shape {tuple(metric.shape)}"
+            )
+        metric = metric.tolist()
+    if not isinstance(metric, Iterable):
+        raise TypeError(
+            f"{fn}: expected metric as a {_METRIC_VALUES}, got {type(metric).__name__} {metric!r}"
+        )
+    entries = list(metric)
+    for i, m in enumerate(entries):
+        if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, float, np.integer, np.floating)):
+            raise TypeError(
+                f"{fn}: expected metric as a {_METRIC_VALUES}, got entry {i} = {m!r} "
+                f"({type(m).__name__}) in {entries!r}"
+            )
+        if m not in (1, -1, 0):  # 1.0 == 1 passes; nan and 0.5 do not
+            raise ValueError(f"{fn}: metric entries must be -1, 0 or 1, got entry {i} = {m!r} in {entries!r}")
+    return tuple(int(m) for m in entries)
