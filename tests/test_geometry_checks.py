@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from gatorch import Algebra
+from gatorch.interface import cga, pga, vga
 
 F64 = torch.float64
 METRIC_VALUES = r"sequence of metric values in \{1, -1, 0\}"
@@ -58,3 +59,111 @@ def test_from_signature_accepts_numbers_arrays_and_tensors() -> None:
     assert Algebra.from_signature(torch.tensor([0.0, 1.0, -1.0])) is expected
     assert Algebra.from_signature((np.int64(0), np.float32(1), -1)) is expected
     assert Algebra.from_signature(m for m in (0, 1, -1)) is expected
+
+
+# -- embeddings --------------------------------------------------------------------------------
+def _rotation(seed: int) -> torch.Tensor:
+    q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=F64, generator=torch.Generator().manual_seed(seed)))
+    return q * torch.linalg.det(q)  # det +1
+
+
+def test_rotation_matrix_must_be_orthogonal() -> None:
+    good = torch.stack([_rotation(0), -_rotation(1)])  # a rotation and an improper one
+    assert vga.embed_rotation_matrix(good).shape == (2, 8)
+    assert pga.embed_motion(good, torch.zeros(3, dtype=F64)).shape == (2, 16)
+    bad = good.clone()
+    bad[1] = 2 * bad[1]  # a scaled rotation: its versor used to be that of the rotation
+    with pytest.raises(
+        ValueError,
+        match=r"vga.embed_rotation_matrix: expected orthogonal matrix .*"
+        r"atol = 0.0001.*got max \|M\^T M - I\| = 3 for 1 of 2 item\(s\), the first at batch index \(1,\)",
+    ):
+        vga.embed_rotation_matrix(bad)
+    with pytest.raises(ValueError, match=r"pga.embed_motion: expected orthogonal matrix"):
+        pga.embed_motion(bad, torch.zeros(3, dtype=F64))
+    shear = torch.eye(3, dtype=F64)
+    shear[0, 1] = 0.5
+    with pytest.raises(ValueError, match="orthogonal"):
+        vga.embed_rotation_matrix(shear)
+    nan = torch.full((3, 3), math.nan, dtype=F64)
+    with pytest.raises(ValueError, match="= nan"):
+        vga.embed_rotation_matrix(nan)
+
+
+def test_orthogonality_tolerance() -> None:
+    near = _rotation(2) + 1e-3  # off by ~3e-3
+    with pytest.raises(ValueError, match=r"atol = 0\.0001"):
+        vga.embed_rotation_matrix(near)
+    assert vga.embed_rotation_matrix(near, atol=1e-2).shape == (8,)
+    assert pga.embed_motion(near, torch.zeros(3, dtype=F64), atol=1e-2).shape == (16,)
+    with pytest.raises(ValueError, match=r"atol = 1e-09"):
+        vga.embed_rotation_matrix(_rotation(3) + 1e-6, atol=1e-9)
+    # float32 round-off is well inside the default
+    assert vga.embed_rotation_matrix((_rotation(4) + 1e-5).float()).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"atol >= 0, got -1"):
+        vga.embed_rotation_matrix(_rotation(5), atol=-1)
+    with pytest.raises(TypeError, match=r"atol as a float >= 0 or None, got str"):
+        pga.embed_motion(_rotation(5), torch.zeros(3, dtype=F64), atol="1e-3")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [pga.embed_plane, pga.embed_reflection, cga.embed_plane],
+    ids=lambda f: f.__module__[-3:] + f.__name__,
+)
+def test_plane_normal_must_be_nonzero(fn) -> None:
+    normal = torch.randn(2, 3, 3, dtype=F64)
+    normal[1, 2] = 0
+    name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}: expected a non-zero normal, got the zero vector for 1 of 6 item\(s\), "
+        r"the first at batch index \(1, 2\)",
+    ):
+        fn(normal, torch.ones(2, 3, 1, dtype=F64))
+    normal[1, 2, 0] = 1e-30  # any non-zero length is fine
+    assert fn(normal, torch.ones(2, 3, 1, dtype=F64)).shape[:-1] == (2, 3)
+
+
+@pytest.mark.parametrize("fn", [pga.embed_rotation, vga.embed_rotation], ids=["pga", "vga"])
+def test_quaternion_must_be_nonzero(fn) -> None:
+    q = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0]], dtype=F64)
+    with pytest.raises(
+        ValueError, match=r"embed_rotation: expected a non-zero quaternion.*batch index \(1,\)"
+    ):
+        fn(q)
+
+
+def test_sphere_radius_must_be_nonnegative() -> None:
+    c = torch.zeros(3, 3, dtype=F64)
+    r = torch.tensor([[1.0], [-2.0], [0.0]], dtype=F64)
+    with pytest.raises(
+        ValueError, match=r"cga.embed_sphere: expected radius >= 0, got radius = -2 .*batch index \(1,\)"
+    ):
+        cga.embed_sphere(c, r)
+    r[1] = 2.0
+    _, radius = cga.extract_sphere(cga.embed_sphere(c, r))
+    torch.testing.assert_close(radius, r)
+
+
+def test_value_checks_are_skipped_while_compiling() -> None:
+    """One graph, no host sync: the invalid inputs pass through compiled code unchecked."""
+    torch._dynamo.reset()
+
+    def embed_all(m: torch.Tensor, n: torch.Tensor, r: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        t = torch.zeros(3, dtype=m.dtype)
+        return (
+            vga.embed_rotation_matrix(m).sum()
+            + pga.embed_motion(m, t).sum()
+            + pga.embed_plane(n, r).sum()
+            + pga.embed_reflection(n, r).sum()
+            + pga.embed_rotation(q).sum()
+            + cga.embed_plane(n, r).sum()
+            + cga.embed_sphere(n, r).sum()
+        )
+
+    compiled = torch.compile(embed_all, fullgraph=True, backend="eager")
+    bad = (2 * torch.eye(3), torch.zeros(3), -torch.ones(1), torch.zeros(4))
+    assert torch.isfinite(compiled(*bad))
+    with pytest.raises(ValueError):
+        embed_all(*bad)

@@ -702,7 +702,8 @@ def _name(fn) -> str:
 @pytest.mark.parametrize(("fn", "widths"), EMBEDS, ids=[_name(f) for f, _ in EMBEDS])
 def test_embed_errors_dtypes_shapes(fn, widths):
     alg = fn.__globals__["ALGEBRA"]
-    good = [torch.randn(2, 5, w, dtype=torch.float32) for w in widths]
+    # abs: valid geometry for every function (cga.embed_sphere refuses negative radii)
+    good = [torch.randn(2, 5, w, dtype=torch.float32).abs() for w in widths]
     out = fn(*good)
     assert out.shape == (2, 5, alg.dim) and out.dtype == torch.float32
     for i, w in enumerate(widths):
@@ -717,7 +718,7 @@ def test_embed_errors_dtypes_shapes(fn, widths):
         with pytest.raises(TypeError, match=r"torch\.Tensor"):
             fn(*bad)
     # gradients flow to every input
-    leaves = [torch.randn(3, w, dtype=DT, requires_grad=True) for w in widths]
+    leaves = [torch.randn(3, w, dtype=DT).abs().requires_grad_(True) for w in widths]
     fn(*leaves).pow(2).sum().backward()
     for leaf in leaves:
         assert leaf.grad is not None and torch.isfinite(leaf.grad).all()

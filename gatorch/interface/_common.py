@@ -51,6 +51,83 @@ def check_matrix(x: object, size: int, fn: str, arg: str) -> Tensor:
     return x
 
 
+# -- value checks (geometric preconditions) --------------------------------------------------------
+# They read tensor values, so each one syncs the host with the device; they are skipped while
+# compiling (torch.compiler.is_compiling()) so that every embed_* traces into one graph.
+
+
+def _where(bad: Tensor) -> str:
+    """``"k of n item(s), the first at batch index (i, ...)"`` for a boolean mask of bad items."""
+    first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+    return f"{int(bad.sum())} of {bad.numel()} item(s), the first at batch index {first}"
+
+
+def check_nonzero(x: Tensor, fn: str, arg: str) -> None:
+    """Value check: no ``x[..., :]`` is the zero vector (exactly; any non-zero length is fine).
+
+    ``ValueError`` naming the count and the first batch index of the zero vectors. Skipped
+    while compiling.
+    """
+    if torch.compiler.is_compiling():
+        return
+    with torch.no_grad():
+        bad = (x.detach() == 0).all(-1)
+        if bool(bad.any()):
+            raise ValueError(f"{fn}: expected a non-zero {arg}, got the zero vector for {_where(bad)}")
+
+
+def check_nonnegative(x: Tensor, fn: str, arg: str) -> None:
+    """Value check: every entry of ``x`` is ``>= 0`` (NaN passes through). Skipped while compiling."""
+    if torch.compiler.is_compiling():
+        return
+    with torch.no_grad():
+        bad = (x.detach() < 0).any(-1)
+        if bool(bad.any()):
+            worst = float(x.detach().min())
+            raise ValueError(
+                f"{fn}: expected {arg} >= 0, got {arg} = {worst:g} (the smallest) for {_where(bad)}"
+            )
+
+
+def default_atol(dtype: torch.dtype) -> float:
+    """The default tolerance of the orthogonality check: ``max(1e-4, 10 * eps(dtype))``."""
+    return max(1e-4, 10 * torch.finfo(dtype).eps)
+
+
+def check_atol(atol: object, fn: str) -> float | None:
+    """``atol`` as a float (a real number >= 0) or None; ``TypeError`` / ``ValueError`` otherwise."""
+    if atol is None:
+        return None
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)):
+        raise TypeError(f"{fn}: expected atol as a float >= 0 or None, got {type(atol).__name__} {atol!r}")
+    if not atol >= 0:
+        raise ValueError(f"{fn}: expected atol >= 0, got {atol!r}")
+    return float(atol)
+
+
+def check_orthogonal(m: Tensor, fn: str, arg: str, atol: float | None) -> None:
+    """Value check: ``max |M^T M - I| <= atol`` (entrywise) for every matrix of ``m``.
+
+    Orthogonal matrices have ``det = +1`` or ``-1``: reflections pass. ``atol=None``: see
+    :func:`default_atol`. ``ValueError`` naming the tolerance, the largest deviation and the
+    first offending batch index; NaN or inf entries fail. Skipped while compiling.
+    """
+    if torch.compiler.is_compiling():
+        return
+    tol = default_atol(m.dtype) if atol is None else atol
+    with torch.no_grad():
+        mf = m.detach().to(torch.promote_types(m.dtype, torch.float32))
+        eye = torch.eye(mf.shape[-1], dtype=mf.dtype, device=mf.device)
+        err = (mf.mT @ mf - eye).abs().amax((-2, -1))
+        bad = ~(err <= tol)  # nan counts as bad
+        if bool(bad.any()):
+            worst = float(err[bad].max())
+            raise ValueError(
+                f"{fn}: expected orthogonal {arg} (max |M^T M - I| <= atol = {tol:g}), got "
+                f"max |M^T M - I| = {worst:.3g} for {_where(bad)}"
+            )
+
+
 def check_multivector(alg: Algebra, x: object, fn: str) -> Tensor:
     """Check that ``x`` is a floating ``(..., alg.dim)`` tensor (naming the algebra) and return it."""
     if not isinstance(x, torch.Tensor):

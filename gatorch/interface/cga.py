@@ -26,6 +26,10 @@ Isometries map all three exactly: for the versor :math:`g` of :math:`x \mapsto M
 likewise for spheres (centre moved, radius kept) and planes
 (``embed_plane(M n, delta + (M n)·t)``). Dilations rescale the homogeneous weight, which
 :func:`extract_point` and :func:`extract_sphere` divide out.
+
+Geometric preconditions are checked with ``ValueError`` (radii >= 0, non-zero plane
+normals); these value checks read the tensors (a host sync on GPU) and are skipped while
+compiling (``torch.compiler.is_compiling()``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,15 @@ from torch import Tensor
 
 from gatorch.functional.algebra import CGA3
 from gatorch.functional.unary import safe_sqrt
-from gatorch.interface._common import check_multivector, check_tensor, gather, linear_form, scatter
+from gatorch.interface._common import (
+    check_multivector,
+    check_nonnegative,
+    check_nonzero,
+    check_tensor,
+    gather,
+    linear_form,
+    scatter,
+)
 
 __all__ = [
     "ALGEBRA",
@@ -141,15 +153,24 @@ def embed_sphere(center: Tensor, radius: Tensor) -> Tensor:
     ----------
     center : Tensor, shape (..., 3)
     radius : Tensor, shape (..., 1)
-        Batch dimensions broadcast with ``center``.
+        Radii :math:`r \ge 0`. Batch dimensions broadcast with ``center``.
 
     Returns
     -------
     Tensor, shape (..., 32)
         Vectors of weight 1 with :math:`\sigma^2 = r^2`.
+
+    Raises
+    ------
+    ValueError
+        If a radius is negative: the formula only sees :math:`r^2`, so :math:`-r` would
+        silently give the sphere of radius :math:`r`. (An imaginary sphere, :math:`\sigma^2 =
+        -\rho^2 < 0`, is ``embed_point(center) + 0.5 * rho**2 * e_inf``.) A value check,
+        skipped while compiling.
     """
     c = check_tensor(center, 3, "cga.embed_sphere", "center")
     r = check_tensor(radius, 1, "cga.embed_sphere", "radius")
+    check_nonnegative(r, "cga.embed_sphere", "radius")
     return _up(c, 0.5 * (_sq(c) - r * r))
 
 
@@ -191,9 +212,16 @@ def embed_plane(normal: Tensor, distance: Tensor) -> Tensor:
     Returns
     -------
     Tensor, shape (..., 32)
+
+    Raises
+    ------
+    ValueError
+        If a normal is the zero vector (:math:`\delta\, e_\infty` is no plane). A value
+        check, skipped while compiling.
     """
     n = check_tensor(normal, 3, "cga.embed_plane", "normal")
     d = check_tensor(distance, 1, "cga.embed_plane", "distance")
+    check_nonzero(n, "cga.embed_plane", "normal")
     return scatter(ALGEBRA, n, _EUCLID) + d * null_basis(d.dtype, d.device)[1]
 
 

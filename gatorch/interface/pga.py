@@ -33,6 +33,10 @@ Under the twisted action of a versor :math:`g` of the motion :math:`x \mapsto Mx
   ``extract_point(sandwich(g, embed_point(x))) == M x + t`` for every ``g`` (GATr does the same);
 * translators and rotors map by conjugation, :math:`g T_s g^{-1} = T_{Ms}`;
 * the pseudoscalar ``e0123`` changes sign under odd versors, the scalar is invariant.
+
+Geometric preconditions are checked with ``ValueError`` (non-zero plane normals and
+quaternions, orthogonal matrices within ``atol``); these value checks read the tensors (a
+host sync on GPU) and are skipped while compiling (``torch.compiler.is_compiling()``).
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ from torch import Tensor
 from gatorch.functional.algebra import PGA3
 from gatorch.interface._common import (
     blade,
+    check_atol,
     check_matrix,
     check_multivector,
+    check_nonzero,
+    check_orthogonal,
     check_tensor,
     gather,
     orthogonal_to_versor,
@@ -204,9 +211,22 @@ def embed_plane(normal: Tensor, offset: Tensor) -> Tensor:
     Returns
     -------
     Tensor, shape (..., 16)
+
+    Raises
+    ------
+    ValueError
+        If a normal is the zero vector (no plane; :math:`d\, e_0` is the plane at infinity,
+        which is not an oriented plane :math:`n \cdot x + d = 0`). A value check, skipped
+        while compiling.
     """
     n = check_tensor(normal, 3, "pga.embed_plane", "normal")
     d = check_tensor(offset, 1, "pga.embed_plane", "offset")
+    check_nonzero(n, "pga.embed_plane", "normal")
+    return _plane(n, d)
+
+
+def _plane(n: Tensor, d: Tensor) -> Tensor:
+    """:func:`embed_plane` without the checks."""
     return scatter(ALGEBRA, n, _NORMAL) + scatter(ALGEBRA, d, _OFFSET)
 
 
@@ -238,15 +258,23 @@ def embed_reflection(normal: Tensor, offset: Tensor) -> Tensor:
     Parameters
     ----------
     normal : Tensor, shape (..., 3)
+        Non-zero normals.
     offset : Tensor, shape (..., 1)
 
     Returns
     -------
     Tensor, shape (..., 16)
+
+    Raises
+    ------
+    ValueError
+        If a normal is the zero vector (:math:`d\, e_0` is not invertible, so no versor).
+        A value check, skipped while compiling.
     """
     n = check_tensor(normal, 3, "pga.embed_reflection", "normal")
     d = check_tensor(offset, 1, "pga.embed_reflection", "offset")
-    return embed_plane(n, d)
+    check_nonzero(n, "pga.embed_reflection", "normal")
+    return _plane(n, d)
 
 
 def extract_reflection(multivector: Tensor) -> tuple[Tensor, Tensor]:
@@ -304,13 +332,20 @@ def embed_rotation(quaternion: Tensor) -> Tensor:
     Parameters
     ----------
     quaternion : Tensor, shape (..., 4)
-        ``(w, x, y, z)``, scalar first.
+        ``(w, x, y, z)``, scalar first; non-zero.
 
     Returns
     -------
     Tensor, shape (..., 16)
+
+    Raises
+    ------
+    ValueError
+        If a quaternion is zero (its rotor would not be invertible). A value check, skipped
+        while compiling.
     """
     q = check_tensor(quaternion, 4, "pga.embed_rotation", "quaternion", "w, x, y, z")
+    check_nonzero(q, "pga.embed_rotation", "quaternion")
     return quaternion_to_rotor(ALGEBRA, q)
 
 
@@ -333,7 +368,7 @@ def extract_rotation(multivector: Tensor) -> Tensor:
     return rotor_to_quaternion(ALGEBRA, _mv(multivector, "extract_rotation"))
 
 
-def embed_motion(matrix: Tensor, translation: Tensor) -> Tensor:
+def embed_motion(matrix: Tensor, translation: Tensor, *, atol: float | None = None) -> Tensor:
     r"""The versor of the Euclidean motion :math:`x \mapsto M x + t`, :math:`M \in O(3)`.
 
     :math:`g = T_t V_M` with :math:`T_t` from :func:`embed_translation` and :math:`V_M` the
@@ -345,16 +380,25 @@ def embed_motion(matrix: Tensor, translation: Tensor) -> Tensor:
     Parameters
     ----------
     matrix : Tensor, shape (..., 3, 3)
-        Orthogonal matrices (not checked).
+        Orthogonal matrices, :math:`\det M = \pm 1` (reflections included).
     translation : Tensor, shape (..., 3)
         Batch dimensions broadcast with ``matrix``.
+    atol : float, optional
+        Tolerance of the orthogonality check :math:`\max_{ij} |(M^T M - I)_{ij}| \le`
+        ``atol``. Default ``max(1e-4, 10 * eps)`` of the matrix's dtype.
 
     Returns
     -------
     Tensor, shape (..., 16)
+
+    Raises
+    ------
+    ValueError
+        If a matrix is not orthogonal within ``atol``. A value check, skipped while compiling.
     """
     m = check_matrix(matrix, 3, "pga.embed_motion", "matrix")
     t = check_tensor(translation, 3, "pga.embed_motion", "translation")
+    check_orthogonal(m, "pga.embed_motion", "matrix", check_atol(atol, "pga.embed_motion"))
     return ALGEBRA.gp(embed_translation(t), orthogonal_to_versor(ALGEBRA, m))
 
 
@@ -378,7 +422,7 @@ def extract_motion(versor: Tensor) -> tuple[Tensor, Tensor]:
     """
     g = _mv(versor, "extract_motion")
     eye = torch.eye(3, dtype=g.dtype, device=g.device)
-    planes = embed_plane(eye, eye.new_zeros(3, 1))  # (3, 16): x_j = 0
+    planes = _plane(eye, eye.new_zeros(3, 1))  # (3, 16): x_j = 0
     images = ALGEBRA.sandwich(g[..., None, :], planes)  # (..., 3, 16)
     matrix = extract_plane(images)[0].transpose(-1, -2)
     origin = blade(ALGEBRA, "e123", g)

@@ -67,6 +67,7 @@ from torch import Tensor
 
 from gatorch.functional.algebra import CGA3, PGA3, STA, VGA3, Algebra
 from gatorch.interface import cga, pga, sta, vga
+from gatorch.interface._common import blade
 
 __all__ = [
     "BEAM_SPURIONS",
@@ -547,7 +548,7 @@ def gravity_spurion(
 
     * ``"ideal_line"`` (default): the bivector :math:`e_0 \wedge (g_1 e_1 + g_2 e_2 + g_3 e_3)`,
       the meet of the plane at infinity with the plane through the origin normal to
-      :math:`g` (``PGA3.outer(pga.embed_plane(0, 1), pga.embed_plane(g, 0))``): the horizon,
+      :math:`g` (``PGA3.outer(e0, pga.embed_plane(g, 0))``): the horizon,
       oriented by :math:`g`. It maps as :math:`e_0 \wedge M g`, a true vector, so it keeps
       all translations, the rotations about vertical axes and the reflections in vertical
       planes: the symmetry of a scene under gravity.
@@ -575,7 +576,7 @@ def gravity_spurion(
     g = _three_vector(direction, "gravity_spurion", "direction", _dtype(dtype), device)
     if representation == "ideal_point":
         return pga.embed_direction(g)
-    at_infinity = pga.embed_plane(torch.zeros_like(g), torch.ones_like(g[..., :1]))  # e0
+    at_infinity = blade(PGA3, "e0", g).expand(*g.shape[:-1], PGA3.dim)  # the plane at infinity
     through_origin = pga.embed_plane(g, torch.zeros_like(g[..., :1]))
     return PGA3.outer(at_infinity, through_origin)
 

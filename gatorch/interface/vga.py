@@ -19,6 +19,10 @@ Conventions:
   rotor :math:`w - x e_{23} + y e_{13} - z e_{12}`, which acts on vectors by the
   quaternion's rotation matrix (:math:`R(q) v = q v q^*`).
 * **Scalar** invariant; **pseudoscalar** ``e123`` multiplied by :math:`\det M`.
+
+Geometric preconditions are checked with ``ValueError`` (non-zero quaternions,
+orthogonal matrices within ``atol``); these value checks read the tensors (a host sync on
+GPU) and are skipped while compiling (``torch.compiler.is_compiling()``).
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ from torch import Tensor
 
 from gatorch.functional.algebra import VGA3
 from gatorch.interface._common import (
+    check_atol,
     check_matrix,
     check_multivector,
+    check_nonzero,
+    check_orthogonal,
     check_tensor,
     gather,
     orthogonal_to_versor,
@@ -131,13 +138,20 @@ def embed_rotation(quaternion: Tensor) -> Tensor:
     Parameters
     ----------
     quaternion : Tensor, shape (..., 4)
-        ``(w, x, y, z)``, scalar first; unit quaternions give unit rotors.
+        ``(w, x, y, z)``, scalar first; unit quaternions give unit rotors. Must be non-zero.
 
     Returns
     -------
     Tensor, shape (..., 8)
+
+    Raises
+    ------
+    ValueError
+        If a quaternion is zero (its rotor would not be invertible). A value check, skipped
+        while compiling.
     """
     q = check_tensor(quaternion, 4, "vga.embed_rotation", "quaternion", "w, x, y, z")
+    check_nonzero(q, "vga.embed_rotation", "quaternion")
     return quaternion_to_rotor(ALGEBRA, q)
 
 
@@ -159,7 +173,7 @@ def extract_rotation(multivector: Tensor) -> Tensor:
     return rotor_to_quaternion(ALGEBRA, _mv(multivector, "extract_rotation"))
 
 
-def embed_rotation_matrix(matrix: Tensor) -> Tensor:
+def embed_rotation_matrix(matrix: Tensor, *, atol: float | None = None) -> Tensor:
     r"""Versors of orthogonal matrices :math:`M \in O(3)`.
 
     For :math:`\det M = 1` the unit rotor of :math:`M` (via the quaternion of :math:`M`,
@@ -170,13 +184,26 @@ def embed_rotation_matrix(matrix: Tensor) -> Tensor:
     Parameters
     ----------
     matrix : Tensor, shape (..., 3, 3)
-        Orthogonal matrices (not checked).
+        Orthogonal matrices, rotations (:math:`\det M = 1`) and improper ones
+        (:math:`\det M = -1`) alike.
+    atol : float, optional
+        Tolerance of the orthogonality check :math:`\max_{ij} |(M^T M - I)_{ij}| \le`
+        ``atol``. Default ``max(1e-4, 10 * eps)`` of the matrix's dtype.
 
     Returns
     -------
     Tensor, shape (..., 8)
+
+    Raises
+    ------
+    ValueError
+        If a matrix is not orthogonal within ``atol`` (the versor of a non-orthogonal
+        matrix would silently be that of some other rotation). A value check, skipped
+        while compiling.
     """
-    m = check_matrix(matrix, 3, "vga.embed_rotation_matrix", "matrix")
+    fn = "vga.embed_rotation_matrix"
+    m = check_matrix(matrix, 3, fn, "matrix")
+    check_orthogonal(m, fn, "matrix", check_atol(atol, fn))
     return orthogonal_to_versor(ALGEBRA, m)
 
 
