@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ import torch
 
 from gatorch import Algebra
 from gatorch.interface import cga, pga, vga
+from gatorch.layers.fields.norm import CliffordBatchNorm1d, CliffordBatchNorm2d, CliffordBatchNorm3d
 
 F64 = torch.float64
 METRIC_VALUES = r"sequence of metric values in \{1, -1, 0\}"
@@ -167,3 +169,37 @@ def test_value_checks_are_skipped_while_compiling() -> None:
     assert torch.isfinite(compiled(*bad))
     with pytest.raises(ValueError):
         embed_all(*bad)
+
+
+# -- batch norm ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cls", "shape"),
+    [
+        (CliffordBatchNorm1d, (1, 3, 4)),
+        (CliffordBatchNorm1d, (1, 3, 1, 4)),
+        (CliffordBatchNorm2d, (1, 3, 1, 1, 4)),
+        (CliffordBatchNorm3d, (1, 3, 1, 1, 1, 4)),
+    ],
+)
+def test_batch_norm_needs_more_than_one_value_per_channel(cls, shape: tuple[int, ...]) -> None:
+    bn = cls(Algebra(2), 3)
+    x = torch.randn(shape)
+    with pytest.raises(
+        ValueError,
+        match=rf"{cls.__name__}: expected more than 1 value per channel .*got input size "
+        + re.escape(str(tuple(shape))),
+    ):
+        bn(x)
+    assert int(bn.num_batches_tracked) == 0  # the running statistics are untouched
+    bn.eval()
+    assert bn(x).shape == shape  # eval mode uses the running statistics
+    no_stats = cls(Algebra(2), 3, track_running_stats=False).eval()
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        no_stats(x)  # batch statistics in eval mode too, as torch.nn.BatchNorm2d
+
+
+def test_batch_norm_two_values_are_enough() -> None:
+    bn = CliffordBatchNorm2d(Algebra(2), 3)
+    for shape in [(2, 3, 1, 1, 4), (1, 3, 2, 1, 4)]:
+        y = bn(torch.randn(shape))
+        assert y.shape == shape and y.abs().sum() > 0

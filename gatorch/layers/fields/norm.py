@@ -152,6 +152,12 @@ class _CliffordBatchNorm(_FieldNorm):
         b, c, dim = x.shape[0], x.shape[1], x.shape[-1]
         xf = x.reshape(b, c, -1, dim)  # (B, C, P, dim)
         if self.training or self.running_mean is None or self.running_cov is None:
+            if b * xf.shape[2] == 1:  # a shape check (static under compile), as torch's BatchNorm
+                raise ValueError(
+                    f"{self._who}: expected more than 1 value per channel when using batch statistics "
+                    f"(training, or track_running_stats=False), got input size {tuple(x.shape)}: the "
+                    f"centred value would be 0 and the output the bias alone"
+                )
             mean = xf.mean(dim=(0, 2))  # (C, dim)
             xc = xf - mean[:, None, :]
             # one batched GEMM per channel over all B * P vectors: einsum's reduction (over b, then
@@ -178,6 +184,11 @@ class CliffordBatchNorm1d(_CliffordBatchNorm):
     Statistics per channel over the batch and the grid; running mean ``(channels, dim)`` and
     covariance ``(channels, dim, dim)`` updated as ``r += momentum * (batch - r)`` (cumulative
     average when ``momentum`` is None) in training mode and used in eval mode.
+
+    Batch statistics need more than one value per channel (``batch * grid points > 1``): like
+    ``torch.nn.BatchNorm2d``, a single one raises ``ValueError`` in training mode (and in eval
+    mode without running statistics), where cliffordlayers returns zeros. Eval mode with
+    running statistics takes any batch.
 
     Parameters
     ----------
