@@ -203,3 +203,16 @@ def test_batch_norm_two_values_are_enough() -> None:
     for shape in [(2, 3, 1, 1, 4), (1, 3, 2, 1, 4)]:
         y = bn(torch.randn(shape))
         assert y.shape == shape and y.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_rotation_matrix_half_precision(dtype: torch.dtype) -> None:
+    """Half-precision matrices embed (the determinant's sign is taken in float32: CPU has no
+    half-precision LU) and agree with the float64 versor to the dtype's precision."""
+    gen = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(4, 3, 3, dtype=torch.float64, generator=gen))
+    q[1] = -q[1]  # an improper one too
+    ref = vga.embed_rotation_matrix(q)
+    got = vga.embed_rotation_matrix(q.to(dtype), atol=0.05)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got.double(), ref, atol=2e-2, rtol=0)

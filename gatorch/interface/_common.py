@@ -234,8 +234,9 @@ def orthogonal_to_versor(alg: Algebra, matrix: Tensor) -> Tensor:
     ``det = +1``: the rotor of the rotation. ``det = -1``: ``M = (-M) (-1)``, so the versor is
     the rotor of ``-M`` times ``e123``, whose twisted action is the point reflection ``x -> -x``.
     """
-    det = torch.linalg.det(matrix)
-    sign = torch.where(det < 0, -torch.ones_like(det), torch.ones_like(det))
+    # the sign of the determinant only: float32 at least (CPU has no half-precision LU)
+    det = torch.linalg.det(matrix.to(torch.promote_types(matrix.dtype, torch.float32)))
+    sign = torch.where(det < 0, -1.0, 1.0).to(matrix.dtype)
     rotor = quaternion_to_rotor(alg, matrix_to_quaternion(matrix * sign[..., None, None]))
     improper = alg.gp(rotor, blade(alg, "e123", rotor))
     return torch.where((det < 0)[..., None], improper, rotor)
