@@ -24,10 +24,19 @@ L-GATr takes ``**attn_kwargs`` / ``attn_kwargs`` dicts. One difference in the re
 with ``out_s_channels=0`` gatorch returns an empty ``(..., 0)`` scalar tensor where L-GATr
 returns ``None``.
 
+Every head count converts, with or without ``multi_query`` (lgatr's fused ``QKVModule`` or
+its ``MultiQueryQKVModule``), and the conditional net's cross-attention may have its own head
+count. Without scalar inputs lgatr's input layer has a bias on the scalar blade only; the
+converted net has the same (``linear_in_bias="scalar"``), so it has no free parameter that
+lgatr lacks and goes back after any training.
+
 Not convertible (``ValueError`` naming the option): ``reinsert_mv_channels`` /
 ``reinsert_s_channels``, the toy switches ``PrimitivesConfig(bivector=False)`` and
 ``PrimitivesConfig(geometric_product=False)``, and a layer-norm ``gain`` other than 1.
-``sparse_gp`` and ``sparse_linear`` only choose kernels and are ignored.
+``sparse_gp`` and ``sparse_linear`` only choose kernels and are ignored. Only the module
+trees lgatr builds convert: a module replaced by another class (``TypeError``), a missing
+module, an empty ``blocks`` or blocks built with different options (``ValueError``) are
+refused naming the module's path. docs/lgatr.md has the full table.
 Dropout converts (``dropout_prob`` becomes the attention and MLP dropout); it acts only in
 training mode, where the two libraries draw different masks.
 

@@ -32,7 +32,10 @@ cannot represent raises ``ValueError`` naming it: ``naive_amp=True`` (gatorch al
 the norms, vector maps and attention in float32 under autocast), an RMS-norm ``epsilon``
 other than 0.01, a metric buffer other than ``(1, -1, -1, -1)``, a nonlinearity outside
 lgatr's five, ``num_blocks=0`` for the conditional net (the condition channels are not
-recorded) and ``hidden_v_channels=0``.
+recorded) and ``hidden_v_channels=0``. The model must be the module tree lgatr builds for
+these options (compared with one built on the meta device): a replaced module
+(``TypeError``), a missing or extra module, or a block built with other heads, sizes or
+nonlinearities than the first (``ValueError``) is refused, naming the module's path.
 """
 
 from __future__ import annotations
