@@ -124,6 +124,9 @@ LGATR_OPTIONS: dict[str, dict[str, Any]] = {
     "no-scalar-inputs": {"in_s_channels": 0},
     "no-scalar-outputs": {"out_s_channels": 0},
     "sparse-kernels": {"primitives": {"sparse_gp": False, "sparse_linear": True}},
+    # one head: lgatr's fused QKVModule (the layout follows multi_query, not the head count)
+    "one-head": {"attention": {"num_heads": 1}},
+    "one-head-multi-query": {"attention": {"num_heads": 1, "multi_query": True}},
 }
 
 
@@ -180,6 +183,14 @@ COND_OPTIONS: dict[str, dict[str, Any]] = {
     "cross-attn-ratio-2": {"crossattention": {"num_heads": 2, "attn_ratio": 2}},
     "no-condition-scalars": {"s_channels_cond": 0},
     "no-affine": {"norm_elementwise_affine": False},
+    "one-head-both": {"attention": {"num_heads": 1}, "crossattention": {"num_heads": 1}},
+    # cross-attention with another head count than the self-attention
+    "cross-one-head-self-two": {"crossattention": {"num_heads": 1}},
+    "cross-four-heads-self-one": {"attention": {"num_heads": 1}, "crossattention": {"num_heads": 4}},
+    "cross-four-heads-multi-query-ratio-2": {
+        "crossattention": {"num_heads": 4, "multi_query": True, "attn_ratio": 2, "head_scale": True}
+    },
+    "no-scalar-inputs": {"in_s_channels": 0},
 }
 
 
@@ -189,7 +200,7 @@ def test_conditional_lgatr_outputs_equal(name: str, dtype: torch.dtype) -> None:
     model = _cond_net(dtype, **COND_OPTIONS[name])
     net = from_lgatr(model)
     assert isinstance(net, ConditionalGATr)
-    mv, s = _inputs(dtype, 2, 3, items=6)
+    mv, s = _inputs(dtype, 2, model.linear_in._in_s_channels, items=6)
     c, cs = _inputs(dtype, 3, model.blocks[0].crossattention.kv_linear._in_s_channels, items=5, seed=2)
     with torch.no_grad():
         _close(net(mv, c, s, cs), model(mv, c, s, cs), dtype)

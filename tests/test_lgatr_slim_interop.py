@@ -56,6 +56,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "no-scalar-out": {"out_s_channels": 0},
     "no-vector-out": {"out_v_channels": 0},
     "narrow": {"hidden_v_channels": 3, "hidden_s_channels": 2, "num_heads": 4},
+    # head counts (the conditional net's cross-attention has the self-attention's)
+    "one-head": {"num_heads": 1},
+    "three-heads": {"num_heads": 3},
 }
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 DTYPES = [torch.float32, torch.float64]
@@ -235,3 +238,87 @@ def test_missing_lgatr_raises_import_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "lgatr", None)
     with pytest.raises(ImportError, match="lgatr"):
         to_lgatr_slim(GATrSlim(STA, **BASE))
+
+
+def _other_heads(model: torch.nn.Module) -> None:
+    model.blocks[1].attention = lgatr.LGATrSlim(**{**BASE, "num_heads": 4}).blocks[0].attention
+
+
+def _other_nonlinearity(model: torch.nn.Module) -> None:
+    model.blocks[1].mlp = lgatr.LGATrSlim(**BASE, nonlinearity="relu").blocks[0].mlp
+
+
+def _set(path: str, module: torch.nn.Module | None) -> Any:
+    def edit(model: torch.nn.Module) -> None:
+        parent, _, name = path.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        if module is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, module)
+
+    return edit
+
+
+REPLACED: dict[str, tuple[Any, type[Exception], str]] = {
+    # a parameter-free module swapped for the user's: before, a silently different function
+    "norm-without-gains": (
+        _set("blocks.1.norm1", torch.nn.Identity()),
+        TypeError,
+        r"model\.blocks\.1\.norm1 is a torch\.nn\.modules\.linear\.Identity, not a module lgatr builds "
+        r"there \(expected lgatr's SlimRMSNorm\)",
+    ),
+    "linear-out": (
+        _set("linear_out", torch.nn.Linear(8, 3)),
+        TypeError,
+        r"model\.linear_out is a torch\.nn\.modules\.linear\.Linear.*expected lgatr's SlimLinear",
+    ),
+    "attention-of-block-0": (
+        _set("blocks.0.attention", torch.nn.Identity()),
+        TypeError,
+        r"model\.blocks\.0\.attention is a .*Identity.*expected lgatr's SlimSelfAttention",
+    ),
+    "deleted-attention": (
+        _set("blocks.0.attention", None),
+        ValueError,
+        r"model\.blocks\.0\.attention is missing \(expected lgatr's SlimSelfAttention\)",
+    ),
+    "glu-of-block-0": (
+        lambda m: m.blocks[0].mlp.layers.__setitem__(0, torch.nn.Identity()),
+        ValueError,
+        r"model\.blocks\.0\.mlp\.layers has no SlimGLU",
+    ),
+    "extra-module": (
+        _set("blocks.1.extra", torch.nn.ReLU()),
+        ValueError,
+        r"model\.blocks\.1\.extra is a module lgatr does not build for these options \(ReLU\)",
+    ),
+    # same parameter shapes, other heads: before, a silently different function
+    "block-with-other-heads": (
+        _other_heads,
+        ValueError,
+        r"model\.blocks\.1\.attention\.hidden_v_channels is 2 where an lgatr net built like "
+        r"model\.blocks\.0 has 4",
+    ),
+    "block-with-other-nonlinearity": (
+        _other_nonlinearity,
+        ValueError,
+        r"model\.blocks\.1\.mlp\.layers\.0\.nonlinearity is <function relu",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REPLACED))
+def test_replaced_modules_are_named(name: str) -> None:
+    edit, error, match = REPLACED[name]
+    model = lgatr.LGATrSlim(**BASE, norm_elementwise_affine=False)
+    edit(model)
+    with pytest.raises(error, match=match):
+        from_lgatr_slim(model)
+
+
+def test_replaced_cross_attention_module_is_named() -> None:
+    model = lgatr.ConditionalLGATrSlim(**COND)
+    model.blocks[1].crossattention.linear_in_kv = torch.nn.Identity()
+    with pytest.raises(TypeError, match=r"model\.blocks\.1\.crossattention\.linear_in_kv is a .*Identity"):
+        from_lgatr_slim(model)

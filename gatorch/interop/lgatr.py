@@ -24,10 +24,19 @@ L-GATr takes ``**attn_kwargs`` / ``attn_kwargs`` dicts. One difference in the re
 with ``out_s_channels=0`` gatorch returns an empty ``(..., 0)`` scalar tensor where L-GATr
 returns ``None``.
 
+Every head count converts, with or without ``multi_query`` (lgatr's fused ``QKVModule`` or
+its ``MultiQueryQKVModule``), and the conditional net's cross-attention may have its own head
+count. Without scalar inputs lgatr's input layer has a bias on the scalar blade only; the
+converted net has the same (``linear_in_bias="scalar"``), so it has no free parameter that
+lgatr lacks and goes back after any training.
+
 Not convertible (``ValueError`` naming the option): ``reinsert_mv_channels`` /
 ``reinsert_s_channels``, the toy switches ``PrimitivesConfig(bivector=False)`` and
 ``PrimitivesConfig(geometric_product=False)``, and a layer-norm ``gain`` other than 1.
-``sparse_gp`` and ``sparse_linear`` only choose kernels and are ignored.
+``sparse_gp`` and ``sparse_linear`` only choose kernels and are ignored. Only the module
+trees lgatr builds convert: a module replaced by another class (``TypeError``), a missing
+module, an empty ``blocks`` or blocks built with different options (``ValueError``) are
+refused naming the module's path. docs/lgatr.md has the full table.
 Dropout converts (``dropout_prob`` becomes the attention and MLP dropout); it acts only in
 training mode, where the two libraries draw different masks.
 
@@ -37,6 +46,7 @@ only when a function here is called.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -163,13 +173,28 @@ def _cat_params(parts: Sequence[dict[str, Tensor | None]]) -> dict[str, Tensor |
     return out
 
 
+def _bias_columns(ours: EquiLinear, inv: list[int]) -> list[int]:
+    """The columns of a bias on all invariant blades, ``(out, len(inv))``, that ``ours.bias`` holds.
+
+    ``inv``: L-GATr's slot (0 scalar, 1 pseudoscalar) of each of gatorch's invariant blades.
+    """
+    return [inv.index(0 if c == 0 else 1) for c in ours.bias_blades]
+
+
 def _load_linear(
     ours: EquiLinear,
     p: dict[str, Tensor | None],
     mv_perm: Tensor | None = None,
     s_perm: Tensor | None = None,
+    where: str = "",
+    inv: list[int] | None = None,
 ) -> None:
-    """Copy ``p`` into ``ours``; ``ours`` output channel ``k`` reads ``p``'s channel ``perm[k]``."""
+    """Copy ``p`` into ``ours``; ``ours`` output channel ``k`` reads ``p``'s channel ``perm[k]``.
+
+    ``where``: the lgatr module's path, for the error when a shape differs (a module built
+    with other channel counts than the first block's); ``inv``: L-GATr's slots of gatorch's
+    invariant blades (see :func:`_slots`).
+    """
 
     def take(key: str) -> Tensor | None:
         v = p[key]
@@ -178,24 +203,42 @@ def _load_linear(
         perm = mv_perm if key in _MV_OUT else s_perm
         return v if perm is None else v[perm]
 
+    def put(dst: Tensor, src: Tensor | None, what: str) -> None:
+        value = torch.zeros_like(dst) if src is None else src
+        if value.shape != dst.shape:
+            raise ValueError(
+                f"from_lgatr: model.{where} gives a {what} of shape {tuple(value.shape)} where the gatorch "
+                f"net built from model.blocks.0 expects {tuple(dst.shape)} (a module built with other "
+                "channel counts)"
+            )
+        dst.copy_(value)
+
     with torch.no_grad():
-        ours.weight.copy_(take("weight"))  # type: ignore[arg-type]
+        put(ours.weight, take("weight"), "weight")
+        b = take("bias")
         if ours.bias is not None:
-            b = take("bias")
-            ours.bias.copy_(b if b is not None else torch.zeros_like(ours.bias))
-        elif p["bias"] is not None:
-            raise ValueError("from_lgatr: an lgatr linear map has a bias where the gatorch layer has none")
+            if b is not None and b.shape[-1] != ours.bias.shape[-1]:  # bias on the scalar blade only
+                cols = _bias_columns(ours, inv if inv is not None else [0])
+                rest = [c for c in range(b.shape[-1]) if c not in cols]
+                if rest and b[:, rest].abs().max() > 0:
+                    raise ValueError(
+                        f"from_lgatr: model.{where} has a pseudoscalar bias where the gatorch layer has none"
+                    )
+                b = b[:, cols]
+            put(ours.bias, b, "multivector bias")
+        elif b is not None:
+            raise ValueError(f"from_lgatr: model.{where} has a bias where the gatorch layer has none")
         if ours.s_to_mv is not None:
-            ours.s_to_mv.copy_(take("s_to_mv"))  # type: ignore[arg-type]
+            put(ours.s_to_mv, take("s_to_mv"), "scalar-to-multivector weight")
         if ours.mv_to_s is not None:
-            ours.mv_to_s.copy_(take("mv_to_s"))  # type: ignore[arg-type]
+            put(ours.mv_to_s, take("mv_to_s"), "multivector-to-scalar weight")
         s_bias = take("s_bias")
         if ours.s_to_s is not None:
-            ours.s_to_s.weight.copy_(take("s_to_s"))  # type: ignore[arg-type]
+            put(ours.s_to_s.weight, take("s_to_s"), "scalar weight")
             if ours.s_to_s.bias is not None:
-                ours.s_to_s.bias.copy_(s_bias if s_bias is not None else torch.zeros_like(ours.s_to_s.bias))
+                put(ours.s_to_s.bias, s_bias, "scalar bias")
         elif ours.s_bias is not None:
-            ours.s_bias.copy_(s_bias if s_bias is not None else torch.zeros_like(ours.s_bias))
+            put(ours.s_bias, s_bias, "scalar bias")
 
 
 def _store_linear(
@@ -218,7 +261,11 @@ def _store_linear(
             raise ValueError(f"to_lgatr: {where}{what} is not zero and has no counterpart in lgatr")
 
     w = unperm(ours.weight.detach().double(), mv_perm)
-    b = unperm(ours.bias.detach().double(), mv_perm) if ours.bias is not None else None
+    b = None
+    if ours.bias is not None:  # on all invariant blades, in L-GATr's slot order
+        b = torch.zeros(ours.out_channels, len(inv), dtype=torch.float64, device=ours.bias.device)
+        b[:, _bias_columns(ours, inv)] = ours.bias.detach().double()
+        b = unperm(b, mv_perm)
     sm = unperm(ours.s_to_mv.detach().double(), mv_perm) if ours.s_to_mv is not None else None
     ms = unperm(ours.mv_to_s.detach().double(), s_perm) if ours.mv_to_s is not None else None
     ss = unperm(ours.s_to_s.weight.detach().double(), s_perm) if ours.s_to_s is not None else None
@@ -284,6 +331,19 @@ def _mq_perm(heads: int, per_head: int) -> Tensor:
 def _kv_perm(kv_heads: int, per_head: int) -> Tensor:
     """Cross-attention keys and values: L-GATr's ``[k (channel, head), v (channel, head)]``."""
     return _head_perm(2, kv_heads, per_head)
+
+
+def _qkv_layout(attn: Any, qkv: Any) -> tuple[list[Any], Tensor, Tensor]:
+    """lgatr's query / key / value linear maps of a self-attention and the channel permutations.
+
+    lgatr picks the module by ``multi_query`` alone (not by the head count):
+    ``MultiQueryQKVModule`` (``q_linear``, ``k_linear``, ``v_linear``) or ``QKVModule`` (one
+    fused ``in_linear``, also with one head).
+    """
+    h, hm, hs = attn.heads, attn.hm, attn.hs
+    if type(qkv).__name__ == "MultiQueryQKVModule":
+        return [qkv.q_linear, qkv.k_linear, qkv.v_linear], _mq_perm(h, hm), _mq_perm(h, hs)
+    return [qkv.in_linear], _head_perm(3, h, hm), _head_perm(3, h, hs)
 
 
 # -- configurations -------------------------------------------------------------------------------
@@ -369,6 +429,155 @@ def _attn_dropout(attn: Any) -> float:
     return float(attn.dropout._dropout_prob) if attn.dropout is not None else 0.0
 
 
+# -- the structure of an lgatr model --------------------------------------------------------------
+def _lgatr_classes() -> dict[str, type]:
+    """lgatr's module classes that :func:`from_lgatr` knows, by name."""
+    from lgatr.layers.attention.cross_attention import CrossAttention
+    from lgatr.layers.attention.qkv import MultiQueryQKVModule, QKVModule
+    from lgatr.layers.attention.self_attention import SelfAttention
+    from lgatr.layers.conditional_lgatr_block import ConditionalLGATrBlock
+    from lgatr.layers.dropout import GradeDropout
+    from lgatr.layers.layer_norm import EquiLayerNorm
+    from lgatr.layers.lgatr_block import LGATrBlock
+    from lgatr.layers.linear import EquiLinear as LgLinear
+    from lgatr.layers.mlp.geometric_bilinears import GeometricBilinear
+    from lgatr.layers.mlp.mlp import GeoMLP
+    from lgatr.layers.mlp.nonlinearities import ScalarGatedNonlinearity
+
+    classes = (
+        CrossAttention,
+        MultiQueryQKVModule,
+        QKVModule,
+        SelfAttention,
+        ConditionalLGATrBlock,
+        GradeDropout,
+        EquiLayerNorm,
+        LGATrBlock,
+        LgLinear,
+        GeometricBilinear,
+        GeoMLP,
+        ScalarGatedNonlinearity,
+    )
+    return {c.__name__: c for c in classes}
+
+
+def _submodule(model: nn.Module, path: str, *expected: str) -> Any:
+    """``model``'s submodule at ``path``, which must be exactly one of lgatr's classes ``expected``.
+
+    A missing module is a ``ValueError``, another class (a module the user swapped in, or a
+    subclass: its forward may differ) a ``TypeError``; both name the path and what was expected.
+    """
+    classes = _lgatr_classes()
+    want = " or ".join(f"lgatr's {name}" for name in expected)
+    try:
+        module = model.get_submodule(path)
+    except AttributeError:
+        raise ValueError(
+            f"from_lgatr: model.{path} is missing (expected {want}); from_lgatr converts lgatr models "
+            "with the modules lgatr builds"
+        ) from None
+    if not any(type(module) is classes[name] for name in expected):
+        raise TypeError(
+            f"from_lgatr: model.{path} is a {type(module).__module__}.{type(module).__qualname__}, not a "
+            f"module lgatr builds there (expected {want}); from_lgatr cannot convert a replaced module"
+        )
+    return module
+
+
+def _mlp_layout(model: nn.Module, path: str) -> tuple[str, ...]:
+    """Check a ``GeoMLP``'s layers against lgatr's layout; their class names."""
+    mlp = _submodule(model, path, "GeoMLP")
+    layers = getattr(mlp, "layers", None)
+    if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
+        raise ValueError(
+            f"from_lgatr: model.{path}.layers is missing or empty (expected lgatr's GeoMLP layers)"
+        )
+    names = tuple(type(m).__name__ for m in layers)
+    # lgatr: GeometricBilinear [GradeDropout], then (ScalarGatedNonlinearity EquiLinear [GradeDropout]) * k
+    drop = len(names) > 1 and names[1] == "GradeDropout"
+    unit = ("ScalarGatedNonlinearity", "EquiLinear") + (("GradeDropout",) if drop else ())
+    head = ("GeometricBilinear",) + (("GradeDropout",) if drop else ())
+    rest = names[len(head) :]
+    if names[: len(head)] != head or len(rest) % len(unit) or rest != unit * (len(rest) // len(unit)):
+        raise ValueError(
+            f"from_lgatr: model.{path}.layers holds {list(names)}, not lgatr's GeoMLP layout "
+            f"{list(head)} + {list(unit)} * (num_layers_mlp - 1)"
+        )
+    for j, name in enumerate(names):
+        _submodule(model, f"{path}.layers.{j}", name)  # the exact lgatr class, not a look-alike
+    for name in ("linear_left", "linear_right", "linear_out"):
+        _submodule(model, f"{path}.layers.0.{name}", "EquiLinear")
+    _submodule(model, f"{path}.layers.0.norm", "EquiLayerNorm")
+    return names
+
+
+def _norm_signature(norm: Any) -> tuple[float, float, bool]:
+    """``(epsilon, gain, elementwise_affine)`` of an lgatr ``EquiLayerNorm``."""
+    return float(norm.epsilon), float(norm.gain), bool(norm.elementwise_affine)
+
+
+def _attention_signature(attn: Any, config: Any) -> dict[str, Any]:
+    """What makes an lgatr attention: its config's fields and ``head_scale``."""
+    return {**dataclasses.asdict(config), "head_scale": bool(attn.use_head_scale)}
+
+
+def _check_structure(model: nn.Module, conditional: bool) -> None:
+    """Every module :func:`from_lgatr` reads is lgatr's own, and all blocks are built alike.
+
+    gatorch's nets have one configuration for all blocks, so a block whose attention, MLP or
+    norms differ from the first block's is refused too.
+    """
+    for name in ("linear_in", "linear_out"):
+        _submodule(model, name, "EquiLinear")
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList):
+        raise ValueError(
+            "from_lgatr: model.blocks is missing or not an nn.ModuleList (expected lgatr's blocks)"
+        )
+    if len(blocks) == 0:
+        raise ValueError("from_lgatr: model.blocks is empty; gatorch's GATr needs num_blocks >= 1")
+    norms = ("norm1", "norm2", "norm3", "norm_cond") if conditional else ("norm1", "norm2")
+    first: dict[str, dict[str, Any]] | None = None
+    for i in range(len(blocks)):
+        b = f"blocks.{i}"
+        block = _submodule(model, b, "ConditionalLGATrBlock" if conditional else "LGATrBlock")
+        norm_sigs = {
+            f"{n} (epsilon, gain, elementwise_affine)": _norm_signature(
+                _submodule(model, f"{b}.{n}", "EquiLayerNorm")
+            )
+            for n in norms
+        }
+        _submodule(model, f"{b}.attention", "SelfAttention")
+        qkv = _submodule(model, f"{b}.attention.qkv_module", "QKVModule", "MultiQueryQKVModule")
+        fused = ("in_linear",)
+        multi_query = type(qkv).__name__ == "MultiQueryQKVModule"
+        for name in ("q_linear", "k_linear", "v_linear") if multi_query else fused:
+            _submodule(model, f"{b}.attention.qkv_module.{name}", "EquiLinear")
+        _submodule(model, f"{b}.attention.qkv_module.norm_qkv", "EquiLayerNorm")
+        _submodule(model, f"{b}.attention.out_linear", "EquiLinear")
+        sig: dict[str, dict[str, Any]] = {
+            "norms": norm_sigs,
+            "attention": _attention_signature(block.attention, qkv.config),
+            "mlp": {"layers": _mlp_layout(model, f"{b}.mlp"), "nonlinearity": _activation(block.mlp)},
+        }
+        if conditional:
+            cross = _submodule(model, f"{b}.crossattention", "CrossAttention")
+            for name in ("q_linear", "kv_linear", "out_linear"):
+                _submodule(model, f"{b}.crossattention.{name}", "EquiLinear")
+            _submodule(model, f"{b}.crossattention.norm", "EquiLayerNorm")
+            sig["crossattention"] = _attention_signature(cross, cross.config)
+        if first is None:
+            first = sig
+            continue
+        for part, fields in sig.items():
+            diff = [f"{k} ({v!r} vs {first[part][k]!r})" for k, v in fields.items() if v != first[part][k]]
+            if diff:
+                raise ValueError(
+                    f"from_lgatr: the {part} of model.{b} differs from model.blocks.0's in "
+                    f"{', '.join(diff)}; gatorch's nets have one configuration for all blocks"
+                )
+
+
 # -- nets -----------------------------------------------------------------------------------------
 def from_lgatr(model: nn.Module) -> GATr | ConditionalGATr | GATrSlim | ConditionalGATrSlim:
     """The gatorch net with the weights and the function of an L-GATr 2.0 net.
@@ -415,6 +624,7 @@ def _from_lgatr(model: Any, conditional: bool) -> GATr | ConditionalGATr:
                 raise ValueError(f"from_lgatr: {name[1:]} is not supported")
     if getattr(model, "_naive_amp", False):
         raise ValueError("from_lgatr: naive_amp=True (bf16 through the whole net) is not supported")
+    _check_structure(model, conditional)
     block0 = model.blocks[0]
     self_attn = block0.attention
     bilinear, linears, mlp_drop = _mlp_parts(block0.mlp)
@@ -445,6 +655,8 @@ def _from_lgatr(model: Any, conditional: bool) -> GATr | ConditionalGATr:
         "norm": norm_cfg,
         "group": group,
         "checkpoint_blocks": bool(getattr(model, "_checkpoint_blocks", False)),
+        # without scalar inputs lgatr's input layer has a bias on the scalar blade only
+        "linear_in_bias": "scalar" if model.linear_in.s2mvs is None else True,
     }
     net: GATr | ConditionalGATr
     if conditional:
@@ -469,12 +681,20 @@ def _copy(model: Any, net: Any, group: str, conditional: bool) -> None:
     t = torch.from_numpy(_basis_change_np(group == "spin").copy())
     inv, read = _slots(STA, group)
 
-    def lin(ours: EquiLinear, *lgs: Any, mv_perm: Tensor | None = None, s_perm: Tensor | None = None) -> None:
-        _load_linear(ours, _cat_params([_lg_linear_params(x, t, inv, read) for x in lgs]), mv_perm, s_perm)
+    def lin(
+        ours: EquiLinear,
+        *lgs: Any,
+        mv_perm: Tensor | None = None,
+        s_perm: Tensor | None = None,
+        where: str = "",
+    ) -> None:
+        params = _cat_params([_lg_linear_params(x, t, inv, read) for x in lgs])
+        _load_linear(ours, params, mv_perm, s_perm, where, inv)
 
-    lin(net.linear_in, model.linear_in)
-    lin(net.linear_out, model.linear_out)
-    for lg_block, block in zip(model.blocks, net.blocks, strict=True):
+    lin(net.linear_in, model.linear_in, where="linear_in")
+    lin(net.linear_out, model.linear_out, where="linear_out")
+    for i, (lg_block, block) in enumerate(zip(model.blocks, net.blocks, strict=True)):
+        where = f"blocks.{i}."
         norms = [("norm1", "norm_attn")]
         if conditional:
             norms += [("norm2", "norm_cross"), ("norm_cond", "norm_condition"), ("norm3", "norm_mlp")]
@@ -484,44 +704,35 @@ def _copy(model: Any, net: Any, group: str, conditional: bool) -> None:
             _load_norm(getattr(block, name), getattr(lg_block, lg_name))
         # self-attention
         attn, lg_attn = block.attention, lg_block.attention
-        h, hm, hs = attn.heads, attn.hm, attn.hs
-        qkv = lg_attn.qkv_module
-        if attn.kv_heads == 1:
-            lin(
-                attn.qkv,
-                qkv.q_linear,
-                qkv.k_linear,
-                qkv.v_linear,
-                mv_perm=_mq_perm(h, hm),
-                s_perm=_mq_perm(h, hs),
-            )
-        else:
-            lin(attn.qkv, qkv.in_linear, mv_perm=_head_perm(3, h, hm), s_perm=_head_perm(3, h, hs))
-        lin(attn.out_proj, lg_attn.out_linear)
+        qkv_lins, qkv_mv_perm, qkv_s_perm = _qkv_layout(attn, lg_attn.qkv_module)
+        lin(attn.qkv, *qkv_lins, mv_perm=qkv_mv_perm, s_perm=qkv_s_perm, where=where + "attention.qkv_module")
+        lin(attn.out_proj, lg_attn.out_linear, where=where + "attention.out_linear")
         _load_head_scale(attn, lg_attn)
         if conditional:
             cross, lg_cross = block.cross_attention, lg_block.crossattention
             lin(
                 cross.q_proj,
                 lg_cross.q_linear,
-                mv_perm=_head_perm(1, h, cross.hm),
-                s_perm=_head_perm(1, h, cross.hs),
+                mv_perm=_head_perm(1, cross.heads, cross.hm),
+                s_perm=_head_perm(1, cross.heads, cross.hs),
+                where=where + "crossattention.q_linear",
             )
             lin(
                 cross.kv_proj,
                 lg_cross.kv_linear,
                 mv_perm=_kv_perm(cross.kv_heads, cross.hm),
                 s_perm=_kv_perm(cross.kv_heads, cross.hs),
+                where=where + "crossattention.kv_linear",
             )
-            lin(cross.out_proj, lg_cross.out_linear)
+            lin(cross.out_proj, lg_cross.out_linear, where=where + "crossattention.out_linear")
             _load_head_scale(cross, lg_cross)
         # MLP
         bilinear, linears, _ = _mlp_parts(lg_block.mlp)
-        lin(block.mlp.bilinear.left, bilinear.linear_left)
-        lin(block.mlp.bilinear.right, bilinear.linear_right)
-        lin(block.mlp.bilinear.linear_out, bilinear.linear_out)
-        for ours, lg in zip(block.mlp.linears, linears, strict=True):
-            lin(ours, lg)
+        lin(block.mlp.bilinear.left, bilinear.linear_left, where=where + "mlp.layers.0.linear_left")
+        lin(block.mlp.bilinear.right, bilinear.linear_right, where=where + "mlp.layers.0.linear_right")
+        lin(block.mlp.bilinear.linear_out, bilinear.linear_out, where=where + "mlp.layers.0.linear_out")
+        for j, (ours, lg) in enumerate(zip(block.mlp.linears, linears, strict=True)):
+            lin(ours, lg, where=where + f"mlp.linears[{j}]")
 
 
 def _load_norm(ours: Any, lg: Any) -> None:
@@ -690,19 +901,8 @@ def _store(net: Any, model: Any, conditional: bool) -> None:
                 if ours.scalar_norm is not None and ours.scalar_norm.weight is not None:
                     lg.weight_s.copy_(ours.scalar_norm.weight)
         attn, lg_attn = block.attention, lg_block.attention
-        h, hm, hs = attn.heads, attn.hm, attn.hs
-        qkv = lg_attn.qkv_module
-        if attn.kv_heads == 1:
-            lin(
-                attn.qkv,
-                qkv.q_linear,
-                qkv.k_linear,
-                qkv.v_linear,
-                mv_perm=_mq_perm(h, hm),
-                s_perm=_mq_perm(h, hs),
-            )
-        else:
-            lin(attn.qkv, qkv.in_linear, mv_perm=_head_perm(3, h, hm), s_perm=_head_perm(3, h, hs))
+        qkv_lins, qkv_mv_perm, qkv_s_perm = _qkv_layout(attn, lg_attn.qkv_module)
+        lin(attn.qkv, *qkv_lins, mv_perm=qkv_mv_perm, s_perm=qkv_s_perm, where=where + "attention.qkv: ")
         lin(attn.out_proj, lg_attn.out_linear, where=where + "attention.out_proj: ")
         with torch.no_grad():
             if attn.head_scale is not None:
@@ -712,8 +912,8 @@ def _store(net: Any, model: Any, conditional: bool) -> None:
             lin(
                 cross.q_proj,
                 lg_cross.q_linear,
-                mv_perm=_head_perm(1, h, cross.hm),
-                s_perm=_head_perm(1, h, cross.hs),
+                mv_perm=_head_perm(1, cross.heads, cross.hm),
+                s_perm=_head_perm(1, cross.heads, cross.hs),
             )
             lin(
                 cross.kv_proj,

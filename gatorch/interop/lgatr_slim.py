@@ -32,7 +32,10 @@ cannot represent raises ``ValueError`` naming it: ``naive_amp=True`` (gatorch al
 the norms, vector maps and attention in float32 under autocast), an RMS-norm ``epsilon``
 other than 0.01, a metric buffer other than ``(1, -1, -1, -1)``, a nonlinearity outside
 lgatr's five, ``num_blocks=0`` for the conditional net (the condition channels are not
-recorded) and ``hidden_v_channels=0``.
+recorded) and ``hidden_v_channels=0``. The model must be the module tree lgatr builds for
+these options (compared with one built on the meta device): a replaced module
+(``TypeError``), a missing or extra module, or a block built with other heads, sizes or
+nonlinearities than the first (``ValueError``) is refused, naming the module's path.
 """
 
 from __future__ import annotations
@@ -124,9 +127,18 @@ def _block_options(lgatr: Any, model: Any, v: int, s: int, conditional: bool) ->
     """The block options, read back from the first block's modules."""
     if len(model.blocks) == 0:
         return {"num_heads": 1}
-    block = model.blocks[0]
-    attn = block.selfattention if conditional else block.attention
+    block = _submodule(lgatr, model, "blocks.0", "ConditionalSlimBlock" if conditional else "SlimBlock")
+    attn = _submodule(
+        lgatr, model, f"blocks.0.{'selfattention' if conditional else 'attention'}", "SlimSelfAttention"
+    )
+    _submodule(lgatr, model, "blocks.0.mlp", "SlimMLP")
+    _submodule(lgatr, model, "blocks.0.norm1", "SlimRMSNorm")
     glus = [m for m in block.mlp.layers if isinstance(m, lgatr.layers.slim_layers.SlimGLU)]
+    if not glus:
+        raise ValueError(
+            "from_lgatr_slim: model.blocks.0.mlp.layers has no SlimGLU (expected lgatr's SlimMLP layers: "
+            "SlimGLU, [SlimDropout], ..., SlimLinear)"
+        )
     glu = glus[0]
     nonlinearity = _nonlinearity_name(lgatr, glu.nonlinearity, "nonlinearity")
     if glu.nonlinearity_v is glu.nonlinearity:
@@ -149,6 +161,89 @@ def _block_options(lgatr: Any, model: Any, v: int, s: int, conditional: bool) ->
         "dropout_prob": None if dropout is None else float(dropout._dropout_prob),
         "norm_elementwise_affine": bool(block.norm1.elementwise_affine),
     }
+
+
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+
+
+def _missing(where: str, want: str) -> ValueError:
+    return ValueError(
+        f"from_lgatr_slim: {where} is missing (expected {want}); from_lgatr_slim converts lgatr models "
+        "with the modules lgatr builds"
+    )
+
+
+def _replaced(where: str, got: object, want: str) -> TypeError:
+    return TypeError(
+        f"from_lgatr_slim: {where} is a {type(got).__module__}.{type(got).__qualname__}, not a module lgatr "
+        f"builds there (expected {want}); from_lgatr_slim cannot convert a replaced module"
+    )
+
+
+def _submodule(lgatr: Any, model: nn.Module, path: str, *expected: str) -> Any:
+    """``model``'s submodule at ``path``, exactly one of lgatr's slim layer classes ``expected``."""
+    want = " or ".join(f"lgatr's {name}" for name in expected)
+    try:
+        module = model.get_submodule(path)
+    except AttributeError:
+        raise _missing(f"model.{path}", want) from None
+    if not any(type(module) is getattr(lgatr.layers.slim_layers, name) for name in expected):
+        raise _replaced(f"model.{path}", module, want)
+    return module
+
+
+def _settings(module: nn.Module) -> dict[str, Any]:
+    """A module's own settings: the plain values and callables it holds besides torch's bookkeeping."""
+    return {
+        k: v
+        for k, v in vars(module).items()
+        if k not in _MODULE_INTERNALS and (v is None or isinstance(v, (bool, int, float, str)) or callable(v))
+    }
+
+
+def _check_structure(model: nn.Module, reference: nn.Module) -> None:
+    """``model`` has exactly the modules, shapes and settings lgatr builds for its options.
+
+    ``reference`` is the lgatr net built (on the meta device) from the options read back from
+    ``model``'s first block: a module swapped in by the user (or an lgatr subclass), a missing
+    or extra module, a block built with other sizes, heads or nonlinearities are refused,
+    naming the module path, instead of a state-dict error or a silently different function.
+    """
+    ours, theirs = dict(model.named_modules()), dict(reference.named_modules())
+    for path, ref in theirs.items():
+        where = f"model.{path}" if path else "model"
+        want = f"lgatr's {type(ref).__name__}"
+        if path not in ours:
+            raise _missing(where, want)
+        got = ours[path]
+        if path and type(got) is not type(ref):
+            raise _replaced(where, got, want)
+        mine, expected = _settings(got), _settings(ref)
+        for key, value in expected.items():
+            same = key in mine and (
+                _same_function(mine[key], value) if callable(value) else mine[key] == value
+            )
+            if not same:
+                raise ValueError(
+                    f"from_lgatr_slim: {where}.{key} is {mine.get(key, 'missing')!r} where an lgatr net "
+                    f"built like model.blocks.0 has {value!r}; gatorch's slim nets have one configuration "
+                    "for all blocks"
+                )
+        for name, param in ref.named_parameters(recurse=False):
+            have = getattr(got, name, None)
+            if not isinstance(have, torch.Tensor) or have.shape != param.shape:
+                shape = tuple(have.shape) if isinstance(have, torch.Tensor) else None
+                raise ValueError(
+                    f"from_lgatr_slim: {where}.{name} has shape {shape} where an lgatr net built like "
+                    f"model.blocks.0 has {tuple(param.shape)}"
+                )
+    extra = [p for p in ours if p not in theirs]
+    if extra:
+        raise ValueError(
+            f"from_lgatr_slim: model.{extra[0]} is a module lgatr does not build for these options "
+            f"({type(ours[extra[0]]).__name__}); from_lgatr_slim converts lgatr models with the modules "
+            "lgatr builds"
+        )
 
 
 def _copy_state(src: nn.Module, dst: nn.Module) -> None:
@@ -205,6 +300,12 @@ def from_lgatr_slim(model: Any) -> GATrSlim | ConditionalGATrSlim:
             f"got {type(model).__name__}"
         )
     _check_model(lgatr, model)
+    for name in ("linear_in", "linear_out"):
+        _submodule(lgatr, model, name, "SlimLinear")
+    if not isinstance(getattr(model, "blocks", None), nn.ModuleList):
+        raise ValueError(
+            "from_lgatr_slim: model.blocks is missing or not an nn.ModuleList (expected lgatr's blocks)"
+        )
     lin_in, lin_out = model.linear_in, model.linear_out
     v, s = lin_in._out_v_channels, lin_in._out_s_channels
     options: dict[str, Any] = {
@@ -227,12 +328,15 @@ def from_lgatr_slim(model: Any) -> GATrSlim | ConditionalGATrSlim:
                 "from_lgatr_slim: a ConditionalLGATrSlim with num_blocks=0 cannot be converted "
                 "(its condition channels are not recorded)"
             )
-        kv = model.blocks[0].crossattention.linear_in_kv
+        kv = _submodule(lgatr, model, "blocks.0.crossattention.linear_in_kv", "SlimLinear")
         options["v_channels_cond"] = kv._in_v_channels
         options["s_channels_cond"] = kv._in_s_channels
         net = ConditionalGATrSlim(STA, **options)
     else:
         net = GATrSlim(STA, **options)
+    with torch.device("meta"):  # lgatr's net for these options, without memory for its weights
+        reference = (lgatr.ConditionalLGATrSlim if conditional else lgatr.LGATrSlim)(**net.config)
+    _check_structure(model, reference)
     _copy_state(model, net)
     return net
 

@@ -62,6 +62,9 @@ class MVScalarLinear(nn.Module):
     s_to_s: nn.Linear | nn.Parameter | None
     s_bias: nn.Parameter | None
     bias: nn.Parameter | None
+    #: ``(left, right)`` zero padding that places a bias on fewer blades than the invariant ones
+    #: (``EquiLinear(bias="scalar")``) on the invariant blades; ``None``: the bias covers them all.
+    _bias_pad: tuple[int, int] | None = None
 
     def __init__(
         self,
@@ -165,6 +168,8 @@ class MVScalarLinear(nn.Module):
             extra = torch.einsum("...j,ocj->...oc", scalars, w) if w.ndim == 3 else scalars @ w.T
         if self.bias is not None:
             b = self.bias if dtype is None else self.bias.to(dtype)
+            if self._bias_pad is not None:
+                b = nn.functional.pad(b, self._bias_pad)
             extra = b if extra is None else extra + b
         return extra
 
@@ -213,7 +218,11 @@ class EquiLinear(MVScalarLinear):
     in_s_channels, out_s_channels : int
         Scalar channels (0: none).
     group : {"pin", "spin"}
-    bias : bool
+    bias : bool or "scalar"
+        ``True``: a bias on every invariant blade (``bias`` of shape ``(out_channels,
+        len(inv))``); ``"scalar"``: on the scalar blade only (shape ``(out_channels, 1)``; L-GATr's
+        linear maps without scalar inputs, which have no pseudoscalar bias under ``"spin"``);
+        ``False``: none. The blades it sits on are ``bias_blades``.
     kernel_policy : KernelPolicy, optional
         Kept as ``kernel_policy``: see :mod:`gatorch.layers.policy` (``None``: the ambient one).
 
@@ -248,10 +257,12 @@ class EquiLinear(MVScalarLinear):
         in_s_channels: int = 0,
         out_s_channels: int = 0,
         group: str = "pin",
-        bias: bool = True,
+        bias: bool | str = True,
         kernel_policy: KernelPolicy | None = None,
     ) -> None:
         super().__init__("EquiLinear", alg, in_channels, out_channels, in_s_channels, out_s_channels)
+        if not (isinstance(bias, bool) or bias == "scalar"):
+            raise ValueError(f"EquiLinear: bias must be True, False or 'scalar', got {bias!r}")
         self.kernel_policy = check_kernel_policy("EquiLinear", kernel_policy, "kernel_policy")
         plan = linear_plan(alg, group)  # validates group
         self.group = group
@@ -261,9 +272,14 @@ class EquiLinear(MVScalarLinear):
         n_inv, n_read = len(inv), len(readable)
 
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, plan.num_maps))
-        self.bias = nn.Parameter(torch.zeros(out_channels, n_inv)) if bias else None
-        self._add_scalar_maps(bias=bias, inv_blades=n_inv, read_coefficients=n_read)
-        self._add_scalar_bias(bias)
+        #: The blades the multivector bias sits on (blade indices of ``alg``).
+        self.bias_blades: tuple[int, ...] = tuple(inv) if bias is True else (0,) if bias else ()
+        self.bias = nn.Parameter(torch.zeros(out_channels, len(self.bias_blades))) if bias else None
+        if bias == "scalar" and n_inv > 1:
+            k = list(inv).index(0)
+            self._bias_pad = (k, n_inv - 1 - k)
+        self._add_scalar_maps(bias=bool(bias), inv_blades=n_inv, read_coefficients=n_read)
+        self._add_scalar_bias(bool(bias))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

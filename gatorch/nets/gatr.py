@@ -57,6 +57,7 @@ class _GATrBase(nn.Module):
         group: str,
         checkpoint_blocks: bool,
         make_block: BlockFactory,
+        linear_in_bias: bool | str = True,
     ) -> None:
         super().__init__()
         check_algebra(alg, who)
@@ -77,6 +78,7 @@ class _GATrBase(nn.Module):
             in_s_channels=in_s_channels,
             out_s_channels=hidden_s_channels,
             group=group,
+            bias=linear_in_bias,
         )
         self.blocks = nn.ModuleList(make_block(attn_cfg, mlp_cfg, norm_cfg) for _ in range(num_blocks))
         self.linear_out = EquiLinear(
@@ -186,6 +188,10 @@ class GATr(_GATrBase):
     checkpoint_blocks : bool
         Recompute each block in the backward pass (activation checkpointing): less memory,
         about one more forward pass of time.
+    linear_in_bias : bool or "scalar"
+        The bias of ``linear_in`` (:class:`~gatorch.layers.EquiLinear`'s ``bias``). ``"scalar"``
+        (on the scalar blade only) is L-GATr's input layer without scalar inputs, which
+        :func:`gatorch.interop.from_lgatr` sets for ``in_s_channels=0``.
 
     Shapes
     ------
@@ -245,6 +251,7 @@ class GATr(_GATrBase):
         norm: NormConfig | Mapping[str, Any] | None = None,
         group: str = "pin",
         checkpoint_blocks: bool = False,
+        linear_in_bias: bool | str = True,
     ) -> None:
         def make_block(attn_cfg: AttentionConfig, mlp_cfg: MLPConfig, norm_cfg: NormConfig) -> nn.Module:
             return GATrBlock(
@@ -268,6 +275,7 @@ class GATr(_GATrBase):
             group=group,
             checkpoint_blocks=checkpoint_blocks,
             make_block=make_block,
+            linear_in_bias=linear_in_bias,
         )
 
     def forward(
@@ -357,6 +365,8 @@ class ConditionalGATr(_GATrBase):
     norm : NormConfig or mapping, optional
     group : {"pin", "spin"}
     checkpoint_blocks : bool
+    linear_in_bias : bool or "scalar"
+        As in :class:`GATr`.
 
     Shapes
     ------
@@ -405,6 +415,7 @@ class ConditionalGATr(_GATrBase):
         norm: NormConfig | Mapping[str, Any] | None = None,
         group: str = "pin",
         checkpoint_blocks: bool = False,
+        linear_in_bias: bool | str = True,
     ) -> None:
         cross_cfg = _heads("ConditionalGATr", cross_attention, num_heads)
 
@@ -439,6 +450,7 @@ class ConditionalGATr(_GATrBase):
             group=group,
             checkpoint_blocks=checkpoint_blocks,
             make_block=make_block,
+            linear_in_bias=linear_in_bias,
         )
         self.condition_mv_channels, self.condition_s_channels = condition_mv_channels, condition_s_channels
         self.cross_attention_config = cross_cfg
