@@ -266,6 +266,7 @@ class EquiLinear(MVScalarLinear):
         self.kernel_policy = check_kernel_policy("EquiLinear", kernel_policy, "kernel_policy")
         plan = linear_plan(alg, group)  # validates group
         self.group = group
+        self._bias_option = bias
         inv = invariant_components(alg, group, "blades")
         readable = invariant_components(alg, group, "coefficients")
         self.register_buffer("_readable", torch.tensor(readable, dtype=torch.long), persistent=False)
@@ -303,6 +304,7 @@ class EquiLinear(MVScalarLinear):
         return (
             f"{self.alg!r}, {self.in_channels} -> {self.out_channels} mv, "
             f"{self.in_s_channels} -> {self.out_s_channels} scalars, group={self.group!r}"
+            + {"scalar": ", bias='scalar'", False: ", bias=False"}.get(self._bias_option, "")
         )
 
     def _mv_map(self, mv: Tensor, extra: Tensor | None) -> tuple[Tensor, Tensor | None]:
