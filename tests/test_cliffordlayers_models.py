@@ -79,6 +79,25 @@ def test_resnet_2d(kw: dict[str, Any], dtype: torch.dtype) -> None:
     _close(ours(x), y, TOL[dtype])
 
 
+def test_resnet_2d_needs_cliffordlayers_whitening_and_bias() -> None:
+    """The converted net's group norms use cliffordlayers' whitening and bias; gatorch's default
+    norms (same weights) give another net."""
+    theirs = _net2d(m2.CliffordBasicBlock2d, torch.float64, seed=14, norm=True, num_groups=2)
+    ours = from_cliffordlayers(theirs)
+    norms = [m for m in ours.modules() if type(m).__name__ == "CliffordGroupNorm2d"]
+    assert len(norms) == 4 and all(n.whitening == "cliffordlayers" and n.cliffordlayers_bias for n in norms)
+    x = _randn(3, 2, 16, 16, 3, seed=15, dtype=torch.float64)
+    y = theirs(x)
+    _close(ours(x), y, 1e-10)
+    for opts in ({"whitening": "cholesky"}, {"cliffordlayers_bias": False}):
+        for n in norms:
+            for k, v in opts.items():
+                setattr(n, k, v)
+        assert (ours(x) - y).abs().max() > 0.1
+        for n in norms:
+            n.whitening, n.cliffordlayers_bias = "cliffordlayers", True
+
+
 def test_resnet_2d_input_gradient_and_periodic() -> None:
     theirs = _net2d(m2.CliffordBasicBlock2d, torch.float64, seed=3, norm=True, num_groups=2)
     theirs.padding = 0  # cliffordlayers' setting for periodic boundaries
