@@ -115,11 +115,19 @@ def test_resnet_2d_input_gradient_and_periodic() -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("norm", [False, True])
-def test_fno_2d(norm: bool, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"g": [1, 1]},
+        {"g": [1, 1], "norm": True, "num_groups": 2},
+        {"g": [-1, -1], "rotation": True, "norm": True},
+    ],
+    ids=["plain", "group-norm", "rotation-norm"],
+)
+def test_fno_2d(kw: dict[str, Any], dtype: torch.dtype) -> None:
     # the blocks see 16 + 9 = 25 points per axis: modes2 = 14 > 25 // 2 overlaps
     block = partialclass("Block", m2.CliffordFourierBasicBlock2d, modes1=6, modes2=14)
-    theirs = _net2d(block, dtype, seed=6, g=[1, 1], norm=norm, num_groups=2)
+    theirs = _net2d(block, dtype, seed=6, **kw)
     ours = from_cliffordlayers(theirs)
     assert isinstance(ours, CliffordFNO) and ours.spectrum == "dual"
     x = _randn(3, 2, 16, 16, 3, seed=7, dtype=dtype)
