@@ -113,6 +113,48 @@ def test_matches_cliffordlayers_without_multiply(n: int) -> None:
     torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=0)
 
 
+# (grid, modes) with n // 2 < modes <= n on some axes: cliffordlayers' two blocks of modes overlap
+OVERLAP = {2: ((8, 6), (5, 6)), 3: ((6, 4, 6), (4, 2, 6))}
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_matches_cliffordlayers_with_more_than_half_the_modes(n: int) -> None:
+    """cliffordlayers runs with ``n // 2 < modes <= n`` (its blocks ``[0, m)`` and ``[n - m, n)``
+    overlap, the second one written last); the converted layer accepts it and matches."""
+    grid, modes = OVERLAP[n]
+    theirs = _theirs(n, [1, -1, 1][:n], 2, 3, modes, seed=20)
+    ours = _convert(theirs)
+    x = _randn(2, 2, *grid, 2**n, seed=21, dtype=torch.float32)
+    y1 = theirs(x)
+    assert y1.abs().max() > 0.1
+    torch.testing.assert_close(ours(x), y1, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.compile(ours, fullgraph=True)(x), y1, atol=1e-5, rtol=0)
+
+
+def test_dual_spectrum_refuses_more_modes_than_points() -> None:
+    layer = CliffordSpectralConv2d(Algebra(2), 1, 1, 5, 2, spectrum="dual")
+    assert layer(torch.zeros(1, 1, 5, 4, 4)).shape == (1, 1, 5, 4, 4)  # modes1 == n
+    with pytest.raises(
+        ValueError, match=r"modes1=5 needs spatial size n with modes <= n \(spectrum='dual'\); got n=4"
+    ):
+        layer(torch.zeros(1, 1, 4, 4, 4))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_without_multiply_float64(n: int) -> None:
+    """``multiply=False`` converts to a layer without weights that runs in float64 (cliffordlayers
+    keeps its spectrum in float32, hence the tolerance)."""
+    theirs = _theirs(n, [1] * n, 2, 2, MODES[n], seed=22, multiply=False)
+    ours = _convert(theirs)
+    assert ours.weight is None and not list(ours.parameters()) and "multiply=False" in repr(ours)
+    x = _randn(2, 2, *GRID[n], 2**n, seed=23)
+    y = ours(x)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, theirs(x).double(), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"multiply=False .* needs in_channels == out_channels, got 2 and 3"):
+        CliffordSpectralConv2d(Algebra(2), 2, 3, 1, 1, multiply=False)
+
+
 def test_cliffordlayers_3d_slicing_is_needed() -> None:
     """Without the flag the converted 3-D layer differs (on the block cliffordlayers misplaces)."""
     theirs = _theirs(3, [1, 1, 1], 2, 2, MODES[3], seed=8)

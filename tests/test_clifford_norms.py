@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import itertools
 from typing import Any
@@ -183,6 +184,34 @@ def test_groupnorm_matches(d: int, g: list[int], dtype: torch.dtype) -> None:
     theirs, ours = _gn_pair(d, g, 2, 6, dtype, seed=40)
     x = _field(1, 6, GRID[d], 2 ** len(g), seed=41, dtype=dtype)
     _compare_step(theirs, ours, x, seed=42)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_groupnorm_batch_of_three_with_bias(d: int, dtype: torch.dtype) -> None:
+    """Batch of 3 with a random bias: the converted norm sets ``cliffordlayers_bias`` and
+    reproduces cliffordlayers' per-sample bias (outputs and every gradient, the bias's too);
+    without the flag it differs."""
+    theirs, ours = _gn_pair(d, [1, -1], 2, 6, dtype, seed=45)
+    assert ours.cliffordlayers_bias and "cliffordlayers_bias=True" in repr(ours)
+    x = _field(3, 6, GRID[d], 4, seed=46, dtype=dtype)
+    _compare_step(theirs, ours, x, seed=47)
+    plain = copy.deepcopy(ours)
+    plain.cliffordlayers_bias = False
+    with torch.no_grad():
+        assert (plain(x) - theirs(x)).abs().max() > 0.1
+        torch.testing.assert_close(plain(x[:1]), theirs(x[:1]), atol=TOL[dtype] * 10, rtol=0)
+
+
+def test_groupnorm_cliffordlayers_bias_compiles_and_checks() -> None:
+    alg = Algebra(2)
+    gn = CliffordGroupNorm2d(alg, 2, 4, cliffordlayers_bias=True)
+    with torch.no_grad():
+        gn.bias.copy_(_randn(2, 4, seed=48, dtype=torch.float32))
+    x = _field(3, 4, GRID[2], 4, seed=49, dtype=torch.float32)
+    torch.testing.assert_close(torch.compile(gn, fullgraph=True)(x), gn(x), atol=1e-5, rtol=0)
+    with pytest.raises(TypeError, match="cliffordlayers_bias must be a bool, got int"):
+        CliffordGroupNorm2d(alg, 2, 4, cliffordlayers_bias=1)  # type: ignore[arg-type]
 
 
 def test_groupnorm_batch_zero_bias_and_running_stats() -> None:

@@ -23,8 +23,8 @@ Mapping (cliffordlayers -> gatorch):
   ``CliffordGroupNorm(alg, num_groups=C // G, channels=C)``; its weights are per group. Its
   bias is repeated over the batch and then read as above, so for a batch of more than one
   sample cliffordlayers adds a bias that depends on the sample index (``bias.repeat(1, B)``
-  reshaped to ``(B * C // G, dim)``); the converted module adds the batch-1 bias to every
-  sample. Its running covariance update averages over a blade axis instead of the batch
+  reshaped to ``(B * C // G, dim)``); the converted module reproduces that with
+  ``cliffordlayers_bias=True``. Its running covariance update averages over a blade axis instead of the batch
   axis (``view(I, I, B, C).mean(1)``; it raises unless B is 1 or dim); gatorch averages
   over the batch.
 * Both norms get ``whitening="cliffordlayers"``: cliffordlayers multiplies by ``L^{-T}``
@@ -92,9 +92,22 @@ def convert(module: Any) -> nn.Module | None:
     out: Any
     if isinstance(module, (cl_ft.CliffordSpectralConv2d, cl_ft.CliffordSpectralConv3d)):
         alg = algebra_from_g(module.g)
+        multiply = bool(module.multiply)
+        if not multiply and module.in_channels != module.out_channels:
+            raise ValueError(
+                "convert: a cliffordlayers spectral layer with multiply=False needs "
+                f"in_channels == out_channels, got {module.in_channels} and {module.out_channels}"
+            )
+        # multiply=False: no weights, the gatorch layer only keeps the modes (any dtype)
         if isinstance(module, cl_ft.CliffordSpectralConv2d):
             spec: Any = CliffordSpectralConv2d(
-                alg, module.in_channels, module.out_channels, module.modes1, module.modes2, spectrum="dual"
+                alg,
+                module.in_channels,
+                module.out_channels,
+                module.modes1,
+                module.modes2,
+                spectrum="dual",
+                multiply=multiply,
             )
         else:
             spec = CliffordSpectralConv3d(
@@ -106,23 +119,14 @@ def convert(module: Any) -> nn.Module | None:
                 module.modes3,
                 spectrum="dual",
                 cliffordlayers_3d_slicing=True,
+                multiply=multiply,
             )
-        with torch.no_grad():
-            if module.multiply:
+        if multiply:
+            with torch.no_grad():
                 src = module.weights
                 spec.weight = nn.Parameter(
                     src.detach().movedim(0, -1).clone(), requires_grad=src.requires_grad
                 )
-            else:  # only crops modes, channel by channel
-                if module.in_channels != module.out_channels:
-                    raise ValueError(
-                        "convert: a cliffordlayers spectral layer with multiply=False needs "
-                        f"in_channels == out_channels, got {module.in_channels} and {module.out_channels}"
-                    )
-                w = torch.zeros_like(spec.weight)
-                eye = torch.eye(module.in_channels, dtype=w.dtype)
-                w[..., 0] = eye.reshape(*eye.shape, *([1] * (w.ndim - 3)))
-                spec.weight = nn.Parameter(w)
         out = spec
     elif isinstance(module, cl_gn._CliffordGroupNorm):
         alg = algebra_from_g(module.g)
@@ -142,6 +146,7 @@ def convert(module: Any) -> nn.Module | None:
             affine=module.affine,
             track_running_stats=module.track_running_stats,
             whitening="cliffordlayers",
+            cliffordlayers_bias=True,
         ).to(device=device, dtype=dtype)
         _copy_norm_state(module, out)
     elif isinstance(module, cl_bn._CliffordBatchNorm):

@@ -25,8 +25,10 @@ multivector field in, ``out_channels`` future frames out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from gatorch.functional.activations import activation
@@ -41,6 +43,7 @@ from gatorch.layers.linear import EquiLinear
 from gatorch.layers.nonlinear import MVSiLU
 
 __all__ = ["CliffordFNO", "CliffordResNet", "CliffordSteerableResNet"]
+
 
 def _activation(who: str, name: str) -> Callable[[Tensor], Tensor]:
     return activation(name, f"{who}: activation")
@@ -75,6 +78,29 @@ def _check_field(alg: Algebra, x: Tensor, channels: int, spatial_dims: int, who:
         )
 
 
+def _blade_indices(who: str, name: str, alg: Algebra, blades: Sequence[int | str] | None) -> tuple[int, ...]:
+    """Blade indices of ``in_blades`` / ``out_blades`` (indices or names; None: every blade)."""
+    if blades is None:
+        return tuple(range(alg.dim))
+    if isinstance(blades, (str, bytes)) or not isinstance(blades, Sequence) or not blades:
+        raise TypeError(
+            f"{who}: {name} must be a non-empty sequence of blade indices or names, got {blades!r}"
+        )
+    out: list[int] = []
+    for b in blades:
+        if isinstance(b, str):
+            out.append(alg.index(b))
+        elif isinstance(b, int) and not isinstance(b, bool) and 0 <= b < alg.dim:
+            out.append(b)
+        else:
+            raise ValueError(
+                f"{who}: {name} entries must be blade names or indices in [0, {alg.dim}), got {b!r}"
+            )
+    if len(set(out)) != len(out):
+        raise ValueError(f"{who}: {name} has repeated blades: {tuple(blades)!r}")
+    return tuple(out)
+
+
 def _pad_domain(x: Tensor, padding: int, spatial_dims: int) -> Tensor:
     """Zero-pad every spatial axis of ``(B, C, *spatial, dim)`` at its end (cliffordlayers, non-periodic)."""
     return nn.functional.pad(x, (0, 0) + (0, padding) * spatial_dims)
@@ -98,6 +124,7 @@ class _CliffordResBlock(nn.Module):
         num_groups: int,
         activation: Callable[[Tensor], Tensor],
         rotation: bool,
+        norm_options: dict[str, Any],
     ) -> None:
         super().__init__()
 
@@ -106,8 +133,12 @@ class _CliffordResBlock(nn.Module):
         opts = dict(padding=pad, padding_mode=padding_mode, bias=True, rotation=rotation)
         self.conv1 = conv(alg, channels, channels, kernel_size, **opts)  # type: ignore[arg-type]
         self.conv2 = conv(alg, channels, channels, kernel_size, **opts)  # type: ignore[arg-type]
-        self.norm1: nn.Module = group_norm(alg, num_groups, channels) if norm else nn.Identity()
-        self.norm2: nn.Module = group_norm(alg, num_groups, channels) if norm else nn.Identity()
+        self.norm1: nn.Module = (
+            group_norm(alg, num_groups, channels, **norm_options) if norm else nn.Identity()
+        )
+        self.norm2: nn.Module = (
+            group_norm(alg, num_groups, channels, **norm_options) if norm else nn.Identity()
+        )
         self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
@@ -128,17 +159,29 @@ class _CliffordFourierBlock(nn.Module):
         num_groups: int,
         activation: Callable[[Tensor], Tensor],
         rotation: bool,
+        norm_options: dict[str, Any],
+        spectrum: str,
+        cliffordlayers_3d_slicing: bool,
     ) -> None:
         super().__init__()
 
         d = len(modes)
         self.fourier: nn.Module = (
-            CliffordSpectralConv2d(alg, channels, channels, *modes)
+            CliffordSpectralConv2d(alg, channels, channels, *modes, spectrum=spectrum)
             if d == 2
-            else CliffordSpectralConv3d(alg, channels, channels, *modes)
+            else CliffordSpectralConv3d(
+                alg,
+                channels,
+                channels,
+                *modes,
+                spectrum=spectrum,
+                cliffordlayers_3d_slicing=cliffordlayers_3d_slicing,
+            )
         )
         self.conv = _CONV[d](alg, channels, channels, 1, bias=True, rotation=rotation)
-        self.norm: nn.Module = _GROUP_NORM[d](alg, num_groups, channels) if norm else nn.Identity()
+        self.norm: nn.Module = (
+            _GROUP_NORM[d](alg, num_groups, channels, **norm_options) if norm else nn.Identity()
+        )
         self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
@@ -149,6 +192,8 @@ class _CliffordNet(nn.Module):
     """Encoder, blocks, decoder (cliffordlayers' ``CliffordNet2d`` / ``3d``); subclasses build the blocks."""
 
     who = "CliffordNet"
+    _in_index: Tensor
+    _out_index: Tensor
 
     def __init__(
         self,
@@ -161,10 +206,18 @@ class _CliffordNet(nn.Module):
         rotation: bool,
         input_activation: bool,
         domain_padding: int,
+        in_blades: Sequence[int | str] | None = None,
+        out_blades: Sequence[int | str] | None = None,
     ) -> None:
         super().__init__()
 
         check_int(self.who, "domain_padding", domain_padding, 0)
+        self.in_blades = _blade_indices(self.who, "in_blades", alg, in_blades)
+        self.out_blades = _blade_indices(self.who, "out_blades", alg, out_blades)
+        self._embed = self.in_blades != tuple(range(alg.dim))
+        self._project = self.out_blades != tuple(range(alg.dim))
+        self.register_buffer("_in_index", torch.tensor(self.in_blades, dtype=torch.int64), persistent=False)
+        self.register_buffer("_out_index", torch.tensor(self.out_blades, dtype=torch.int64), persistent=False)
         self.alg = alg
         self.in_channels, self.out_channels, self.hidden_channels = in_channels, out_channels, hidden_channels
         self.activation = _activation(self.who, activation)
@@ -176,16 +229,32 @@ class _CliffordNet(nn.Module):
         self.decoder = conv(alg, hidden_channels, out_channels, 1, bias=False, rotation=rotation)
         self.blocks = nn.ModuleList()
 
+    def _check_input(self, x: Tensor) -> None:
+        if not self._embed:
+            _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who)
+            return
+        k = len(self.in_blades)
+        if x.ndim != self.spatial_dims + 3 or x.shape[1] != self.in_channels or x.shape[-1] != k:
+            raise ValueError(
+                f"{self.who}: expected a field of shape (batch, {self.in_channels}, "
+                f"{_AXES[self.spatial_dims]}, {k}) (blades {self.in_blades} of {self.alg!r}), "
+                f"got {tuple(x.shape)}"
+            )
+
     def forward(self, x: Tensor) -> Tensor:
-        _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who)
-        h = self.encoder(self.activation(x) if self.input_activation else x)
+        self._check_input(x)
+        h = self.activation(x) if self.input_activation else x
+        if self._embed:  # the missing blades are zero
+            h = h.new_zeros(*h.shape[:-1], self.alg.dim).index_copy(-1, self._in_index, h)
+        h = self.encoder(h)
         if self.domain_padding:
             h = _pad_domain(h, self.domain_padding, self.spatial_dims)
         for block in self.blocks:
             h = block(h)
         if self.domain_padding:
             h = _crop_domain(h, self.domain_padding, self.spatial_dims)
-        return self.decoder(h)
+        h = self.decoder(h)
+        return h.index_select(-1, self._out_index) if self._project else h
 
 
 class CliffordResNet(_CliffordNet):
@@ -228,6 +297,18 @@ class CliffordResNet(_CliffordNet):
         decoder (cliffordlayers uses 9 for non-periodic boundaries); 0 for periodic data.
     spatial_dims : {2, 3}
         Number of grid axes.
+    whitening : {"cholesky", "cliffordlayers"}
+        Whitening of the group norms (:mod:`gatorch.layers.fields.norm`): ``"cliffordlayers"``
+        reproduces cliffordlayers' norm (``L^{-T}``, not a whitening) for converted weights.
+    cliffordlayers_bias : bool
+        cliffordlayers' per-sample placement of the group norms' bias (see
+        :class:`~gatorch.layers.fields.norm.CliffordGroupNorm1d`), for converted weights.
+    in_blades, out_blades : sequence of int or str, optional
+        The blades (indices or names) the input carries and the output keeps; None: all
+        ``alg.dim``. The input's missing blades are zero before the encoder, the decoder's other
+        blades are dropped. cliffordlayers' encoders and decoders take and return scalar and
+        vector fields: ``("1", "e1", "e2")`` in 2-D, and the vectors and bivectors
+        ``("e1", "e2", "e3", "e12", "e13", "e23")`` in 3-D.
 
     Shapes
     ------
@@ -268,6 +349,10 @@ class CliffordResNet(_CliffordNet):
         input_activation: bool = True,
         domain_padding: int = 0,
         spatial_dims: int = 2,
+        whitening: str = "cholesky",
+        cliffordlayers_bias: bool = False,
+        in_blades: Sequence[int | str] | None = None,
+        out_blades: Sequence[int | str] | None = None,
     ) -> None:
         _check_common(
             self.who, alg, spatial_dims, in_channels=in_channels, out_channels=out_channels,
@@ -282,8 +367,9 @@ class CliffordResNet(_CliffordNet):
             )
         super().__init__(
             alg, spatial_dims, in_channels, out_channels, hidden_channels, activation, rotation,
-            input_activation, domain_padding,
+            input_activation, domain_padding, in_blades, out_blades,
         )  # fmt: skip
+        norm_options = dict(whitening=whitening, cliffordlayers_bias=cliffordlayers_bias)
         self.blocks.extend(
             _CliffordResBlock(
                 alg,
@@ -295,6 +381,7 @@ class CliffordResNet(_CliffordNet):
                 num_groups,
                 self.activation,
                 rotation,
+                norm_options,
             )
             for _ in range(num_blocks)
         )
@@ -317,8 +404,9 @@ class CliffordFNO(_CliffordNet):
     in_channels, out_channels, hidden_channels : int
     num_blocks : int
     modes1, modes2 : int
-        Fourier modes kept along the first and second spatial axis (at most ``n // 2`` for each
-        axis but the last, ``n // 2 + 1`` for the last, for the field sizes used).
+        Fourier modes kept along the first and second spatial axis (with ``spectrum="rfft"`` at
+        most ``n // 2`` for each axis but the last, ``n // 2 + 1`` for the last; with
+        ``spectrum="dual"`` at most ``n``; ``n`` the grid size plus ``domain_padding``).
     norm : bool
         Clifford group norm in each block (off by default, as in cliffordlayers' tests).
     num_groups : int
@@ -332,6 +420,24 @@ class CliffordFNO(_CliffordNet):
     modes3 : int or None
         Fourier modes along the third spatial axis: required when ``spatial_dims=3``, not
         allowed otherwise.
+    spectrum : {"rfft", "dual"}
+        Spectrum of the spectral layers (:class:`~gatorch.layers.fields.fourier.CliffordSpectralConv2d`);
+        ``"dual"`` is cliffordlayers' (modes up to the grid size, as there).
+    cliffordlayers_3d_slicing : bool
+        With ``spectrum="dual"`` and ``spatial_dims=3``: cliffordlayers 0.1.1's placement of one
+        block of modes (:class:`~gatorch.layers.fields.fourier.CliffordSpectralConv3d`).
+    whitening : {"cholesky", "cliffordlayers"}
+        Whitening of the group norms (:mod:`gatorch.layers.fields.norm`): ``"cliffordlayers"``
+        reproduces cliffordlayers' norm (``L^{-T}``, not a whitening) for converted weights.
+    cliffordlayers_bias : bool
+        cliffordlayers' per-sample placement of the group norms' bias (see
+        :class:`~gatorch.layers.fields.norm.CliffordGroupNorm1d`), for converted weights.
+    in_blades, out_blades : sequence of int or str, optional
+        The blades (indices or names) the input carries and the output keeps; None: all
+        ``alg.dim``. The input's missing blades are zero before the encoder, the decoder's other
+        blades are dropped. cliffordlayers' encoders and decoders take and return scalar and
+        vector fields: ``("1", "e1", "e2")`` in 2-D, and the vectors and bivectors
+        ``("e1", "e2", "e3", "e12", "e13", "e23")`` in 3-D.
 
     Shapes
     ------
@@ -360,6 +466,12 @@ class CliffordFNO(_CliffordNet):
         domain_padding: int = 0,
         spatial_dims: int = 2,
         modes3: int | None = None,
+        spectrum: str = "rfft",
+        cliffordlayers_3d_slicing: bool = False,
+        whitening: str = "cholesky",
+        cliffordlayers_bias: bool = False,
+        in_blades: Sequence[int | str] | None = None,
+        out_blades: Sequence[int | str] | None = None,
     ) -> None:
         _check_common(
             self.who, alg, spatial_dims, in_channels=in_channels, out_channels=out_channels,
@@ -378,13 +490,24 @@ class CliffordFNO(_CliffordNet):
             )
         super().__init__(
             alg, spatial_dims, in_channels, out_channels, hidden_channels, activation, rotation,
-            input_activation, domain_padding,
+            input_activation, domain_padding, in_blades, out_blades,
         )  # fmt: skip
         self.modes1, self.modes2, self.modes3 = modes1, modes2, modes3
         self.modes: tuple[int, ...] = (modes1, modes2) if modes3 is None else (modes1, modes2, modes3)
+        self.spectrum = spectrum
+        norm_options = dict(whitening=whitening, cliffordlayers_bias=cliffordlayers_bias)
         self.blocks.extend(
             _CliffordFourierBlock(
-                alg, hidden_channels, self.modes, norm, num_groups, self.activation, rotation
+                alg,
+                hidden_channels,
+                self.modes,
+                norm,
+                num_groups,
+                self.activation,
+                rotation,
+                norm_options,
+                spectrum,
+                cliffordlayers_3d_slicing,
             )
             for _ in range(num_blocks)
         )
@@ -393,13 +516,18 @@ class CliffordFNO(_CliffordNet):
         modes = self.modes
         if x.ndim == self.spatial_dims + 3:
             grid = x.shape[2:-1]
-            # the real FFT keeps n // 2 + 1 modes on the last axis, both signs (n // 2 each) on the others
-            if (
-                any(n < 2 * m for n, m in zip(grid[:-1], modes[:-1], strict=True))
-                or grid[-1] // 2 + 1 < modes[-1]
-            ):
+            # the blocks see the grid after the domain padding
+            sizes = [n + self.domain_padding for n in grid]
+            if self.spectrum == "dual":  # cliffordlayers' limit: up to n modes per axis
+                short = any(n < m for n, m in zip(sizes, modes, strict=True))
+            else:  # the real FFT keeps n // 2 + 1 modes on the last axis, n // 2 of each sign on the others
+                short = (
+                    any(n < 2 * m for n, m in zip(sizes[:-1], modes[:-1], strict=True))
+                    or sizes[-1] // 2 + 1 < modes[-1]
+                )
+            if short:
                 raise ValueError(
-                    f"{self.who}: a {' x '.join(map(str, grid))} grid has fewer Fourier modes than "
+                    f"{self.who}: a {' x '.join(map(str, sizes))} grid has fewer Fourier modes than "
                     + ", ".join(f"modes{i + 1}={m}" for i, m in enumerate(modes))
                 )
         return super().forward(x)
@@ -438,9 +566,15 @@ class _SteerableResBlock(nn.Module):
 
         def conv() -> nn.Module:
             return _STEERABLE_CONV[spatial_dims](
-                alg, channels, channels, kernel_size, padding=kernel_size // 2, padding_mode=padding_mode,
-                hidden_channels=kernel_hidden_channels, num_layers=kernel_layers,
-            )  # fmt: skip
+                alg,
+                channels,
+                channels,
+                kernel_size,
+                padding=kernel_size // 2,
+                padding_mode=padding_mode,
+                hidden_channels=kernel_hidden_channels,
+                num_layers=kernel_layers,
+            )
 
         self.conv1, self.conv2 = conv(), conv()
         self.norm1: nn.Module = EquiFieldGroupNorm(alg, num_groups, channels) if norm else nn.Identity()

@@ -24,7 +24,10 @@ Two spectra, both multiplied mode by mode through the algebra's geometric-produc
 
 Modes: on a two-sided axis the kept modes are ``[0, m)`` and ``[N - m, N)`` (``2 m`` in all,
 the layout cliffordlayers uses); on the last axis of the ``"rfft"`` spectrum (one-sided)
-they are ``[0, m)`` of the ``N // 2 + 1`` non-negative frequencies.
+they are ``[0, m)`` of the ``N // 2 + 1`` non-negative frequencies. The ``"dual"`` spectrum
+accepts ``N // 2 < m <= N`` as cliffordlayers does: the two blocks then overlap, both are
+multiplied by their own weights, and a frequency in both takes the product of the second
+block ``[N - m, N)`` (cliffordlayers writes that block last).
 """
 
 from __future__ import annotations
@@ -171,18 +174,58 @@ def _mode_mix(xm: Tensor, weight: Tensor, table: Tensor, ndim: int) -> Tensor:
     return torch.bmm(left, w).reshape(p, b, f, cout)
 
 
-def _place_modes(out: Tensor, sizes: tuple[int, ...], flat: Tensor) -> Tensor:
-    """(P, B, F, C_out) kept modes -> (B, C_out, F, *sizes) spectrum, zero elsewhere."""
+def _place_index(
+    sizes: tuple[int, ...], modes: tuple[int, ...], two_sided: tuple[bool, ...], device: torch.device
+) -> tuple[Tensor, Tensor] | None:
+    """Where the kept modes go back when the two blocks of an axis overlap (``n < 2 m``).
+
+    On a two-sided axis with ``n // 2 < m <= n`` the blocks ``[0, m)`` and ``[n - m, n)``
+    share frequencies; cliffordlayers writes the block ``[0, m)`` first and ``[n - m, n)``
+    second, so a shared frequency takes the value of the second block. Returns
+    ``(dst, src)``: flat positions in the spectrum (each once) and the kept-mode index that
+    fills each, or None when no axis overlaps (then every kept mode goes to its own place).
+    """
+    if not any(both and n < 2 * m for n, m, both in zip(sizes, modes, two_sided, strict=True)):
+        return None
+    dst = torch.zeros(1, dtype=torch.int64, device=device)
+    src = torch.zeros(1, dtype=torch.int64, device=device)
+    for n, m, both in zip(sizes, modes, two_sided, strict=True):
+        kept = 2 * m if both else m
+        if both and n < 2 * m:  # [0, m) and [n - m, n) cover the axis
+            k = torch.arange(n, device=device)
+            s = torch.where(k >= n - m, k - (n - m) + m, k)  # the second block wins
+        elif both:
+            k = torch.cat((torch.arange(m, device=device), torch.arange(n - m, n, device=device)))
+            s = torch.arange(2 * m, device=device)
+        else:
+            k = torch.arange(m, device=device)
+            s = k
+        dst = (dst[:, None] * n + k[None, :]).reshape(-1)
+        src = (src[:, None] * kept + s[None, :]).reshape(-1)
+    return dst, src
+
+
+def _place_modes(
+    out: Tensor, sizes: tuple[int, ...], flat: Tensor, place: tuple[Tensor, Tensor] | None = None
+) -> Tensor:
+    """(P, B, F, C_out) kept modes -> (B, C_out, F, *sizes) spectrum, zero elsewhere.
+
+    ``place`` (from :func:`_place_index`) resolves overlapping blocks; None: ``flat`` holds each
+    position once.
+    """
     _, b, f, cout = out.shape
     full = out.new_zeros(b, cout, f, math.prod(sizes))
+    if place is not None:
+        flat, src = place
+        out = out.index_select(0, src)
     full.index_copy_(3, flat, out.permute(1, 3, 2, 0))
     return full.reshape(b, cout, f, *sizes)
 
 
 def spectral_conv_rfft(
     x: Tensor,
-    weight: Tensor,
-    weight_imag: Tensor,
+    weight: Tensor | None,
+    weight_imag: Tensor | None,
     table: Tensor,
     modes: tuple[int, ...],
 ) -> Tensor:
@@ -192,9 +235,10 @@ def spectral_conv_rfft(
     ----------
     x : (B, C_in, *spatial, dim) Tensor
         Real multivector field with ``d = len(modes)`` spatial axes.
-    weight, weight_imag : (C_out, C_in, *kept, dim) Tensor
+    weight, weight_imag : (C_out, C_in, *kept, dim) Tensor or None
         Real and imaginary parts of the weight per kept mode; ``kept`` is ``2 m`` on the first
-        ``d - 1`` axes and ``m`` on the last one.
+        ``d - 1`` axes and ``m`` on the last one. None (both): no multiplication, the kept
+        modes pass unchanged channel by channel (``C_out == C_in``; a low-pass filter).
     table : (dim * dim,) int64 Tensor
         :func:`right_product_gather` of :func:`right_product_index`, flattened.
     modes : tuple of int
@@ -213,15 +257,18 @@ def spectral_conv_rfft(
     sizes = (*spatial[:-1], spatial[-1] // 2 + 1)
     flat = _mode_index(sizes, modes, two_sided, x.device)
     xm = torch.fft.rfftn(xt, dim=fdims).flatten(3).index_select(3, flat)  # (B, C_in, dim, P)
-    w = torch.view_as_complex(torch.stack((weight, weight_imag), dim=-1))
-    out = _mode_mix(xm, w, table, d)  # (P, B, dim, C_out) complex
+    if weight is None or weight_imag is None:
+        out = xm.permute(3, 0, 2, 1)  # (P, B, dim, C_in): crop only
+    else:
+        w = torch.view_as_complex(torch.stack((weight, weight_imag), dim=-1))
+        out = _mode_mix(xm, w, table, d)  # (P, B, dim, C_out) complex
     y = torch.fft.irfftn(_place_modes(out, sizes, flat), s=spatial, dim=fdims)  # (B, C_out, dim, *spatial)
     return y.movedim(2, -1).contiguous()
 
 
 def spectral_conv_dual(
     x: Tensor,
-    weight: Tensor,
+    weight: Tensor | None,
     table: Tensor,
     real: Tensor,
     imag: Tensor,
@@ -235,8 +282,10 @@ def spectral_conv_dual(
     ----------
     x : (B, C_in, *spatial, dim) Tensor
         Real multivector field with ``d = len(modes)`` spatial axes.
-    weight : (C_out, C_in, *kept, dim) Tensor
-        Real multivector weight per kept mode; ``kept`` is ``2 m`` on every axis.
+    weight : (C_out, C_in, *kept, dim) Tensor or None
+        Real multivector weight per kept mode; ``kept`` is ``2 m`` on every axis. None: no
+        multiplication, the kept modes pass unchanged channel by channel (cliffordlayers'
+        ``multiply=False``).
     table : (dim * dim,) int64 Tensor
         :func:`right_product_gather` of :func:`right_product_index` with rows and columns
         permuted to the paired order ``cat(real, imag)``, flattened.
@@ -264,10 +313,14 @@ def spectral_conv_dual(
     z = torch.complex(xt.index_select(2, real), xt.index_select(2, imag))  # (B, C_in, dim / 2, *spatial)
     zf = torch.fft.fftn(z, dim=fdims).flatten(3).index_select(3, flat)  # (B, C_in, dim / 2, P)
     m = torch.view_as_real(zf).movedim(-1, 2).flatten(2, 3)  # blades in paired order cat(real, imag)
-    out = _mode_mix(m, weight, table, d)  # (P, B, dim, C_out)
+    if weight is None:
+        out = m.permute(3, 0, 2, 1)  # (P, B, dim, C_in): crop only
+    else:
+        out = _mode_mix(m, weight, table, d)  # (P, B, dim, C_out)
     if mode_source is not None:
         out = out.index_select(0, mode_source)
     outc = torch.complex(out[:, :, :half], out[:, :, half:])  # (P, B, dim / 2, C_out)
-    y = torch.fft.ifftn(_place_modes(outc, spatial, flat), dim=fdims)  # (B, C_out, dim / 2, *spatial)
+    place = _place_index(spatial, modes, two_sided, x.device)
+    y = torch.fft.ifftn(_place_modes(outc, spatial, flat, place), dim=fdims)  # (B, C_out, dim / 2, *spatial)
     yr = torch.view_as_real(y).movedim(2, -2)  # (B, C_out, *spatial, dim / 2, 2), a view
     return yr[..., unpair % half, unpair // half]  # one copy, blades in the algebra's order

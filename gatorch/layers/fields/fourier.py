@@ -32,6 +32,7 @@ _SPECTRA = ("rfft", "dual")
 class _CliffordSpectralConv(nn.Module):
     """Shared implementation of the 2-D and 3-D layers (``d`` spatial axes)."""
 
+    weight: Tensor | None
     weight_imag: Tensor | None
     mode_source: Tensor | None
     product_table: Tensor
@@ -48,11 +49,19 @@ class _CliffordSpectralConv(nn.Module):
         modes: tuple[int, ...],
         spectrum: str,
         cliffordlayers_3d_slicing: bool,
+        multiply: bool = True,
     ) -> None:
         super().__init__()
         check_algebra(alg, who)
         check_int(who, "in_channels", in_channels, 1)
         check_int(who, "out_channels", out_channels, 1)
+        if not isinstance(multiply, bool):
+            raise TypeError(f"{who}: multiply must be a bool, got {type(multiply).__name__}")
+        if not multiply and in_channels != out_channels:
+            raise ValueError(
+                f"{who}: multiply=False (crop the modes, no weights) needs in_channels == out_channels, "
+                f"got {in_channels} and {out_channels}"
+            )
         for i, m in enumerate(modes):
             check_int(who, f"modes{i + 1}", m, 1)
         if spectrum not in _SPECTRA:
@@ -73,8 +82,12 @@ class _CliffordSpectralConv(nn.Module):
             self.kept = (*(2 * m for m in modes[:-1]), modes[-1])
         shape = (out_channels, in_channels, *self.kept, alg.dim)
         scale = 1.0 / (in_channels * out_channels)
-        self.weight = nn.Parameter(scale * torch.rand(shape))
-        if spectrum == "rfft":
+        self.multiply = multiply
+        if multiply:
+            self.weight = nn.Parameter(scale * torch.rand(shape))
+        else:
+            self.register_parameter("weight", None)
+        if multiply and spectrum == "rfft":
             self.weight_imag = nn.Parameter(scale * torch.rand(shape))
         else:
             self.register_parameter("weight_imag", None)
@@ -114,9 +127,16 @@ class _CliffordSpectralConv(nn.Module):
         spatial = x.shape[2 : 2 + d]
         for i, (m, n) in enumerate(zip(self.modes, spatial, strict=True)):
             one_sided = self.spectrum == "rfft" and i == d - 1
-            most = n // 2 + 1 if one_sided else n // 2
+            dual = self.spectrum == "dual"  # cliffordlayers' limit: the two blocks may overlap
+            most = n if dual else n // 2 + 1 if one_sided else n // 2
             if m > most:
-                kind = "n // 2 + 1 (last axis of the real FFT)" if one_sided else "n // 2"
+                kind = (
+                    "n (spectrum='dual')"
+                    if dual
+                    else "n // 2 + 1 (last axis of the real FFT)"
+                    if one_sided
+                    else "n // 2"
+                )
                 raise ValueError(
                     f"{who}: modes{i + 1}={m} needs spatial size n with modes <= {kind}; "
                     f"got n={n} (grid {tuple(spatial)})"
@@ -135,7 +155,6 @@ class _CliffordSpectralConv(nn.Module):
         """
         self._check_input(x)
         if self.spectrum == "rfft":
-            assert self.weight_imag is not None
             return spectral_conv_rfft(x, self.weight, self.weight_imag, self.product_table, self.modes)
         return spectral_conv_dual(
             x,
@@ -153,6 +172,7 @@ class _CliffordSpectralConv(nn.Module):
             f"{self.alg!r}, {self.in_channels}, {self.out_channels}, modes={self.modes}, "
             f"spectrum={self.spectrum!r}"
             + (", cliffordlayers_3d_slicing=True" if self.cliffordlayers_3d_slicing else "")
+            + ("" if self.multiply else ", multiply=False")
         )
 
 
@@ -176,11 +196,17 @@ class CliffordSpectralConv2d(_CliffordSpectralConv):
         convolution. ``"dual"``: cliffordlayers' complement-paired spectrum with real weights of
         shape ``(out, in, 2 * modes1, 2 * modes2, dim)``; equals cliffordlayers'
         ``CliffordSpectralConv2d`` with ``weight[o, i, k1, k2, a] = weights[a, o, i, k1, k2]``.
+    multiply : bool
+        False: no weights, the layer only keeps the modes (channel by channel, so
+        ``in_channels == out_channels``); cliffordlayers' ``multiply=False``. Works in any
+        floating dtype.
 
     Shapes
     ------
-    input ``(batch, in_channels, n1, n2, dim)``, output ``(batch, out_channels, n1, n2, dim)``;
-    ``2 * modes1 <= n1`` and ``2 * modes2 <= n2`` (``modes2 <= n2 // 2 + 1`` for ``"rfft"``).
+    input ``(batch, in_channels, n1, n2, dim)``, output ``(batch, out_channels, n1, n2, dim)``.
+    ``"rfft"``: ``2 * modes1 <= n1`` and ``modes2 <= n2 // 2 + 1``. ``"dual"``: ``modes1 <= n1``
+    and ``modes2 <= n2`` (cliffordlayers' limit; with ``n < 2 * modes`` the blocks of positive
+    and negative frequencies overlap, see :mod:`gatorch.functional.fields.fourier`).
     """
 
     def __init__(
@@ -192,9 +218,17 @@ class CliffordSpectralConv2d(_CliffordSpectralConv):
         modes2: int,
         *,
         spectrum: str = "rfft",
+        multiply: bool = True,
     ) -> None:
         super().__init__(
-            "CliffordSpectralConv2d", alg, in_channels, out_channels, (modes1, modes2), spectrum, False
+            "CliffordSpectralConv2d",
+            alg,
+            in_channels,
+            out_channels,
+            (modes1, modes2),
+            spectrum,
+            False,
+            multiply,
         )
 
 
@@ -216,6 +250,8 @@ class CliffordSpectralConv3d(_CliffordSpectralConv):
     spectrum : {"rfft", "dual"}
     cliffordlayers_3d_slicing : bool
         Only with ``spectrum="dual"``.
+    multiply : bool
+        See :class:`CliffordSpectralConv2d`.
 
     Shapes
     ------
@@ -233,6 +269,7 @@ class CliffordSpectralConv3d(_CliffordSpectralConv):
         *,
         spectrum: str = "rfft",
         cliffordlayers_3d_slicing: bool = False,
+        multiply: bool = True,
     ) -> None:
         super().__init__(
             "CliffordSpectralConv3d",
@@ -242,4 +279,5 @@ class CliffordSpectralConv3d(_CliffordSpectralConv):
             (modes1, modes2, modes3),
             spectrum,
             cliffordlayers_3d_slicing,
+            multiply,
         )

@@ -241,8 +241,13 @@ class _CliffordGroupNorm(_FieldNorm):
         track_running_stats: bool = False,
         *,
         whitening: str = "cholesky",
+        cliffordlayers_bias: bool = False,
     ) -> None:
         who = type(self).__name__
+        if not isinstance(cliffordlayers_bias, bool):
+            raise TypeError(
+                f"{who}: cliffordlayers_bias must be a bool, got {type(cliffordlayers_bias).__name__}"
+            )
         check_int(who, "num_groups", num_groups, 1)
         check_int(who, "channels", channels, 1)
         if channels % num_groups:
@@ -251,6 +256,21 @@ class _CliffordGroupNorm(_FieldNorm):
             who, alg, channels, num_groups, eps, momentum, affine, track_running_stats, whitening
         )
         self.num_groups = num_groups
+        self.cliffordlayers_bias = cliffordlayers_bias
+
+    def _group_bias(self, batch: int) -> Tensor | None:
+        """The bias added to each sample's groups, ``(G, dim)`` or ``(batch, G, 1, dim)``.
+
+        With ``cliffordlayers_bias`` the stored ``(G, dim)`` bias holds cliffordlayers' ``(dim, G)``
+        bias in memory order; cliffordlayers repeats that tensor over the batch,
+        ``(dim, batch * G)``, and reads it in memory order as ``(batch * G, dim)``: sample ``b``
+        gets a bias that depends on ``b`` once ``batch > 1`` (the same as here for one sample).
+        """
+        if self.bias is None or not self.cliffordlayers_bias:
+            return self.bias
+        dim = self.bias.shape[-1]
+        per_sample = self.bias.reshape(dim, self.num_groups).repeat(1, batch)
+        return per_sample.reshape(batch, self.num_groups, 1, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise a field per sample and group.
@@ -277,10 +297,15 @@ class _CliffordGroupNorm(_FieldNorm):
                     self.running_cov.add_(factor * (cov.detach().mean(0) - self.running_cov))
         else:
             mean, cov = self.running_mean, self.running_cov
+        if self.cliffordlayers_bias:
+            out = whiten(xg, mean, cov, self.weight, None, self.eps, self.whitening)
+            bias = self._group_bias(b)
+            return (out if bias is None else out + bias).reshape(x.shape)
         return whiten(xg, mean, cov, self.weight, self.bias, self.eps, self.whitening).reshape(x.shape)
 
     def extra_repr(self) -> str:
-        return f"num_groups={self.num_groups}, " + super().extra_repr()
+        extra = ", cliffordlayers_bias=True" if self.cliffordlayers_bias else ""
+        return f"num_groups={self.num_groups}, " + super().extra_repr() + extra
 
 
 class CliffordGroupNorm1d(_CliffordGroupNorm):
@@ -305,6 +330,13 @@ class CliffordGroupNorm1d(_CliffordGroupNorm):
     track_running_stats : bool
     whitening : {"cholesky", "cliffordlayers"}
         See the module docstring.
+    cliffordlayers_bias : bool
+        Reproduce cliffordlayers 0.1.1's placement of the bias (set by
+        :func:`~gatorch.interop.cliffordlayers.from_cliffordlayers`): ``bias`` then holds
+        cliffordlayers' ``(dim, num_groups)`` bias in memory order, and sample ``b`` of a batch
+        of ``B`` gets row ``b * num_groups + g`` of ``bias.reshape(dim, num_groups).repeat(1, B)``
+        read as ``(B * num_groups, dim)``. For one sample this is the plain bias; for more it
+        depends on the sample's position in the batch (cliffordlayers' quirk). Default False.
 
     Shapes
     ------
