@@ -135,3 +135,24 @@ def test_task_mismatch_is_refused(checkpoints):
     loc, vel, q = _charged()
     with pytest.raises(ValueError, match="trained on the 'charged' task, not 'gravity'"):
         predict_mod.predict_gravity(checkpoints["charged"], loc, vel, np.abs(q))
+
+
+def test_command_line_checks(checkpoints, tmp_path, capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("data was loaded")
+
+    monkeypatch.setattr(predict_mod.simulate, "load_split", refuse)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    cases = [
+        ([str(tmp_path / "missing.pt")], "argument checkpoint: expected a checkpoint file, got"),
+        ([str(checkpoints["charged"]), "--split", "planets5"],
+         "argument --split: expected one of ('train', 'val', 'test') (charged task), got 'planets5'"),
+        ([str(checkpoints["charged"]), "--cache-dir", str(afile)],
+         f"argument --cache-dir: expected a writable directory, got '{afile}', which exists and is not"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as excinfo:
+            predict_mod.main(argv)
+        assert excinfo.value.code == 2
+        assert message in capsys.readouterr().err

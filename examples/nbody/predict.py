@@ -182,7 +182,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--split", default="test", help="a split of the checkpoint's task (default test)")
     p.add_argument("--cache-dir")
     a = p.parse_args(argv)
+    harness.validate_common(p, a)  # --cache-dir
+    if not os.path.isfile(a.checkpoint):
+        p.error(f"argument checkpoint: expected a checkpoint file, got {a.checkpoint!r}, which is not a file")
     _, task = load_model(a.checkpoint)
+    if a.split not in simulate.SPLITS[task]:
+        p.error(f"argument --split: expected one of {simulate.SPLITS[task]} ({task} task), got {a.split!r}")
     data = simulate.load_split(task, a.split, a.cache_dir)
     fn = predict if task == "charged" else predict_gravity
     pred = fn(a.checkpoint, data["loc"], data["vel"], data["attr"])
