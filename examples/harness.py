@@ -26,6 +26,14 @@ presets and command line; everything else lives here, once:
   (:func:`train_models`, :func:`write_results`: one table) and ends the process group
   (:func:`process_group`); :func:`is_main_process` says whether this process writes shared
   outputs.
+* Checkpoints hold plain data only (tensors, numbers, strings, ``None`` and lists, tuples
+  and dicts of them): :func:`save_atomic` refuses anything else and :func:`load_checkpoint`
+  reads them with ``torch.load(weights_only=True)``, never unpickling code;
+  :func:`convert_checkpoint` (``python -m examples.harness convert-checkpoint PATH``)
+  rewrites a trusted old checkpoint in that form.
+* Command-line checks: the ``type=`` factories :func:`int_option` and :func:`float_option`
+  range-check every number; :func:`validate_common` checks ``--run-dir``, ``--cache-dir`` and
+  ``--device`` before anything runs; all report through ``parser.error`` (exit code 2).
 * Plots: :func:`pyplot` (matplotlib without a display) and :func:`plot_log` (the curves of
   a ``log.csv`` per epoch; each example's ``plot_losses`` names its columns).
 
@@ -42,8 +50,11 @@ import json
 import logging
 import math
 import os
+import pickle
+import re
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,17 +73,23 @@ __all__ = [
     "Panel",
     "Run",
     "RunConfig",
+    "UnsafeCheckpointError",
     "add_model_arguments",
     "add_output_arguments",
     "add_run_arguments",
     "add_runtime_arguments",
     "add_schedule_arguments",
+    "check_plain",
     "check_positive",
+    "convert_checkpoint",
     "fit",
+    "float_option",
     "from_preset",
     "hardware",
+    "int_option",
     "is_main_process",
     "load_best",
+    "load_checkpoint",
     "lr_factor",
     "model_arguments",
     "pick_device",
@@ -87,6 +104,7 @@ __all__ = [
     "setup_logging",
     "train_models",
     "unwrap",
+    "validate_common",
     "write_csv",
     "write_results",
 ]
@@ -192,7 +210,7 @@ class Run:
         if not self.last_path.exists():
             self.log.info("--resume: no %s yet, starting a fresh run", self.last_path)
             return config, None
-        state = torch.load(self.last_path, map_location="cpu", weights_only=False)
+        state = load_checkpoint(self.last_path)
         stored = type(config)(**state["config"])
         for name in same:
             if getattr(stored, name) != getattr(config, name):
@@ -241,10 +259,132 @@ def process_group() -> Iterator[None]:
 
 # -- files and logs -------------------------------------------------------------------------------------
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path`` through a temporary file: an interruption leaves the old file whole."""
+    """``torch.save`` to ``path`` through a temporary file: an interruption leaves the old file whole.
+
+    ``obj`` must be plain data (:func:`check_plain`), so that :func:`load_checkpoint` reads it back.
+    """
+    check_plain(obj)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+#: Leaf types a checkpoint may hold (besides tensors), what ``torch.load(weights_only=True)`` reads.
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def check_plain(obj: Any, where: str = "checkpoint") -> None:
+    """:class:`TypeError` unless ``obj`` is plain data: tensors, numbers, strings, ``None``,
+    and lists, tuples and dicts (string or integer keys; ``OrderedDict`` state dicts) of them.
+
+    That is what every ``best.pt`` / ``last.pt`` holds: no numpy arrays, dataclasses,
+    ``argparse.Namespace`` or other objects, so :func:`load_checkpoint` never unpickles code.
+    """
+    if isinstance(obj, Tensor) or type(obj) in _PLAIN:
+        return
+    if type(obj) in (list, tuple):
+        for i, item in enumerate(obj):
+            check_plain(item, f"{where}[{i}]")
+        return
+    if type(obj) in (dict, OrderedDict):  # state dicts are OrderedDicts
+        for key, value in obj.items():
+            if type(key) not in (str, int):
+                raise TypeError(f"{where}: expected str or int keys, got {type(key).__name__} key {key!r}")
+            check_plain(value, f"{where}[{key!r}]")
+        return
+    raise TypeError(
+        f"{where}: expected tensors, numbers, strings, None, lists, tuples or dicts, "
+        f"got {type(obj).__module__}.{type(obj).__qualname__}"
+    )
+
+
+class UnsafeCheckpointError(ValueError):
+    """A file that ``torch.load(weights_only=True)`` refuses: it would run code to unpickle."""
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's dictionary, read with ``torch.load(weights_only=True)`` onto the CPU.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    UnsafeCheckpointError
+        (a :class:`ValueError`) The file holds objects other than plain data (an old
+        checkpoint with numpy or config objects, or a crafted pickle): nothing in it was run.
+        A trusted old checkpoint converts once with ``python -m examples.harness
+        convert-checkpoint PATH`` (:func:`convert_checkpoint`).
+    ValueError
+        The file holds something other than a dictionary.
+    """
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise FileNotFoundError(f"no checkpoint file at {name}")
+    try:
+        state = torch.load(name, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        got = f"a reference to {found.group(1)}" if found else "other objects"
+        raise UnsafeCheckpointError(
+            f"{name} is not a safe gatorch checkpoint: expected plain tensors, numbers, strings, lists "
+            f"and dicts (torch.load weights_only=True), got {got}. Nothing "
+            f"in it was run. If you trust the file (an old gatorch checkpoint), convert it once with "
+            f"`python -m examples.harness convert-checkpoint {name}`"
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{name}: expected a checkpoint dictionary, got {type(state).__name__}")
+    return state
+
+
+def _to_plain(obj: Any) -> Any:
+    """``obj`` as plain data: numpy arrays become tensors, numpy scalars numbers, dataclasses and
+    namespaces dicts, sets and other sequences lists; anything else is a :class:`TypeError`."""
+    if isinstance(obj, Tensor) or type(obj) in _PLAIN:
+        return obj
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj)) if obj.dtype != object else _to_plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    for base in _PLAIN[:4]:  # subclasses (IntEnum, ...) as the base type
+        if isinstance(obj, base):
+            return base(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _to_plain(dataclasses.asdict(obj))
+    if isinstance(obj, argparse.Namespace):
+        return _to_plain(vars(obj))
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, OrderedDict):  # a state dict: keep its type and version metadata
+        plain = OrderedDict((k, _to_plain(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            plain._metadata = _to_plain(obj._metadata)  # type: ignore[attr-defined]
+        return plain
+    if isinstance(obj, Mapping):
+        return {(k if type(k) in (str, int) else str(k)): _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(_to_plain(v) for v in obj)
+    if isinstance(obj, (list, set, frozenset)):
+        return [_to_plain(v) for v in obj]
+    raise TypeError(f"convert_checkpoint: no plain form for {type(obj).__module__}.{type(obj).__qualname__}")
+
+
+def convert_checkpoint(path: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """Rewrite a **trusted** old checkpoint as plain data that :func:`load_checkpoint` reads.
+
+    Loads ``path`` with ``torch.load(weights_only=False)``, which runs whatever the file's
+    pickle says: only for files you made or trust. numpy arrays become tensors, numpy
+    scalars numbers, dataclasses and ``argparse.Namespace`` dicts; tensors (the weights) are
+    kept as they are. Writes ``output`` (default: ``path`` itself, the original kept as
+    ``path.orig``) and returns its path.
+    """
+    src = Path(path)
+    state = torch.load(src, map_location="cpu", weights_only=False)  # trusted by the caller
+    plain = _to_plain(state)
+    out = Path(output) if output is not None else src
+    if out == src:
+        os.replace(src, src.with_name(src.name + ".orig"))
+    save_atomic(plain, out)
+    return out
 
 
 def write_csv(history: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -263,7 +403,7 @@ def load_best(model: nn.Module, run_dir: Path) -> None:
     """Load ``run_dir/best.pt``'s weights into ``model`` when it exists."""
     best_path = run_dir / "best.pt"
     if best_path.exists():
-        model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=False)["model"])
+        model.load_state_dict(load_checkpoint(best_path)["model"])
 
 
 def setup_logging(log: logging.Logger, run_dir: Path, main: bool) -> None:
@@ -436,9 +576,12 @@ def from_preset(
     return cfg, model_preset, model_own
 
 
-def check_positive(config: RunConfig, names: Sequence[str]) -> None:
-    """:class:`ValueError` unless every field in ``names`` is a positive integer."""
-    for name in names:
+def check_positive(
+    config: RunConfig, names: Sequence[str], optional: Sequence[str] = ("train_size", "max_steps")
+) -> None:
+    """:class:`ValueError` unless every field in ``names`` is a positive integer, and every
+    field in ``optional`` is one or ``None``."""
+    for name in [*names, *(n for n in optional if getattr(config, n) is not None)]:
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise ValueError(f"{name} must be a positive integer, got {getattr(config, name)!r}")
 
@@ -631,6 +774,133 @@ def fit(
 
 
 # -- command line ---------------------------------------------------------------------------------------
+def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    def text(v: float) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    if high is None:
+        return f"{'>' if low_open else '>='} {text(low)}" if low is not None else ""
+    if low is None:
+        return f"{'<' if high_open else '<='} {text(high)}"
+    return f"in {'(' if low_open else '['}{text(low)}, {text(high)}{')' if high_open else ']'}"
+
+
+def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type=``: an integer in ``[low, high]`` (``high=None``: no upper bound).
+
+    A bad value ends the command through ``parser.error`` (exit code 2) with a line like
+    ``argument --train-size: expected an integer >= 1, got '0'``.
+    """
+    expected = f"an integer {_bounds(low, high, False, False)}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+def float_option(
+    low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
+) -> Callable[[str], float]:
+    """An argparse ``type=``: a finite number between ``low`` and ``high`` (``None``: unbounded).
+
+    ``low_open`` / ``high_open`` exclude the bound itself (``float_option(0, low_open=True)``:
+    a number > 0). NaN and infinities are refused like an out-of-range value.
+    """
+    expected = (
+        f"a finite number {_bounds(low, high, low_open, high_open)}"
+        if (low, high) != (None, None)
+        else "a finite number"
+    )
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        bad = not math.isfinite(value)
+        if low is not None:
+            bad = bad or value < low or (low_open and value == low)
+        if high is not None:
+            bad = bad or value > high or (high_open and value == high)
+        if bad:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+def _directory_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a directory this process writes into (``None``: it can)."""
+    target = Path(path)
+    if target.exists():
+        if not target.is_dir():
+            return "which exists and is not a directory"
+        if not os.access(target, os.W_OK | os.X_OK):
+            return "which is a directory this process cannot write to"
+        return None
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"which cannot be created: {str(parent)!r} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"which cannot be created: {str(parent)!r} is not writable"
+    return None
+
+
+def _device_problem(choice: str) -> str | None:
+    """Why ``--device choice`` cannot run here (``None``: it can)."""
+    expected = "expected auto, cpu, cuda, cuda:N or mps"
+    if choice == "auto":
+        return None
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        return f"{expected}, got {choice!r}"
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            return f"expected auto or cpu: CUDA is not available here, got {choice!r}"
+        if device.index is not None and device.index >= count:
+            return f"expected cuda or cuda:0 to cuda:{count - 1} ({count} GPU(s) here), got {choice!r}"
+        return None
+    if device.type == "mps":
+        return (
+            None
+            if torch.backends.mps.is_available()
+            else f"expected auto or cpu: MPS is not available here, got {choice!r}"
+        )
+    return f"{expected}, got {choice!r} (device type {device.type!r} is not supported by the trainers)"
+
+
+def validate_common(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Check ``--run-dir`` / ``--cache-dir`` (writable directories, or creatable) and ``--device``
+    (a device this machine has) before anything runs; ``parser.error`` (exit code 2) otherwise."""
+    for option in ("run_dir", "cache_dir"):
+        path = getattr(args, option, None)
+        if path is not None:
+            problem = _directory_problem(path)
+            if problem is not None:
+                flag = "--" + option.replace("_", "-")
+                parser.error(f"argument {flag}: expected a writable directory, got {path!r}, {problem}")
+    device = getattr(args, "device", None)
+    if device is not None:
+        problem = _device_problem(device)
+        if problem is not None:
+            parser.error(f"argument --device: {problem}")
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, *, run_dir_help: str, cache_default: object) -> None:
     """``--run-dir``, ``--cache-dir`` and ``--resume``."""
     parser.add_argument("--run-dir", help=run_dir_help)
@@ -640,20 +910,24 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, run_dir_help: str, cac
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, *, per_model: bool) -> None:
     """``--epochs``, ``--time-budget``, ``--batch-size``, ``--lr`` and ``--weight-decay``."""
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--epochs", type=int_option(1))
     per = " per model" if per_model else ""
-    parser.add_argument("--time-budget", type=float, help=f"seconds of training{per} (0: no limit)")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument(
+        "--time-budget", type=float_option(0.0), help=f"seconds of training{per} (0: no limit)"
+    )
+    parser.add_argument("--batch-size", type=int_option(1))
+    parser.add_argument("--lr", type=float_option(0.0, low_open=True))
+    parser.add_argument("--weight-decay", type=float_option(0.0))
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     """``--max-steps``, ``--seed``, ``--device`` and ``--threads``."""
-    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke tests)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-steps", type=int_option(1), help="stop after this many optimiser steps (smoke tests)"
+    )
+    parser.add_argument("--seed", type=int_option(0, 2**63 - 1), default=0)
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--threads", type=int_option(1), help="torch CPU threads")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, model_arg_example: str) -> None:
@@ -803,3 +1077,28 @@ def plot_log(
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return Path(out)
+
+
+# -- python -m examples.harness ---------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m examples.harness convert-checkpoint PATH``: :func:`convert_checkpoint`."""
+    parser = argparse.ArgumentParser(prog="python -m examples.harness", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    convert = commands.add_parser(
+        "convert-checkpoint",
+        help="rewrite a TRUSTED old checkpoint as plain data (it is unpickled: run only on files you trust)",
+    )
+    convert.add_argument("path", help="the old best.pt / last.pt")
+    convert.add_argument(
+        "--output", help="where to write the converted file (default: PATH, old kept as PATH.orig)"
+    )
+    args = parser.parse_args(argv)
+    if not os.path.isfile(args.path):
+        convert.error(f"argument path: expected a checkpoint file, got {args.path!r}, which is not a file")
+    out = convert_checkpoint(args.path, args.output)
+    load_checkpoint(out)  # reads back safely
+    print(f"{args.path}: converted to plain data in {out}")
+
+
+if __name__ == "__main__":
+    main()

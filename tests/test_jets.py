@@ -374,7 +374,7 @@ def test_one_run_per_model(fake_data, tmp_path, name):
 
 
 def _params(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -394,7 +394,7 @@ def test_resume_continues_without_lost_progress(fake_data, tmp_path, monkeypatch
     monkeypatch.setattr(harness, "write_csv", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(_config(tmp_path / "b", name, epochs=3))
-    assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)["epoch"] == 1
     resumed = train(_config(tmp_path / "b", name, epochs=3), resume=True)
     for key, value in _params(tmp_path / "b" / "run" / "last.pt").items():
         torch.testing.assert_close(value, reference[key], rtol=0, atol=0)

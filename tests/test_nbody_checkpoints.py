@@ -19,7 +19,7 @@ CGENN = os.path.join(CHECKPOINTS, "charged-cgenn.pt")
 def test_checkpoints_are_small_and_carry_their_config():
     for path, task in ((CHARGED, "charged"), (GRAVITY, "gravity")):
         assert os.path.getsize(path) < 4 * 2**20
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
         assert ckpt["task"] == task and ckpt["model_name"] == "gatr" and ckpt["config"]["preset"] == "full"
         model, trained_on = predict_mod.load_model(path)
         assert trained_on == task and not model.training
@@ -54,7 +54,7 @@ def test_shipped_gravity_checkpoint_predicts_fresh_systems():
 def test_shipped_cgenn_checkpoint_is_the_cgenn_paper_preset():
     """CGENN's network (the cgenn-paper preset, 30 epochs) on 64 newly simulated systems."""
     assert os.path.getsize(CGENN) < 2**20
-    ckpt = torch.load(CGENN, map_location="cpu", weights_only=False)
+    ckpt = torch.load(CGENN, map_location="cpu", weights_only=True)
     assert ckpt["model_name"] == "cgenn" and ckpt["config"]["preset"] == "cgenn-paper"
     assert ckpt["model_kwargs"]["mlp"]["style"] == "cgenn" and ckpt["model_kwargs"]["inputs"] == "cgenn"
     model, _ = predict_mod.load_model(CGENN)

@@ -71,7 +71,7 @@ def test_gravity_run_reports_generalisation_sets(tiny_data, tmp_path):
 
 
 def _params(path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])
@@ -93,7 +93,7 @@ def test_resume_continues_without_lost_progress(tiny_data, tmp_path, monkeypatch
     monkeypatch.setattr(harness, "write_csv", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(_config(tmp_path / "b", "egnn", epochs=3, ema=ema))
-    assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)["epoch"] == 1
     resumed = train(_config(tmp_path / "b", "egnn", epochs=3, ema=ema), resume=True)
     for name, value in _params(tmp_path / "b" / "run" / "last.pt").items():
         torch.testing.assert_close(value, reference[name], rtol=0, atol=0)
@@ -213,7 +213,7 @@ def test_cgenn_paper_run(tiny_data, tmp_path):
                       model_kwargs=small)  # fmt: skip
     results = train(cfg)
     assert np.isfinite(results["test_mse"]) and results["epochs"] == 2
-    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
     assert best["model_kwargs"]["inputs"] == "cgenn" and best["config"]["optimizer"] == "adam"
 
 

@@ -78,12 +78,12 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path, tiny_cache, monke
     cfg = _config(tmp_path, tiny_cache, "clifford-resnet", epochs=3, run_dir=str(tmp_path / "cut"))
     with pytest.raises(KeyboardInterrupt):
         pde_train.train(cfg)
-    state = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     assert state["epoch"] == 1
     resumed = pde_train.train(cfg, resume=True)
     assert resumed["epochs"] == full["epochs"] == 3
-    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["model"]
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["model"]
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)

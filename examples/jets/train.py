@@ -119,7 +119,10 @@ class TrainConfig(harness.RunConfig):
         cfg.model_kwargs = {**model_preset, **self.model_kwargs}
         if cfg.run_dir is None:
             cfg.run_dir = str(Path("runs") / f"jets-{cfg.model}-{cfg.preset}")
-        harness.check_positive(cfg, ("epochs", "batch_size", "eval_batch_size", "constituents"))
+        harness.check_positive(
+            cfg, ("epochs", "batch_size", "eval_batch_size", "constituents"),
+            optional=("train_size", "val_size", "test_size", "max_steps"),
+        )  # fmt: skip
         return cfg
 
 
@@ -354,13 +357,17 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str
         cache_default=simulate.DEFAULT_CACHE,
     )  # fmt: skip
     harness.add_schedule_arguments(p, per_model=True)
-    p.add_argument("--train-size", type=int, help="use the first N training jets")
-    p.add_argument("--val-size", type=int)
-    p.add_argument("--test-size", type=int)
-    p.add_argument("--constituents", type=int, help="leading constituents per jet (at most 50)")
+    p.add_argument("--train-size", type=harness.int_option(1), help="use the first N training jets")
+    p.add_argument("--val-size", type=harness.int_option(1), help="use the first N validation jets")
+    p.add_argument("--test-size", type=harness.int_option(1), help="use the first N jets of each test set")
+    most = simulate.MAX_CONSTITUENTS
+    p.add_argument(
+        "--constituents", type=harness.int_option(1, most), help=f"leading constituents per jet (1 to {most})"
+    )
     harness.add_runtime_arguments(p)
     harness.add_output_arguments(p, model_arg_example="hidden_mv_channels=16")
     a = p.parse_args(argv)
+    harness.validate_common(p, a)
     models = harness.selected_models(p, a, sorted(MODELS))
     cfg = TrainConfig(
         model=models[0], preset=a.preset, **harness.run_options(p, a),

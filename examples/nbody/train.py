@@ -399,11 +399,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     )  # fmt: skip
     harness.add_schedule_arguments(p, per_model=False)
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="adamw (decoupled decay) or adam (L2, CGENN's)")
-    p.add_argument("--grad-clip", type=float, help="clip the gradient norm (0: off)")
+    p.add_argument("--grad-clip", type=harness.float_option(0.0), help="clip the gradient norm (0: off)")
     p.add_argument(
         "--schedule", choices=SCHEDULES, help="cosine (ours) or cgenn (CGENN's warm-up / flat / decay)"
     )
-    p.add_argument("--train-size", type=int, help="use the first N training systems")
+    p.add_argument("--train-size", type=harness.int_option(1), help="use the first N training systems")
     harness.add_runtime_arguments(p)
     p.add_argument(
         "--compile",
@@ -417,9 +417,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         default=None,
         help="negate a training system's charges with probability 1/2 (charged task; default on)",
     )
-    p.add_argument("--ema", type=float, help="decay of the weight average validated and saved (0: off)")
+    p.add_argument(
+        "--ema",
+        type=harness.float_option(0.0, 1.0, high_open=True),
+        help="decay of the weight average validated and saved (0: off)",
+    )
     harness.add_output_arguments(p, model_arg_example="hidden_mv_channels=32")
     a = p.parse_args(argv)
+    harness.validate_common(p, a)
     cfg = TrainConfig(
         task=a.task, model=a.model, preset=a.preset, **harness.run_options(p, a), optimizer=a.optimizer,
         grad_clip=a.grad_clip, schedule=a.schedule, compile=a.compile, charge_flip=a.charge_flip, ema=a.ema,

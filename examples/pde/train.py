@@ -334,11 +334,16 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, list[str
         cache_default=simulate.DEFAULT_CACHE,
     )  # fmt: skip
     harness.add_schedule_arguments(p, per_model=True)
-    p.add_argument("--train-size", type=int, help="use the first N training trajectories")
-    p.add_argument("--history", type=int, default=4, help="input frames per prediction")
+    p.add_argument("--train-size", type=harness.int_option(1), help="use the first N training trajectories")
+    frames = int(simulate.NAVIER_STOKES["frames"])
+    p.add_argument(
+        "--history", type=harness.int_option(1, frames - 1), default=4,
+        help=f"input frames per prediction (1 to {frames - 1}: a trajectory has {frames} frames)",
+    )  # fmt: skip
     harness.add_runtime_arguments(p)
     harness.add_output_arguments(p, model_arg_example="hidden_channels=16")
     a = p.parse_args(argv)
+    harness.validate_common(p, a)
     models = harness.selected_models(p, a, list(MODELS))
     cfg = TrainConfig(model=models[0], preset=a.preset, **harness.run_options(p, a), history=a.history)
     return cfg, models, a.resume
