@@ -61,7 +61,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
 )
 def test_ddp_two_processes_identical_parameters(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
-    p0, p1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    p0, p1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert torch.isfinite(p0).all()
     assert torch.equal(p0, p1)
     torch.manual_seed(0)

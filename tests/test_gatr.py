@@ -112,7 +112,7 @@ def test_gatr_state_dict_roundtrip_and_dtype() -> None:
     other = _net(STA)
     assert not torch.allclose(other(mv, s)[0], out)
     buf.seek(0)
-    other.load_state_dict(torch.load(buf))
+    other.load_state_dict(torch.load(buf, weights_only=True))
     torch.testing.assert_close(other(mv, s)[0], out)
     other.to(torch.float64)
     out64 = other(mv.double(), s.double())[0]

@@ -322,7 +322,7 @@ def test_state_dict_round_trip():
         dst = make().to(F64)
         x, s = _randn(4, 3, alg.dim, seed=1), _randn(4, 2, seed=2)
         assert not torch.allclose(dst(x, s)[0], src(x, s)[0])
-        dst.load_state_dict(torch.load(buf))
+        dst.load_state_dict(torch.load(buf, weights_only=True))
         for a, b in zip(dst(x, s), src(x, s), strict=True):
             torch.testing.assert_close(a, b, atol=0, rtol=0)
 

@@ -80,12 +80,16 @@ def test_predict_refuses_a_crafted_checkpoint(tmp_path, entry):
     assert_refused(excinfo, path, marker)
 
 
-def test_predict_command_line_refuses_a_crafted_checkpoint(tmp_path):
+def test_predict_command_line_refuses_a_crafted_checkpoint(tmp_path, capsys):
+    """On the command line the refusal is an option error (exit code 2) with the same message."""
     marker = tmp_path / "marker"
     path = craft(tmp_path / "best.pt", marker)
-    with pytest.raises(harness.UnsafeCheckpointError) as excinfo:
+    with pytest.raises(SystemExit) as excinfo:
         predict_mod.main([str(path)])
-    assert_refused(excinfo, path, marker)
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument checkpoint:" in err and "is not a safe gatorch checkpoint" in err
+    assert "Nothing in it was run" in err and not marker.exists()
 
 
 TRAINERS = {

@@ -185,7 +185,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     harness.validate_common(p, a)  # --cache-dir
     if not os.path.isfile(a.checkpoint):
         p.error(f"argument checkpoint: expected a checkpoint file, got {a.checkpoint!r}, which is not a file")
-    _, task = load_model(a.checkpoint)
+    try:
+        _, task = load_model(a.checkpoint)
+    except harness.UnsafeCheckpointError as err:
+        p.error(f"argument checkpoint: {err}")
     if a.split not in simulate.SPLITS[task]:
         p.error(f"argument --split: expected one of {simulate.SPLITS[task]} ({task} task), got {a.split!r}")
     data = simulate.load_split(task, a.split, a.cache_dir)
