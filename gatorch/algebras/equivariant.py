@@ -22,7 +22,7 @@ non-degenerate algebra). A few random versors then check the result. The same ba
 bit for bit, as the dense reference solver (:func:`_block_nullspace`: random versors as
 generators, a ``(d_b d_a)^2`` Gram matrix per block), which took minutes from ``n = 7``.
 Sizes whose block solve or dense basis would be too large are refused before any work
-(:data:`MAX_BLOCK_UNKNOWNS`, :data:`MAX_BASIS_BYTES`).
+(:data:`MAX_SOLVE_COST`, :data:`MAX_BASIS_BYTES`).
 
 Each block's solutions are put in reduced row-echelon form (a canonical, sparse
 basis), snapped to exact small integers where they are within round-off of them,
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GROUPS",
     "MAX_BASIS_BYTES",
-    "MAX_BLOCK_UNKNOWNS",
+    "MAX_SOLVE_COST",
     "action_matrix",
     "block_unknowns",
     "check_group",
@@ -133,9 +133,9 @@ def _rref(basis: np.ndarray, tol: float = 1e-9) -> np.ndarray:
             continue
         a[[r, piv]] = a[[piv, r]]
         a[r] /= a[r, c]
-        for rr in range(rows):
-            if rr != r:
-                a[rr] -= a[rr, c] * a[r]
+        factor = a[:, c].copy()  # every other row: a[rr] -= a[rr, c] * a[r], all at once
+        factor[r] = 0.0
+        a -= factor[:, None] * a[r][None, :]
         r += 1
     return a[:r]
 
@@ -310,7 +310,8 @@ def _compute(alg: Algebra, group: str, dense: bool = False) -> np.ndarray:
         raise ValueError(
             f"equivariant_basis({alg!r}, {group!r}): {len(maps)} maps of ({alg.dim}, {alg.dim}) "
             f"would take {size / 2**30:.1f} GiB as one dense float64 tensor, over the supported "
-            f"maximum of {MAX_BASIS_BYTES / 2**30:.0f} GiB"
+            f"maximum of {MAX_BASIS_BYTES / 2**30:.0f} GiB (many degenerate vectors, r = "
+            f"{alg.signature[2]}, give many maps)"
         )
     basis = np.zeros((len(maps), alg.dim, alg.dim))
     for m, (rows, cols, block) in enumerate(maps):
@@ -323,20 +324,22 @@ def _verify(alg: Algebra, group: str, basis: np.ndarray, rng: np.random.Generato
     """Check commutation with fresh random group elements (products of several generators).
 
     Applied to a few random multivectors, one reflection at a time (sparse, ``O(n dim)``
-    per reflection and multivector), so it stays cheap for large algebras.
+    per reflection and multivector), and to three random combinations of the maps rather
+    than to each (a map that fails to commute makes a random combination fail with
+    probability one), so it stays cheap for large algebras and large bases.
     """
-    k = basis.shape[0]
     x = rng.standard_normal((alg.dim, 3))
-    both = np.concatenate([x, (basis @ x).transpose(1, 0, 2).reshape(alg.dim, k * 3)], axis=1)
+    combos = np.tensordot(rng.standard_normal((3, basis.shape[0])), basis, axes=1)  # (3, dim, dim)
+    both = np.concatenate([x, (combos @ x).transpose(1, 0, 2).reshape(alg.dim, 9)], axis=1)
     terms = _vector_terms(alg)
     pairs = 1 if group == "pin" else 2
     for _ in range(3):
         g = both
         for v in _random_vectors(alg, pairs * (alg.n + 1), rng):
             g = _reflect(alg, terms, v, g)
-        gx, gbx = g[:, :3], g[:, 3:].reshape(alg.dim, k, 3)
-        err = np.abs((basis @ gx).transpose(1, 0, 2) - gbx)
-        size = max(float(np.abs(gx).max()), 1.0)
+        gx, gbx = g[:, :3], g[:, 3:].reshape(alg.dim, 3, 3)
+        err = np.abs((combos @ gx).transpose(1, 0, 2) - gbx)
+        size = max(float(np.abs(gx).max()) * float(np.abs(combos).max(initial=1.0)), 1.0)
         if err.size and err.max() > 1e-7 * size:
             raise RuntimeError(
                 f"equivariant_basis({alg!r}, {group!r}): derived maps fail to commute with a "
@@ -402,41 +405,46 @@ def equivariant_basis(alg: Algebra, group: str = "pin") -> np.ndarray:
     return alg._memo(("equivariant_basis", group), lambda: _build(alg, group))
 
 
-#: The most unknowns one grade block's solve may have (its Gram matrix is that size squared;
-#: an eigendecomposition of 1500 takes about 5 s on one busy core). Only algebras with many
-#: degenerate vectors reach it: Cl(n-1, 0, 1) has at most C(n, n//2) and 2 C(n-1, (n-1)//2).
-MAX_BLOCK_UNKNOWNS = 1500
-#: The most memory the dense ``(k, dim, dim)`` float64 basis may take.
-MAX_BASIS_BYTES = 2**31
+#: The most work the block solves may take, as the sum over grade blocks of (free entries)**3:
+#: 2e10 is about 10 s on one busy core. Only algebras with many degenerate vectors come near
+#: it (Cl(n, 0) needs under 2e8 up to n = 10).
+MAX_SOLVE_COST = 2 * 10**10
+#: The most memory the dense ``(k, dim, dim)`` float64 basis may take (refused after the
+#: block solves, before it is allocated).
+MAX_BASIS_BYTES = 2**30
 
 
-def block_unknowns(alg: Algebra, group: str) -> int:
-    """The unknowns of the largest grade block's solve (entries an equivariant map may have)."""
+def block_unknowns(alg: Algebra, group: str) -> list[int]:
+    """The free entries of each grade block's solve, blocks in :func:`_order`'s order.
+
+    An entry joining blades ``A`` (input) and ``B`` (output) is free when the two contain the
+    same invertible basis vectors (Pin), or the same or the complementary ones (Spin).
+    """
     p, q, r = alg.signature
     s = p + q
-    out = 0
-    for a in range(alg.n + 1):
-        for b in range(alg.n + 1):
-            shifts = (0, s) if group == "spin" else (0,)  # same invertible vectors, or all flipped
-            total = 0
-            for shift in shifts:
-                for m in range(s + 1):  # m invertible vectors in the input blade
-                    m_out = m if shift == 0 else s - m
-                    if 0 <= a - m <= r and 0 <= b - m_out <= r:
-                        total += math.comb(s, m) * math.comb(r, a - m) * math.comb(r, b - m_out)
-            out = max(out, total)
+    shifts = (0, s) if group == "spin" else (0,)  # same invertible vectors, or all flipped
+    out = []
+    for a, b in _order(alg.n):
+        total = 0
+        for shift in shifts:
+            for m in range(s + 1):  # m invertible vectors in the input blade
+                m_out = m if shift == 0 else s - m
+                if 0 <= a - m <= r and 0 <= b - m_out <= r:
+                    total += math.comb(s, m) * math.comb(r, a - m) * math.comb(r, b - m_out)
+        out.append(total)
     return out
 
 
 def _check_size(alg: Algebra, group: str) -> None:
-    """Refuse, before any work, an algebra whose basis would take over a minute to derive."""
-    u = block_unknowns(alg, group)
-    if u > MAX_BLOCK_UNKNOWNS:
+    """Refuse, before any work, an algebra whose basis would take too long to derive."""
+    unknowns = block_unknowns(alg, group)
+    cost = sum(u**3 for u in unknowns)
+    if cost > MAX_SOLVE_COST:
         raise ValueError(
-            f"equivariant_basis({alg!r}, {group!r}): the largest grade block has {u} unknown "
-            f"entries, over the supported maximum of {MAX_BLOCK_UNKNOWNS} (its solve grows as the "
-            f"cube of that; algebras with many degenerate vectors, here r = {alg.signature[2]}, "
-            f"have the most). Use fewer basis vectors or fewer degenerate ones"
+            f"equivariant_basis({alg!r}, {group!r}): its grade blocks have up to {max(unknowns)} "
+            f"free entries each; solving them costs sum(entries**3) = {cost:.1e}, over the "
+            f"supported maximum of {MAX_SOLVE_COST:.0e} (about 10 s on one core). Algebras with "
+            f"many degenerate vectors (here r = {alg.signature[2]}) have the most; use fewer"
         )
 
 
