@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatorch.algebras.algebra import AlgebraData
+from gatorch.algebras.algebra import MAX_DENSE_N, MAX_N, AlgebraData
 from gatorch.algebras.store import Store
 
-__all__ = ["AlgebraData", "Store"]
+__all__ = ["MAX_DENSE_N", "MAX_N", "AlgebraData", "Store"]
 
 _MOVED = ("Algebra", "CGA3", "PGA3", "STA", "VGA3")
 

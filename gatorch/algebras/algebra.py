@@ -32,9 +32,16 @@ if TYPE_CHECKING:
     from torch import Tensor
     from typing_extensions import Self
 
-__all__ = ["AlgebraData"]
+__all__ = ["MAX_DENSE_N", "MAX_N", "AlgebraData"]
 
-_MAX_N = 12
+#: The most basis vectors an algebra may have. An algebra has ``2**n`` blades and its product
+#: tables ``4**(p+q) * 3**r`` terms each: ``n = 11`` builds in 25-40 s and 1.8 GB, ``n = 12``
+#: would take over a minute and 6 GB, so larger signatures are refused before anything is
+#: allocated. See "Cost by dimension" in docs/performance.md.
+MAX_N = 11
+#: The most basis vectors for which :meth:`AlgebraData.cayley` builds the dense
+#: ``(dim, dim, dim)`` tensor (``n = 8``: 128 MiB; ``n = 9`` would be 1 GiB).
+MAX_DENSE_N = 8
 #: Algebras up to this many basis vectors build their sparse tables at construction
 #: (under 0.1 s for n = 8), so no table is ever built inside a ``torch.compile`` trace.
 _EAGER_TABLES_MAX_N = 8
@@ -64,7 +71,11 @@ class AlgebraData:
     Parameters
     ----------
     p, q, r : int
-        Numbers of basis vectors squaring to +1, -1 and 0.
+        Numbers of basis vectors squaring to +1, -1 and 0; ``n = p + q + r`` at most
+        :data:`MAX_N` (11). Larger ones raise ``ValueError`` at once, naming the limit. Every
+        signature up to ``n = 10`` builds in seconds; the costs by dimension (tables,
+        equivariant bases, layers) are in the "Cost by dimension" section of
+        docs/performance.md.
 
     Examples
     --------
@@ -95,6 +106,9 @@ class AlgebraData:
         for name, value in (("p", p), ("q", q), ("r", r)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"Algebra: {name} must be a non-negative int, got {value!r}")
+        n = int(p) + int(q) + int(r)
+        if n > MAX_N:  # before the metric tuple is even built: Algebra(10**9) refuses at once
+            raise ValueError(_too_many(f"Algebra(p={p}, q={q}, r={r})", n))
         metric = (0,) * int(r) + (1,) * int(p) + (-1,) * int(q)
         return cls._get(metric, 0 if r > 0 else 1)
 
@@ -133,8 +147,8 @@ class AlgebraData:
 
     @classmethod
     def _get(cls, metric: tuple[int, ...], start_index: int) -> Self:
-        if len(metric) > _MAX_N:
-            raise ValueError(f"Algebra: at most {_MAX_N} basis vectors are supported, got {len(metric)}")
+        if len(metric) > MAX_N:
+            raise ValueError(_too_many(f"Algebra with metric of length {len(metric)}", len(metric)))
         with _CACHE_LOCK:
             alg = _INSTANCES.get((cls, metric, start_index))
             if alg is None:
@@ -411,8 +425,18 @@ class AlgebraData:
 
         Only for references and tests: the fast kernels never build it.
         ``product`` is one of ``"gp"``, ``"outer"``, ``"lcontract"``, ``"regressive"``.
+        Refused (``ValueError``) for more than :data:`MAX_DENSE_N` basis vectors, where it
+        would take 1 GiB or more; :meth:`bilinear_table` holds the same terms sparsely.
         """
-        return self.bilinear_table(product).dense()
+        table = self.bilinear_table(product)
+        if self._n > MAX_DENSE_N:
+            raise ValueError(
+                f"{self!r}.cayley({product!r}): the dense ({self._dim}, {self._dim}, {self._dim}) "
+                f"float64 tensor would take {self._dim**3 * 8 / 2**30:.0f} GiB; it is built only for "
+                f"n <= {MAX_DENSE_N} basis vectors (got n = {self._n}). "
+                f"Use {self!r}.bilinear_table({product!r}) ({table.nnz} sparse terms) instead"
+            )
+        return table.dense()
 
     def bilinear_table(self, product: str) -> BilinearTable:
         """The sparse table of a named bilinear product."""
@@ -485,6 +509,15 @@ class AlgebraData:
         from gatorch.algebras.equivariant import equivariant_basis
 
         return torch.from_numpy(equivariant_basis(self, group).copy())
+
+
+def _too_many(what: str, n: int) -> str:
+    """The message of a refused signature: what came, the limit, and why."""
+    return (
+        f"{what}: n = {n} basis vectors exceeds the supported maximum n = {MAX_N} "
+        f"(an algebra has 2**n blades and product tables of up to 4**n terms; n = {MAX_N} "
+        f"takes 25-40 s and 1.8 GB to build, each further vector about 4x that)"
+    )
 
 
 def __getattr__(name: str) -> Any:

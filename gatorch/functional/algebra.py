@@ -48,7 +48,9 @@ class Algebra(AlgebraData):
     Parameters
     ----------
     p, q, r : int
-        Numbers of basis vectors squaring to +1, -1 and 0.
+        Numbers of basis vectors squaring to +1, -1 and 0; ``p + q + r`` at most
+        ``gatorch.algebras.MAX_N`` (11), larger ones are refused at once (docs/performance.md,
+        "Cost by dimension").
 
     Examples
     --------
