@@ -124,3 +124,12 @@ def test_equilinear_on_a_high_dimensional_degenerate_algebra_is_equivariant() ->
     mv = torch.randn(4, 2, alg.dim, dtype=torch.float64, generator=gen)
     s = torch.randn(4, 1, dtype=torch.float64, generator=gen)
     assert_layer_equivariant(layer, alg, mv, s, versors=w, batched=True)
+
+
+def test_huge_metric_list_refused_before_it_is_read() -> None:
+    """A 10**7-entry metric is refused by its length, before any entry is converted."""
+    big = [1] * 10**7
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"metric of length 10000000: n = 10000000 basis vectors exceeds"):
+        Algebra.from_signature(big)
+    assert time.perf_counter() - t0 < 0.5

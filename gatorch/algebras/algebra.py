@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence, Sized
 from collections.abc import Set as AbcSet
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -544,6 +544,8 @@ def _metric_values(metric: object) -> tuple[int, ...]:
         raise TypeError(
             f"{fn}: expected metric as a {_METRIC_VALUES}, got {type(metric).__name__} {metric!r}"
         )
+    if isinstance(metric, Sized) and len(metric) > MAX_N:  # before reading a huge list
+        raise ValueError(_too_many(f"Algebra with metric of length {len(metric)}", len(metric)))
     if isinstance(metric, (torch.Tensor, np.ndarray)):
         if metric.ndim != 1:
             raise ValueError(
