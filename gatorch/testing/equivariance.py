@@ -165,13 +165,19 @@ def random_versors(
     eye = torch.eye(alg.dim, dtype=dtype)
 
     def bounded(w: Tensor, count: int) -> Tensor:
-        size = sandwich(alg, w[:, None], eye[None]).abs().amax(dim=(-2, -1))
-        keep = w[size <= max_entry]
-        if keep.shape[0] < count:
-            raise RuntimeError(
-                f"random_versors: only {keep.shape[0]} of {pool} draws within max_entry={max_entry}"
-            )
-        return keep[:count]
+        # the first ``count`` draws within the bound, in draw order; the action matrices are
+        # computed a chunk of ``count`` draws at a time (for a definite metric every draw is
+        # kept, so only the first chunk is computed: the cost grows as dim**2 per versor)
+        kept: list[Tensor] = []
+        found = 0
+        for start in range(0, w.shape[0], count):
+            chunk = w[start : start + count]
+            size = sandwich(alg, chunk[:, None], eye[None]).abs().amax(dim=(-2, -1))
+            kept.append(chunk[size <= max_entry])
+            found += kept[-1].shape[0]
+            if found >= count:
+                return torch.cat(kept)[:count]
+        raise RuntimeError(f"random_versors: only {found} of {pool} draws within max_entry={max_entry}")
 
     if group == "spin":
         return bounded(even, n).to(device)
