@@ -17,9 +17,18 @@ from torch.utils.checkpoint import checkpoint
 
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import packed_to_nested
+from gatorch.functional.attention.masks import attended_keys, check_attn_mask
 from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
 from gatorch.layers import AttentionConfig, EquiLinear, GATrBlock, MLPConfig
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers._checks import (
+    check_algebra,
+    check_mv,
+    check_scalars,
+    check_scalars_match,
+    check_tensor,
+    mask_alias,
+    module_dtype,
+)
 from gatorch.layers.block import ConditionalGATrBlock
 from gatorch.layers.config import NormConfig
 
@@ -101,8 +110,9 @@ class _GATrBase(nn.Module):
         **names: str,
     ) -> None:
         """Check one items input: ``(batch..., items, channels, dim)`` or packed sets."""
-        check_mv(self.alg, mv, channels, who)
-        check_scalars(scalars, s_channels, who)
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, channels, who, dtype)
+        check_scalars(scalars, s_channels, who, dtype)
         if mv.ndim < 3:
             raise ValueError(
                 f"{who}: expected mv of shape (batch..., items, {channels}, {self.alg.dim}), "
@@ -118,11 +128,21 @@ class _GATrBase(nn.Module):
             shape=f"(total_items, {channels}, {self.alg.dim})",
             **names,
         )
+        if s_channels:
+            check_scalars_match(who, mv, scalars, s_channels)
 
-    def _join_reference(self, mv: Tensor, offsets: Tensor | None, join_reference: Tensor | None) -> Tensor:
-        """The given join reference (checked), else GATr's default (after the offsets' checks)."""
+    def _mask(self, name: str, mask: Tensor | None, mv: Tensor, items_k: int, heads: int) -> Tensor | None:
+        """``mask`` checked (:func:`~gatorch.functional.attention.masks.check_attn_mask`) against
+        the items ``mv: (batch..., items, channels, dim)`` and ``items_k`` keys."""
+        return check_attn_mask(self.who, mask, tuple(mv.shape[:-3]), heads, mv.shape[-3], items_k, name=name)
+
+    def _join_reference(
+        self, mv: Tensor, offsets: Tensor | None, join_reference: Tensor | None, attn_mask: Tensor | None
+    ) -> Tensor:
+        """The given join reference (checked), else GATr's default (after the offsets' checks):
+        the mean over the items that some item may attend to (``attn_mask``, checked)."""
         if join_reference is None:
-            return _default_reference(mv, offsets)
+            return _default_reference(mv, offsets, None if attn_mask is None else _attended_items(attn_mask))
         self.alg.check_dim(join_reference, f"{self.who} join_reference")
         return join_reference
 
@@ -281,11 +301,13 @@ class GATr(_GATrBase):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        check_tensor(self.who, "mv", mv)
         mv, scalars, offsets, nested = unnest_sets(self.who, mv, scalars, offsets)
         self._items(
             self.who, mv, scalars, offsets, max_items, attn_mask, self.in_mv_channels, self.in_s_channels
         )
-        reference = self._join_reference(mv, offsets, join_reference)
+        attn_mask = self._mask("attn_mask", attn_mask, mv, mv.shape[-3], self.attention_config.num_heads)
+        reference = self._join_reference(mv, offsets, join_reference, attn_mask)
         packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
         return self._run(
             mv,
@@ -298,10 +320,26 @@ class GATr(_GATrBase):
         )
 
 
-def _default_reference(mv: Tensor, offsets: Tensor | None) -> Tensor:
-    """GATr's join reference: the mean over items and channels, per batch element or per packed set."""
+def _attended_items(attn_mask: Tensor) -> Tensor:
+    """The items some query may attend to, ``(..., items)`` bool, from a checked mask
+    (``(items, items)`` or ``(batch..., heads or 1, items, items)``)."""
+    keys = attended_keys(attn_mask)
+    return keys if attn_mask.ndim == 2 else keys.any(dim=-2)
+
+
+def _default_reference(mv: Tensor, offsets: Tensor | None, keep: Tensor | None = None) -> Tensor:
+    """GATr's join reference: the mean over items and channels, per batch element or per packed set.
+
+    ``keep`` (broadcastable to ``(batch..., items)``, bool) restricts the mean to those items;
+    the others are left out with ``torch.where`` (a NaN in them does not reach the mean).
+    """
     if offsets is None:
-        return mv.mean(dim=(-3, -2), keepdim=True)  # (batch..., 1, 1, dim)
+        if keep is None:
+            return mv.mean(dim=(-3, -2), keepdim=True)  # (batch..., 1, 1, dim)
+        keep = keep.expand(mv.shape[:-2])[..., None, None]  # (batch..., items, 1, 1)
+        total = torch.where(keep, mv, mv.new_zeros(())).sum(dim=(-3, -2), keepdim=True)
+        count = keep.sum(dim=-3, keepdim=True).clamp_min(1) * mv.shape[-2]
+        return total / count.to(mv.dtype)
     offsets = offsets.to(device=mv.device, dtype=torch.int64)
     item = torch.arange(mv.shape[0], device=mv.device)
     which = torch.searchsorted(offsets[1:].contiguous(), item, right=True)  # the set of each item
@@ -450,7 +488,7 @@ class ConditionalGATr(_GATrBase):
         scalars: Tensor | None = None,
         condition_scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
-        cross_attn_mask: Tensor | None = None,
+        crossattn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
         is_causal: bool = False,
         *,
@@ -458,8 +496,12 @@ class ConditionalGATr(_GATrBase):
         condition_offsets: Tensor | None = None,
         max_items: int | None = None,
         condition_max_items: int | None = None,
+        cross_attn_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         who, cwho = self.who, f"{self.who} condition"
+        crossattn_mask = mask_alias(who, "crossattn_mask", crossattn_mask, "cross_attn_mask", cross_attn_mask)
+        check_tensor(who, "mv", mv)
+        check_tensor(who, "condition_mv", condition_mv)
         if mv.is_nested != condition_mv.is_nested:
             raise ValueError(f"{who}: give the inputs and the condition both as nested tensors or neither")
         mv, scalars, offsets, nested = unnest_sets(who, mv, scalars, offsets)
@@ -475,7 +517,7 @@ class ConditionalGATr(_GATrBase):
             condition_scalars,
             condition_offsets,
             condition_max_items,
-            cross_attn_mask,
+            crossattn_mask,
             self.condition_mv_channels,
             self.condition_s_channels,
             name="offsets_k",
@@ -488,7 +530,15 @@ class ConditionalGATr(_GATrBase):
                 f"(batch..., condition_items, channels, dim) with the same batch dims, got "
                 f"{tuple(mv.shape)} and {tuple(condition_mv.shape)}"
             )
-        reference = self._join_reference(mv, offsets, join_reference)
+        attn_mask = self._mask("attn_mask", attn_mask, mv, mv.shape[-3], self.attention_config.num_heads)
+        crossattn_mask = self._mask(
+            "crossattn_mask",
+            crossattn_mask,
+            mv,
+            condition_mv.shape[-3],
+            self.cross_attention_config.num_heads,
+        )
+        reference = self._join_reference(mv, offsets, join_reference, attn_mask)
         packing: dict[str, Any] = {
             "offsets": offsets,
             "condition_offsets": condition_offsets,
@@ -499,7 +549,7 @@ class ConditionalGATr(_GATrBase):
         return self._run(
             mv,
             scalars,
-            lambda h, s: (h, condition_mv, s, cs, attn_mask, cross_attn_mask, reference, is_causal),
+            lambda h, s: (h, condition_mv, s, cs, attn_mask, crossattn_mask, reference, is_causal),
             packing,
             offsets,
             max_items,
