@@ -27,6 +27,7 @@ from gatorch.layers import (
     GeometricBilinear,
     GeoMLP,
     SelfAttention,
+    SlimBlock,
     SlimSelfAttention,
 )
 from gatorch.layers.fields import (
@@ -391,6 +392,8 @@ def _entry_points() -> dict[str, Callable[[Callable[[Tensor], Any]], Any]]:
             ConditionalGATrBlock(PGA3, 2, 2, 2, 2, {"num_heads": HEADS}, {"num_heads": HEADS}),
             (torch.randn(B, N, 2, 16), torch.randn(B, NC, 2, 16), _s(B, N), _s(B, NC)),
         ),
+        "SlimSelfAttention": (SlimSelfAttention(STA, 2, 2, HEADS), (torch.randn(B, N, 4, 2), _s(B, N))),
+        "SlimBlock": (SlimBlock(STA, 2, 2, HEADS), (torch.randn(B, N, 4, 2), _s(B, N))),
         "GATr": (g, (_mv(B, N), _s(B, N))),
         "ConditionalGATr": (cg, (_mv(B, N), _mv(B, NC), _s(B, N), _s(B, NC))),
         "GATrSlim": (sl, (_v(B, N), _s(B, N))),
@@ -407,7 +410,8 @@ def _entry_points() -> dict[str, Callable[[Callable[[Tensor], Any]], Any]]:
 
 ENTRY_POINTS = [
     "EquiLinear", "GeometricBilinear", "EquiLayerNorm", "GeoMLP", "SelfAttention", "CrossAttention",
-    "GATrBlock", "ConditionalGATrBlock", "GATr", "ConditionalGATr", "GATrSlim", "ConditionalGATrSlim",
+    "GATrBlock", "ConditionalGATrBlock", "SlimSelfAttention", "SlimBlock", "GATr", "ConditionalGATr",
+    "GATrSlim", "ConditionalGATrSlim",
     "CliffordGNN", "CSMPN", "CliffordConv2d", "CliffordLinear", "CliffordSpectralConv2d",
     "CliffordBatchNorm2d", "EquiFieldGroupNorm", "CliffordResNet",
 ]  # fmt: skip

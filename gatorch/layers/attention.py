@@ -258,8 +258,10 @@ class SelfAttention(_AttentionBase):
     ------
     ``forward(mv, scalars=None, attn_mask=None, is_causal=False) -> (mv_out, s_out)`` with
     ``mv: (batch..., items, mv_channels, dim)``, ``scalars: (batch..., items, s_channels)``,
-    ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)`` or
-    ``(batch..., items, items)``; ``is_causal``: item ``i`` attends to items ``j <= i``
+    ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)``,
+    ``(batch..., items, items)`` or ``(batch..., heads or 1, items, items)``
+    (:func:`~gatorch.functional.attention.check_attn_mask`; integer masks raise
+    ``TypeError``); ``is_causal``: item ``i`` attends to items ``j <= i``
     only (with ``attn_mask`` too when both are given).
 
     Variable-size sets: ``forward(mv, scalars, offsets=offsets, max_items=m)`` with
@@ -361,7 +363,8 @@ class CrossAttention(_AttentionBase):
     ``forward(mv, context_mv, scalars=None, context_scalars=None, attn_mask=None, is_causal=False)``
     with ``mv: (batch..., items_q, mv_channels, dim)``,
     ``context_mv: (batch..., items_k, context_mv_channels, dim)``, ``attn_mask`` of shape
-    ``(items_q, items_k)`` or ``(batch..., items_q, items_k)``, ``is_causal``: query ``i``
+    ``(items_q, items_k)``, ``(batch..., items_q, items_k)`` or ``(batch..., heads or 1,
+    items_q, items_k)``, ``is_causal``: query ``i``
     attends to context items ``j <= i`` only (top-left aligned, as in SDPA); returns
     ``(batch..., items_q, out_mv_channels, dim)`` and ``(batch..., items_q, out_s_channels)``.
     Packed sets: ``offsets=`` / ``context_offsets=`` (query set ``i`` attends to context set

@@ -140,7 +140,8 @@ class ConditionalGATrBlock(nn.Module):
     cross_attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
     ``mv: (batch..., items, mv_channels, dim)``,
     ``condition_mv: (batch..., condition_items, condition_mv_channels, dim)``,
-    ``attn_mask: (..., items, items)`` and ``cross_attn_mask: (..., items, condition_items)``.
+    ``attn_mask: (..., items, items)`` and ``cross_attn_mask: (..., items, condition_items)``
+    (``crossattn_mask=``, the nets' name, is an alias).
     Packed sets: ``offsets=``, ``condition_offsets=`` (set ``i`` attends to condition set
     ``i``), ``max_items=``, ``condition_max_items=``, with ``(total_items, channels, dim)``
     inputs, as in :class:`SelfAttention` and :class:`CrossAttention`.

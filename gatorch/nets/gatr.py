@@ -211,8 +211,9 @@ class GATr(_GATrBase):
     ------
     ``forward(mv, scalars=None, attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
     ``mv: (batch..., items, in_mv_channels, dim)``, ``scalars: (batch..., items, in_s_channels)``,
-    ``attn_mask`` of shape ``(items, items)`` or ``(batch..., items, items)`` (boolean,
-    ``True`` = may attend, or additive), ``join_reference`` broadcastable to
+    ``attn_mask`` of shape ``(items, items)``, ``(batch..., items, items)`` or
+    ``(batch..., heads or 1, items, items)`` (boolean, ``True`` = may attend, or additive
+    float; integer masks raise ``TypeError``: use ``mask.bool()``), ``join_reference`` broadcastable to
     ``(batch..., items, channels, dim)``, ``is_causal=True`` for causal attention (item ``i``
     sees items ``<= i``; combined with ``attn_mask`` when both are given); returns
     ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
@@ -226,6 +227,12 @@ class GATr(_GATrBase):
     * nested: ``mv`` (and ``scalars``) nested tensors with the jagged layout,
       ``torch.nested.nested_tensor([...], layout=torch.jagged)`` of ``(n_i, channels, dim)``
       sets; returns nested tensors.
+
+    Non-finite values: a NaN or inf in an item no query may attend to (masked out of every
+    key) reaches no other item (its keys and values are zeroed before the attention and the
+    default join reference is then the mean over the attended items only); in an attended
+    item it propagates. Inputs are checked once here: a tensor (not a NumPy array), of the
+    net's dtype unless autocast is active, scalars with the multivectors' leading dims.
 
     Each set is then processed as if it ran alone (attention within the set; the default
     join reference is the set's mean), see
@@ -399,12 +406,14 @@ class ConditionalGATr(_GATrBase):
     Shapes
     ------
     ``forward(mv, condition_mv, scalars=None, condition_scalars=None, attn_mask=None,
-    cross_attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
+    crossattn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
     ``mv: (batch..., items, in_mv_channels, dim)``,
     ``condition_mv: (batch..., condition_items, condition_mv_channels, dim)``,
     ``scalars: (batch..., items, in_s_channels)``,
     ``condition_scalars: (batch..., condition_items, condition_s_channels)``,
-    ``attn_mask: (..., items, items)``, ``cross_attn_mask: (..., items, condition_items)``;
+    ``attn_mask: (..., items, items)``, ``crossattn_mask: (..., items, condition_items)``
+    (the shapes and dtypes of :class:`GATr`'s mask; ``cross_attn_mask=`` is an alias, a
+    ``TypeError`` if both are given);
     returns ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
     Variable-size sets as in :class:`GATr`: packed, with ``offsets=`` and
     ``condition_offsets=`` (set ``i`` attends to condition set ``i``; ``max_items=``,

@@ -288,7 +288,9 @@ class GATrSlim(_SlimNetBase):
     with ``vectors: (batch..., items, in_v_channels, alg.n)`` (grade-1 components in the
     algebra's blade order: ``(t, x, y, z)`` on STA), ``scalars: (batch..., items, in_s_channels)``;
     ``attn_mask`` boolean (``True`` = may attend) or additive of shape ``(items, items)``,
-    ``(batch..., items, items)`` or ``(batch..., heads, items, items)``; ``is_causal=True``:
+    ``(batch..., items, items)`` or ``(batch..., heads or 1, items, items)`` (integer masks
+    raise ``TypeError``; keys no query may attend to are zeroed, so a NaN in a masked-out item
+    reaches no other item); ``is_causal=True``:
     item ``i`` attends to items ``<= i``. Returns ``(batch..., items, out_v_channels, alg.n)``
     and ``(batch..., items, out_s_channels)``.
 
@@ -419,7 +421,8 @@ class ConditionalGATrSlim(_SlimNetBase):
     ``vectors_cond: (batch..., items_cond, v_channels_cond, alg.n)``,
     ``scalars: (batch..., items, in_s_channels)``,
     ``scalars_cond: (batch..., items_cond, s_channels_cond)``; ``attn_mask`` (items x items)
-    and ``crossattn_mask`` (items x items_cond) as in :class:`GATrSlim`; ``is_causal`` applies
+    and ``crossattn_mask`` (items x items_cond; alias ``cross_attn_mask=``, ``ConditionalGATr``'s
+    former name) as in :class:`GATrSlim`; ``is_causal`` applies
     to the self-attention. Returns ``(batch..., items, out_v_channels, alg.n)`` and
     ``(batch..., items, out_s_channels)``. Variable-size sets as in :class:`GATrSlim`: packed,
     with ``offsets=`` and ``condition_offsets=`` (set ``i`` cross-attends to condition set
