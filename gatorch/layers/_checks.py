@@ -38,23 +38,106 @@ def check_linear_channels(
         check_int(who, name, value, least)
 
 
-def check_mv(alg: Algebra, mv: object, channels: int, who: str) -> None:
-    """Raise unless ``mv`` is a ``(..., channels, alg.dim)`` floating tensor."""
+def check_mv(alg: Algebra, mv: object, channels: int, who: str, dtype: torch.dtype | None = None) -> None:
+    """Raise unless ``mv`` is a ``(..., channels, alg.dim)`` floating tensor (of ``dtype``, when
+    given: see :func:`check_dtype`)."""
+    check_tensor(who, "input", mv)
     alg.check_dim(mv, f"{who} input")
     assert isinstance(mv, torch.Tensor)
     if mv.ndim < 2 or mv.shape[-2] != channels:
         raise ValueError(
             f"{who}: expected input of shape (..., {channels}, {alg.dim}), got {tuple(mv.shape)}"
         )
+    check_dtype(who, mv, dtype)
 
 
-def check_scalars(scalars: object, channels: int, who: str) -> None:
-    """Raise unless ``scalars`` matches ``channels`` scalar channels (``None`` or empty when 0)."""
+def check_scalars(scalars: object, channels: int, who: str, dtype: torch.dtype | None = None) -> None:
+    """Raise unless ``scalars`` matches ``channels`` scalar channels (``None`` or empty when 0),
+    of ``dtype`` when given (see :func:`check_dtype`)."""
+    check_tensor(who, "scalars", scalars, optional=True)
     if channels:
         if not isinstance(scalars, torch.Tensor) or scalars.shape[-1] != channels:
             got = tuple(scalars.shape) if isinstance(scalars, torch.Tensor) else scalars
             raise ValueError(f"{who}: expected scalars of shape (..., {channels}), got {got}")
+        check_dtype(who, scalars, dtype, "scalars")
     elif isinstance(scalars, torch.Tensor) and scalars.shape[-1] != 0:
         raise ValueError(
             f"{who} was built with s_channels=0 but received scalars of shape {tuple(scalars.shape)}"
         )
+
+
+def _type_name(x: object) -> str:
+    """``numpy.ndarray``, ``list``: the type of ``x`` with its package (none for builtins)."""
+    t = type(x)
+    module = t.__module__.split(".")[0]
+    return t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
+
+
+def check_tensor(who: str, name: str, x: object, optional: bool = False) -> None:
+    """Raise ``TypeError`` unless ``x`` is a ``torch.Tensor`` (or ``None`` when ``optional``).
+
+    A NumPy array gets the hint to convert it with :func:`torch.from_numpy`.
+    """
+    if isinstance(x, torch.Tensor) or (optional and x is None):
+        return
+    got = _type_name(x)
+    hint = "; use torch.from_numpy" if got.startswith("numpy.") else ""
+    raise TypeError(f"{who}: expected {name} as a torch.Tensor, got {got}{hint}")
+
+
+def module_dtype(module: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of ``module``'s first floating-point parameter (``None`` when it has none)."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return None
+
+
+def check_dtype(who: str, x: object, dtype: torch.dtype | None, name: str = "input") -> None:
+    """Raise ``TypeError`` when a floating tensor ``x`` and the module's ``dtype`` differ.
+
+    Skipped under an active :func:`torch.autocast` for ``x``'s device (where bf16 / fp16
+    inputs to a float32 module are legitimate) and when ``dtype`` is ``None`` (a module
+    without parameters). Static metadata only: no host sync, traces under ``torch.compile``.
+    """
+    if dtype is None or not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dtype == dtype:
+        return
+    if torch.is_autocast_enabled(x.device.type):
+        return
+    raise TypeError(
+        f"{who}: {name} has dtype {x.dtype} but the module's parameters are {dtype}; convert the "
+        f"input with .to({dtype}) or the module with .to({x.dtype}) (or run under torch.autocast)"
+    )
+
+
+def check_scalars_match(who: str, mv: torch.Tensor, scalars: object, channels: int, what: str = "mv") -> None:
+    """Raise ``ValueError`` unless ``scalars`` has the leading dims of the items ``mv: (..., c, dim)``.
+
+    ``scalars`` must be ``(..., channels)`` with ``...`` = ``mv.shape[:-2]`` (``None`` passes,
+    as do empty scalars when ``channels == 0``).
+    """
+    if not isinstance(scalars, torch.Tensor) or (channels == 0 and scalars.shape[-1] == 0):
+        return
+    lead = tuple(mv.shape[:-2])
+    if tuple(scalars.shape[:-1]) != lead:
+        raise ValueError(
+            f"{who}: expected scalars of shape {(*lead, channels)} (batch..., items, {channels}) to "
+            f"match {what} of shape {tuple(mv.shape)}, got {tuple(scalars.shape)}"
+        )
+
+
+def mask_alias(
+    who: str, name: str, value: torch.Tensor | None, alias: str, alias_value: torch.Tensor | None
+) -> torch.Tensor | None:
+    """The value of keyword ``name`` given under it or under its ``alias`` (``TypeError`` if both)."""
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{who}: got both {name}= and its alias {alias}=; give one")
+    return alias_value
+
+
+def check_input(who: str, x: object, module: torch.nn.Module, name: str = "input") -> None:
+    """``x`` is a ``torch.Tensor`` (:func:`check_tensor`) of ``module``'s dtype (:func:`check_dtype`)."""
+    check_tensor(who, name, x)
+    check_dtype(who, x, module_dtype(module), name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,8 +16,9 @@ from gatorch.functional.attention import (
     geometric_attention,
     packed_geometric_attention,
 )
+from gatorch.functional.attention.masks import check_attn_mask
 from gatorch.functional.attention.sets import check_packed_sets
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_mv, check_scalars, module_dtype
 from gatorch.layers.config import AttentionConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.linear import EquiLinear
@@ -32,33 +34,17 @@ def _split_heads(t: Tensor, heads: int, per_head: int) -> Tensor:
 
 
 def _prepare_mask(
-    attn_mask: Tensor | None, batch: tuple[int, ...], items_q: int, items_k: int
+    who: str, attn_mask: Tensor | None, batch: tuple[int, ...], heads: int, items_q: int, items_k: int
 ) -> Tensor | None:
-    """Bring a user mask of shape ``(items_q, items_k)`` or ``(batch..., items_q, items_k)`` to SDPA's."""
-    if attn_mask is None:
-        return None
-    if not isinstance(attn_mask, torch.Tensor):
-        raise TypeError(f"attn_mask must be a tensor, got {type(attn_mask).__name__}")
-    if attn_mask.ndim < 2 or attn_mask.shape[-2:] != (items_q, items_k):
-        raise ValueError(
-            f"attn_mask: expected shape (..., {items_q}, {items_k}) (queries x keys), "
-            f"got {tuple(attn_mask.shape)}"
-        )
-    if attn_mask.ndim == 2:
-        return attn_mask
-    lead = attn_mask.shape[:-2]
-    try:
-        target = torch.broadcast_shapes(lead, batch)
-    except RuntimeError:
-        raise ValueError(
-            f"attn_mask: leading dims {tuple(lead)} do not broadcast against the batch dims {batch}"
-        ) from None
-    if target != batch:
-        raise ValueError(
-            f"attn_mask: leading dims {tuple(lead)} do not broadcast against the batch dims {batch}"
-        )
-    m = attn_mask.expand(*batch, items_q, items_k).reshape(-1, 1, items_q, items_k)
-    return m
+    """A user mask (checked by :func:`check_attn_mask`) for the flattened batch:
+    ``(items_q, items_k)`` or ``(B, heads or 1, items_q, items_k)``."""
+    mask = check_attn_mask(who, attn_mask, batch, heads, items_q, items_k)
+    if mask is None or mask.ndim == 2:
+        return mask
+    head = mask.shape[-3]
+    if all(d == 1 for d in mask.shape[:-3]):
+        return mask.reshape(1, head, items_q, items_k)
+    return mask.expand(*batch, head, items_q, items_k).reshape(math.prod(batch), head, items_q, items_k)
 
 
 class _AttentionBase(nn.Module):
@@ -189,7 +175,7 @@ class _AttentionBase(nn.Module):
                 layout=self.layout,
             )
         else:
-            mask = _prepare_mask(attn_mask, batch, q_mv.shape[2], k_mv.shape[2])
+            mask = _prepare_mask(self.who, attn_mask, batch, h, q_mv.shape[2], k_mv.shape[2])
             out_mv, out_s = geometric_attention(
                 self.alg,
                 q_mv,
@@ -232,14 +218,15 @@ def _flatten_batch(mv: Tensor, s: Tensor | None) -> tuple[Tensor, Tensor | None,
             f"got {tuple(mv.shape)}"
         )
     batch = tuple(mv.shape[:-3])
-    mv = mv.reshape(-1, *mv.shape[-3:])
+    flat = math.prod(batch)  # explicit (not -1): 0 items is a valid, empty input
+    mv = mv.reshape(flat, *mv.shape[-3:])
     if s is not None:
         if tuple(s.shape[:-1]) != (*batch, mv.shape[1]):
             raise ValueError(
                 f"attention: scalars of shape {tuple(s.shape)} do not match multivectors of shape "
                 f"{(*batch, *mv.shape[1:])} (expected (batch..., items, s_channels))"
             )
-        s = s.reshape(-1, *s.shape[-2:])
+        s = s.reshape(flat, *s.shape[-2:])
     return mv, s, batch
 
 
@@ -271,8 +258,10 @@ class SelfAttention(_AttentionBase):
     ------
     ``forward(mv, scalars=None, attn_mask=None, is_causal=False) -> (mv_out, s_out)`` with
     ``mv: (batch..., items, mv_channels, dim)``, ``scalars: (batch..., items, s_channels)``,
-    ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)`` or
-    ``(batch..., items, items)``; ``is_causal``: item ``i`` attends to items ``j <= i``
+    ``attn_mask``: boolean (``True`` = may attend) or additive, shape ``(items, items)``,
+    ``(batch..., items, items)`` or ``(batch..., heads or 1, items, items)``
+    (:func:`~gatorch.functional.attention.check_attn_mask`; integer masks raise
+    ``TypeError``); ``is_causal``: item ``i`` attends to items ``j <= i``
     only (with ``attn_mask`` too when both are given).
 
     Variable-size sets: ``forward(mv, scalars, offsets=offsets, max_items=m)`` with
@@ -331,8 +320,9 @@ class SelfAttention(_AttentionBase):
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         qm, qs = self.q_channels
-        check_mv(self.alg, mv, qm, "SelfAttention")
-        check_scalars(scalars, qs, "SelfAttention")
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, qm, "SelfAttention", dtype)
+        check_scalars(scalars, qs, "SelfAttention", dtype)
         check_packed_sets(
             "SelfAttention", mv, offsets, max_items, scalars=scalars if qs else None, attn_mask=attn_mask,
             what="multivectors",
@@ -373,7 +363,8 @@ class CrossAttention(_AttentionBase):
     ``forward(mv, context_mv, scalars=None, context_scalars=None, attn_mask=None, is_causal=False)``
     with ``mv: (batch..., items_q, mv_channels, dim)``,
     ``context_mv: (batch..., items_k, context_mv_channels, dim)``, ``attn_mask`` of shape
-    ``(items_q, items_k)`` or ``(batch..., items_q, items_k)``, ``is_causal``: query ``i``
+    ``(items_q, items_k)``, ``(batch..., items_q, items_k)`` or ``(batch..., heads or 1,
+    items_q, items_k)``, ``is_causal``: query ``i``
     attends to context items ``j <= i`` only (top-left aligned, as in SDPA); returns
     ``(batch..., items_q, out_mv_channels, dim)`` and ``(batch..., items_q, out_s_channels)``.
     Packed sets: ``offsets=`` / ``context_offsets=`` (query set ``i`` attends to context set
@@ -423,10 +414,11 @@ class CrossAttention(_AttentionBase):
         context_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         (qm, qs), (km, ks) = self.q_channels, self.kv_channels
-        check_mv(self.alg, mv, qm, "CrossAttention")
-        check_mv(self.alg, context_mv, km, "CrossAttention context")
-        check_scalars(scalars, qs, "CrossAttention")
-        check_scalars(context_scalars, ks, "CrossAttention context")
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, qm, "CrossAttention", dtype)
+        check_mv(self.alg, context_mv, km, "CrossAttention context", dtype)
+        check_scalars(scalars, qs, "CrossAttention", dtype)
+        check_scalars(context_scalars, ks, "CrossAttention context", dtype)
         if (offsets is None) != (context_offsets is None):
             raise ValueError("CrossAttention: packed sets need both offsets and context_offsets")
         check_packed_sets(

@@ -21,7 +21,7 @@ from gatorch.functional.steerable import (
     steerable_plan,
     steerable_tables,
 )
-from gatorch.layers._checks import check_algebra, check_int, check_mv
+from gatorch.layers._checks import check_algebra, check_int, check_mv, module_dtype
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.policy import check_kernel_policy, set_kernel_policy
 
@@ -123,7 +123,7 @@ class GeometricBilinear(nn.Module):
     def forward(
         self, mv: Tensor, scalars: Tensor | None = None, join_reference: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.in_channels, "GeometricBilinear")
+        check_mv(self.alg, mv, self.in_channels, "GeometricBilinear", module_dtype(self))
         policy = self.kernel_policy
         parts = [gp(self.alg, self.left(mv, scalars)[0], self.right(mv, scalars)[0], policy=policy)]
         if self.join:
@@ -306,7 +306,7 @@ class SteerableGeometricProduct(nn.Module):
         )
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.channels, type(self).__name__)
+        check_mv(self.alg, mv, self.channels, type(self).__name__, module_dtype(self))
         right, _ = self.right(mv, scalars)
         if self.normalization is not None:
             right = grade_normalize(self.alg, right, self.normalization)

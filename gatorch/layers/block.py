@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
-from gatorch.layers._checks import check_algebra
+from gatorch.layers._checks import check_algebra, check_mv, mask_alias, module_dtype
 from gatorch.layers.attention import CrossAttention, SelfAttention
 from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig
 from gatorch.layers.mlp import GeoMLP
@@ -92,6 +92,7 @@ class GATrBlock(nn.Module):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        check_mv(self.alg, mv, self.attention.q_channels[0], "GATrBlock", module_dtype(self))
         s_in = scalars if self.s_channels else None
         h, hs = self.norm_attn(mv, s_in)
         h, hs = self.attention(
@@ -139,7 +140,8 @@ class ConditionalGATrBlock(nn.Module):
     cross_attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
     ``mv: (batch..., items, mv_channels, dim)``,
     ``condition_mv: (batch..., condition_items, condition_mv_channels, dim)``,
-    ``attn_mask: (..., items, items)`` and ``cross_attn_mask: (..., items, condition_items)``.
+    ``attn_mask: (..., items, items)`` and ``cross_attn_mask: (..., items, condition_items)``
+    (``crossattn_mask=``, the nets' name, is an alias).
     Packed sets: ``offsets=``, ``condition_offsets=`` (set ``i`` attends to condition set
     ``i``), ``max_items=``, ``condition_max_items=``, with ``(total_items, channels, dim)``
     inputs, as in :class:`SelfAttention` and :class:`CrossAttention`.
@@ -195,7 +197,13 @@ class ConditionalGATrBlock(nn.Module):
         condition_offsets: Tensor | None = None,
         max_items: int | None = None,
         condition_max_items: int | None = None,
+        crossattn_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
+        who = "ConditionalGATrBlock"
+        cross_attn_mask = mask_alias(
+            who, "cross_attn_mask", cross_attn_mask, "crossattn_mask", crossattn_mask
+        )
+        check_mv(self.alg, mv, self.attention.q_channels[0], who, module_dtype(self))
         has_s, has_cs = bool(self.s_channels), bool(self.condition_s_channels)
         h, hs = self.norm_attn(mv, scalars if has_s else None)
         h, hs = self.attention(

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.linear import equi_linear, equi_linear_readout, invariant_components, linear_plan
 from gatorch.functional.policy import KernelPolicy
-from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars, module_dtype
 from gatorch.layers.policy import check_kernel_policy
 
 __all__ = ["EquiLinear", "MVScalarLinear"]
@@ -90,8 +90,9 @@ class MVScalarLinear(nn.Module):
         ``in_s_channels > 0``); ``mv_out: (..., out_channels, dim)``, ``s_out: (...,
         out_s_channels)``.
         """
-        check_mv(self.alg, mv, self.in_channels, self._who)
-        check_scalars(scalars, self.in_s_channels, self._who)
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, self.in_channels, self._who, dtype)
+        check_scalars(scalars, self.in_s_channels, self._who, dtype)
         extra = self._invariant_term(scalars)  # added to the invariant blades: scalar inputs and the bias
         out, s_out = self._mv_map(mv, extra)
         if s_out is None:

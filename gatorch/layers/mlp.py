@@ -9,7 +9,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_mv, check_scalars, module_dtype
 from gatorch.layers.bilinear import GeometricBilinear, SteerableGeometricProduct
 from gatorch.layers.config import CliffordMLPConfig, MLPConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
@@ -90,8 +90,9 @@ class GeoMLP(nn.Module):
     def forward(
         self, mv: Tensor, scalars: Tensor | None = None, join_reference: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.mv_channels, "GeoMLP")
-        check_scalars(scalars, self.s_channels, "GeoMLP")
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, self.mv_channels, "GeoMLP", dtype)
+        check_scalars(scalars, self.s_channels, "GeoMLP", dtype)
         h, s = self.bilinear(mv, scalars, join_reference=join_reference)
         if self.bilinear_norm is not None:
             h, s = self.bilinear_norm(h, s if s.shape[-1] else None)

@@ -170,7 +170,7 @@ class EquiLayerNorm(nn.Module):
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if self.weight is not None:
-            check_mv(self.alg, mv, self.weight.shape[0], "EquiLayerNorm")
+            check_mv(self.alg, mv, self.weight.shape[0], "EquiLayerNorm", self.weight.dtype)
         out = equi_layer_norm(self.alg, mv, self.eps, statistic=self.statistic, eps_mode=self.eps_mode)
         if self.weight is not None:
             w = self.weight[:, self._grade_of_blade] if self.affine == "grade" else self.weight

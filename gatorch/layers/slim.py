@@ -56,7 +56,7 @@ from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention.sets import check_packed_sets
 from gatorch.functional.attention.slim import heads_mask, packed_slim_attention, slim_attention
 from gatorch.functional.precision import as_dtype, no_autocast, wide_dtype
-from gatorch.layers._checks import check_algebra, check_int
+from gatorch.layers._checks import check_algebra, check_input, check_int, mask_alias
 
 __all__ = [
     "NONLINEARITIES",
@@ -615,6 +615,7 @@ class SlimSelfAttention(_SlimAttentionBase):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        check_input(self.who, vectors, self, "vectors")
         check_packed_sets(
             self.who, vectors, offsets, max_items, scalars=scalars, attn_mask=attn_mask, what="vectors",
             shape="(total_items, n, channels)",
@@ -704,6 +705,7 @@ class SlimCrossAttention(_SlimAttentionBase):
         max_items: int | None = None,
         context_max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        check_input(self.who, vectors_q, self, "vectors_q")
         if (offsets is None) != (context_offsets is None):
             raise ValueError(f"{self.who}: packed sets need both offsets and context_offsets")
         check_packed_sets(
@@ -809,6 +811,7 @@ class SlimBlock(nn.Module):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        check_input("SlimBlock", vectors, self, "vectors")
         h_v, h_s = self.norm1(vectors, scalars)
         h_v, h_s = self.attention(
             h_v, h_s, attn_mask=attn_mask, is_causal=is_causal, offsets=offsets, max_items=max_items
@@ -836,10 +839,11 @@ class ConditionalSlimBlock(nn.Module):
     ``forward(vectors, vectors_cond, scalars, scalars_cond, attn_mask=None,
     crossattn_mask=None, is_causal=False) -> (vectors, scalars)`` with
     ``vectors: (batch..., items, n, v_channels)``,
-    ``vectors_cond: (batch..., items_cond, n, v_channels_cond)``, scalars likewise.
-    Packed sets: ``offsets=``, ``condition_offsets=`` (set ``i`` cross-attends to condition set
-    ``i``), ``max_items=``, ``condition_max_items=``, with ``(total_items, n, channels)``
-    vectors, as in :class:`SlimSelfAttention` and :class:`SlimCrossAttention`.
+    ``vectors_cond: (batch..., items_cond, n, v_channels_cond)``, scalars likewise;
+    ``cross_attn_mask=`` is an alias of ``crossattn_mask=``. Packed sets: ``offsets=``,
+    ``condition_offsets=`` (set ``i`` cross-attends to condition set ``i``), ``max_items=``,
+    ``condition_max_items=``, with ``(total_items, n, channels)`` vectors, as in
+    :class:`SlimSelfAttention` and :class:`SlimCrossAttention`.
     """
 
     def __init__(
@@ -901,9 +905,13 @@ class ConditionalSlimBlock(nn.Module):
         condition_offsets: Tensor | None = None,
         max_items: int | None = None,
         condition_max_items: int | None = None,
+        cross_attn_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
+        who = "ConditionalSlimBlock"
+        crossattn_mask = mask_alias(who, "crossattn_mask", crossattn_mask, "cross_attn_mask", cross_attn_mask)
+        check_input(who, vectors, self, "vectors")
         if (offsets is None) != (condition_offsets is None):
-            raise ValueError("ConditionalSlimBlock: packed sets need both offsets and condition_offsets")
+            raise ValueError(f"{who}: packed sets need both offsets and condition_offsets")
         h_v, h_s = self.norm1(vectors, scalars)
         h_v, h_s = self.selfattention(
             h_v, h_s, attn_mask=attn_mask, is_causal=is_causal, offsets=offsets, max_items=max_items

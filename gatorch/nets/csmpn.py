@@ -73,7 +73,7 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
-from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars, module_dtype
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.message_passing import AGGREGATIONS
 from gatorch.layers.zoo.csmpn import CSMPNLayer, SimplexEmbedding
@@ -236,14 +236,15 @@ class CSMPN(nn.Module):
                 f"{who}: the net embeds simplices up to dimension max_dim={self.max_dim}, "
                 f"got a complex of dimension {cx.max_dim}"
             )
-        check_mv(self.alg, mv, self.in_mv_channels, who)
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, self.in_mv_channels, who, dtype)
         expected = (cx.num_vertices, self.in_mv_channels, self.alg.dim)
         if tuple(mv.shape) != expected:
             raise ValueError(
                 f"{who}: expected mv of shape {expected} (num_vertices, in_mv_channels, dim), "
                 f"got {tuple(mv.shape)}"
             )
-        check_scalars(scalars, self.in_s_channels, who)
+        check_scalars(scalars, self.in_s_channels, who, dtype)
         if scalars is None:
             return mv.new_zeros(mv.shape[0], 0)
         if scalars.shape != (cx.num_vertices, self.in_s_channels):

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from gatorch.functional.activations import activation
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.fields.steerable_conv import spatial_blades
-from gatorch.layers._checks import check_algebra, check_int
+from gatorch.layers._checks import check_algebra, check_input, check_int
 from gatorch.layers.fields.conv import CliffordConv2d, CliffordConv3d
 from gatorch.layers.fields.fourier import CliffordSpectralConv2d, CliffordSpectralConv3d
 from gatorch.layers.fields.norm import CliffordGroupNorm2d, CliffordGroupNorm3d, EquiFieldGroupNorm
@@ -69,7 +69,10 @@ def _check_common(who: str, alg: object, spatial_dims: object, **ints: object) -
         raise ValueError(f"{who}: spatial_dims must be 2 or 3, got {spatial_dims!r}")
 
 
-def _check_field(alg: Algebra, x: Tensor, channels: int, spatial_dims: int, who: str) -> None:
+def _check_field(
+    alg: Algebra, x: Tensor, channels: int, spatial_dims: int, who: str, module: nn.Module
+) -> None:
+    check_input(who, x, module)
     alg.check_dim(x, f"{who} input")
     if x.ndim != spatial_dims + 3 or x.shape[1] != channels:
         raise ValueError(
@@ -231,8 +234,9 @@ class _CliffordNet(nn.Module):
 
     def _check_input(self, x: Tensor) -> None:
         if not self._embed:
-            _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who)
+            _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who, self)
             return
+        check_input(self.who, x, self)
         k = len(self.in_blades)
         if x.ndim != self.spatial_dims + 3 or x.shape[1] != self.in_channels or x.shape[-1] != k:
             raise ValueError(
@@ -691,7 +695,7 @@ class CliffordSteerableResNet(nn.Module):
         self.decoder = _ChannelsLast(EquiLinear(alg, hidden_channels, out_channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who)
+        _check_field(self.alg, x, self.in_channels, self.spatial_dims, self.who, self)
         h = self.encoder(x)
         for block in self.blocks:
             h = block(h)

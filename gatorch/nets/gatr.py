@@ -17,9 +17,18 @@ from torch.utils.checkpoint import checkpoint
 
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import packed_to_nested
+from gatorch.functional.attention.masks import attended_keys, check_attn_mask
 from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
 from gatorch.layers import AttentionConfig, EquiLinear, GATrBlock, MLPConfig
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars
+from gatorch.layers._checks import (
+    check_algebra,
+    check_mv,
+    check_scalars,
+    check_scalars_match,
+    check_tensor,
+    mask_alias,
+    module_dtype,
+)
 from gatorch.layers.block import ConditionalGATrBlock
 from gatorch.layers.config import NormConfig
 
@@ -103,8 +112,9 @@ class _GATrBase(nn.Module):
         **names: str,
     ) -> None:
         """Check one items input: ``(batch..., items, channels, dim)`` or packed sets."""
-        check_mv(self.alg, mv, channels, who)
-        check_scalars(scalars, s_channels, who)
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, channels, who, dtype)
+        check_scalars(scalars, s_channels, who, dtype)
         if mv.ndim < 3:
             raise ValueError(
                 f"{who}: expected mv of shape (batch..., items, {channels}, {self.alg.dim}), "
@@ -120,11 +130,21 @@ class _GATrBase(nn.Module):
             shape=f"(total_items, {channels}, {self.alg.dim})",
             **names,
         )
+        if s_channels:
+            check_scalars_match(who, mv, scalars, s_channels)
 
-    def _join_reference(self, mv: Tensor, offsets: Tensor | None, join_reference: Tensor | None) -> Tensor:
-        """The given join reference (checked), else GATr's default (after the offsets' checks)."""
+    def _mask(self, name: str, mask: Tensor | None, mv: Tensor, items_k: int, heads: int) -> Tensor | None:
+        """``mask`` checked (:func:`~gatorch.functional.attention.masks.check_attn_mask`) against
+        the items ``mv: (batch..., items, channels, dim)`` and ``items_k`` keys."""
+        return check_attn_mask(self.who, mask, tuple(mv.shape[:-3]), heads, mv.shape[-3], items_k, name=name)
+
+    def _join_reference(
+        self, mv: Tensor, offsets: Tensor | None, join_reference: Tensor | None, attn_mask: Tensor | None
+    ) -> Tensor:
+        """The given join reference (checked), else GATr's default (after the offsets' checks):
+        the mean over the items that some item may attend to (``attn_mask``, checked)."""
         if join_reference is None:
-            return _default_reference(mv, offsets)
+            return _default_reference(mv, offsets, None if attn_mask is None else _attended_items(attn_mask))
         self.alg.check_dim(join_reference, f"{self.who} join_reference")
         return join_reference
 
@@ -197,8 +217,9 @@ class GATr(_GATrBase):
     ------
     ``forward(mv, scalars=None, attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
     ``mv: (batch..., items, in_mv_channels, dim)``, ``scalars: (batch..., items, in_s_channels)``,
-    ``attn_mask`` of shape ``(items, items)`` or ``(batch..., items, items)`` (boolean,
-    ``True`` = may attend, or additive), ``join_reference`` broadcastable to
+    ``attn_mask`` of shape ``(items, items)``, ``(batch..., items, items)`` or
+    ``(batch..., heads or 1, items, items)`` (boolean, ``True`` = may attend, or additive
+    float; integer masks raise ``TypeError``: use ``mask.bool()``), ``join_reference`` broadcastable to
     ``(batch..., items, channels, dim)``, ``is_causal=True`` for causal attention (item ``i``
     sees items ``<= i``; combined with ``attn_mask`` when both are given); returns
     ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
@@ -212,6 +233,12 @@ class GATr(_GATrBase):
     * nested: ``mv`` (and ``scalars``) nested tensors with the jagged layout,
       ``torch.nested.nested_tensor([...], layout=torch.jagged)`` of ``(n_i, channels, dim)``
       sets; returns nested tensors.
+
+    Non-finite values: a NaN or inf in an item no query may attend to (masked out of every
+    key) reaches no other item (its keys and values are zeroed before the attention and the
+    default join reference is then the mean over the attended items only); in an attended
+    item it propagates. Inputs are checked once here: a tensor (not a NumPy array), of the
+    net's dtype unless autocast is active, scalars with the multivectors' leading dims.
 
     Each set is then processed as if it ran alone (attention within the set; the default
     join reference is the set's mean), see
@@ -289,11 +316,13 @@ class GATr(_GATrBase):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
+        check_tensor(self.who, "mv", mv)
         mv, scalars, offsets, nested = unnest_sets(self.who, mv, scalars, offsets)
         self._items(
             self.who, mv, scalars, offsets, max_items, attn_mask, self.in_mv_channels, self.in_s_channels
         )
-        reference = self._join_reference(mv, offsets, join_reference)
+        attn_mask = self._mask("attn_mask", attn_mask, mv, mv.shape[-3], self.attention_config.num_heads)
+        reference = self._join_reference(mv, offsets, join_reference, attn_mask)
         packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
         return self._run(
             mv,
@@ -306,10 +335,26 @@ class GATr(_GATrBase):
         )
 
 
-def _default_reference(mv: Tensor, offsets: Tensor | None) -> Tensor:
-    """GATr's join reference: the mean over items and channels, per batch element or per packed set."""
+def _attended_items(attn_mask: Tensor) -> Tensor:
+    """The items some query may attend to, ``(..., items)`` bool, from a checked mask
+    (``(items, items)`` or ``(batch..., heads or 1, items, items)``)."""
+    keys = attended_keys(attn_mask)
+    return keys if attn_mask.ndim == 2 else keys.any(dim=-2)
+
+
+def _default_reference(mv: Tensor, offsets: Tensor | None, keep: Tensor | None = None) -> Tensor:
+    """GATr's join reference: the mean over items and channels, per batch element or per packed set.
+
+    ``keep`` (broadcastable to ``(batch..., items)``, bool) restricts the mean to those items;
+    the others are left out with ``torch.where`` (a NaN in them does not reach the mean).
+    """
     if offsets is None:
-        return mv.mean(dim=(-3, -2), keepdim=True)  # (batch..., 1, 1, dim)
+        if keep is None:
+            return mv.mean(dim=(-3, -2), keepdim=True)  # (batch..., 1, 1, dim)
+        keep = keep.expand(mv.shape[:-2])[..., None, None]  # (batch..., items, 1, 1)
+        total = torch.where(keep, mv, mv.new_zeros(())).sum(dim=(-3, -2), keepdim=True)
+        count = keep.sum(dim=-3, keepdim=True).clamp_min(1) * mv.shape[-2]
+        return total / count.to(mv.dtype)
     offsets = offsets.to(device=mv.device, dtype=torch.int64)
     item = torch.arange(mv.shape[0], device=mv.device)
     which = torch.searchsorted(offsets[1:].contiguous(), item, right=True)  # the set of each item
@@ -371,12 +416,14 @@ class ConditionalGATr(_GATrBase):
     Shapes
     ------
     ``forward(mv, condition_mv, scalars=None, condition_scalars=None, attn_mask=None,
-    cross_attn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
+    crossattn_mask=None, join_reference=None, is_causal=False) -> (mv, s)`` with
     ``mv: (batch..., items, in_mv_channels, dim)``,
     ``condition_mv: (batch..., condition_items, condition_mv_channels, dim)``,
     ``scalars: (batch..., items, in_s_channels)``,
     ``condition_scalars: (batch..., condition_items, condition_s_channels)``,
-    ``attn_mask: (..., items, items)``, ``cross_attn_mask: (..., items, condition_items)``;
+    ``attn_mask: (..., items, items)``, ``crossattn_mask: (..., items, condition_items)``
+    (the shapes and dtypes of :class:`GATr`'s mask; ``cross_attn_mask=`` is an alias, a
+    ``TypeError`` if both are given);
     returns ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
     Variable-size sets as in :class:`GATr`: packed, with ``offsets=`` and
     ``condition_offsets=`` (set ``i`` attends to condition set ``i``; ``max_items=``,
@@ -462,7 +509,7 @@ class ConditionalGATr(_GATrBase):
         scalars: Tensor | None = None,
         condition_scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
-        cross_attn_mask: Tensor | None = None,
+        crossattn_mask: Tensor | None = None,
         join_reference: Tensor | None = None,
         is_causal: bool = False,
         *,
@@ -470,8 +517,12 @@ class ConditionalGATr(_GATrBase):
         condition_offsets: Tensor | None = None,
         max_items: int | None = None,
         condition_max_items: int | None = None,
+        cross_attn_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         who, cwho = self.who, f"{self.who} condition"
+        crossattn_mask = mask_alias(who, "crossattn_mask", crossattn_mask, "cross_attn_mask", cross_attn_mask)
+        check_tensor(who, "mv", mv)
+        check_tensor(who, "condition_mv", condition_mv)
         if mv.is_nested != condition_mv.is_nested:
             raise ValueError(f"{who}: give the inputs and the condition both as nested tensors or neither")
         mv, scalars, offsets, nested = unnest_sets(who, mv, scalars, offsets)
@@ -487,7 +538,7 @@ class ConditionalGATr(_GATrBase):
             condition_scalars,
             condition_offsets,
             condition_max_items,
-            cross_attn_mask,
+            crossattn_mask,
             self.condition_mv_channels,
             self.condition_s_channels,
             name="offsets_k",
@@ -500,7 +551,15 @@ class ConditionalGATr(_GATrBase):
                 f"(batch..., condition_items, channels, dim) with the same batch dims, got "
                 f"{tuple(mv.shape)} and {tuple(condition_mv.shape)}"
             )
-        reference = self._join_reference(mv, offsets, join_reference)
+        attn_mask = self._mask("attn_mask", attn_mask, mv, mv.shape[-3], self.attention_config.num_heads)
+        crossattn_mask = self._mask(
+            "crossattn_mask",
+            crossattn_mask,
+            mv,
+            condition_mv.shape[-3],
+            self.cross_attention_config.num_heads,
+        )
+        reference = self._join_reference(mv, offsets, join_reference, attn_mask)
         packing: dict[str, Any] = {
             "offsets": offsets,
             "condition_offsets": condition_offsets,
@@ -511,7 +570,7 @@ class ConditionalGATr(_GATrBase):
         return self._run(
             mv,
             scalars,
-            lambda h, s: (h, condition_mv, s, cs, attn_mask, cross_attn_mask, reference, is_causal),
+            lambda h, s: (h, condition_mv, s, cs, attn_mask, crossattn_mask, reference, is_causal),
             packing,
             offsets,
             max_items,

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.message_passing import aggregate
-from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars, module_dtype
 from gatorch.layers.config import BLOCK_NORMS, MLP_STYLES, CliffordMLPConfig
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.message_passing import AGGREGATIONS, MESSAGES, CliffordGNNLayer
@@ -207,13 +207,14 @@ class CliffordGNN(nn.Module):
     def forward(
         self, mv: Tensor, scalars: Tensor | None, edge_index: Tensor, edge_attr: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.in_mv_channels, "CliffordGNN")
+        dtype = module_dtype(self)
+        check_mv(self.alg, mv, self.in_mv_channels, "CliffordGNN", dtype)
         if mv.ndim != 3:
             raise ValueError(
                 f"CliffordGNN: expected mv of shape (nodes, {self.in_mv_channels}, {self.alg.dim}), "
                 f"got {tuple(mv.shape)}"
             )
-        check_scalars(scalars, self.in_s_channels, "CliffordGNN")
+        check_scalars(scalars, self.in_s_channels, "CliffordGNN", dtype)
         num_nodes = mv.shape[0]
         if scalars is not None and scalars.shape[:-1] != mv.shape[:1]:
             raise ValueError(

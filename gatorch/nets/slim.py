@@ -19,8 +19,9 @@ from torch.utils.checkpoint import checkpoint
 
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import packed_to_nested
+from gatorch.functional.attention.masks import check_attn_mask
 from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
-from gatorch.layers._checks import check_int
+from gatorch.layers._checks import check_dtype, check_int, check_tensor, mask_alias, module_dtype
 from gatorch.layers.slim import (
     ConditionalSlimBlock,
     SlimBlock,
@@ -165,8 +166,8 @@ class _SlimNetBase(nn.Module):
         self, vectors: object, scalars: object, v_channels: int, s_channels: int, what: str
     ) -> tuple[Tensor, Tensor]:
         n, who = self.alg.n, self.who
-        if not isinstance(vectors, Tensor):
-            raise TypeError(f"{who}: {what} must be a torch.Tensor, got {type(vectors).__name__}")
+        check_tensor(who, what, vectors)
+        assert isinstance(vectors, Tensor)
         if not vectors.is_floating_point():
             raise TypeError(f"{who}: {what} must be a floating-point tensor, got dtype {vectors.dtype}")
         if vectors.ndim < 3 or vectors.shape[-1] != n or vectors.shape[-2] != v_channels:
@@ -174,6 +175,8 @@ class _SlimNetBase(nn.Module):
                 f"{who}: expected {what} of shape (batch..., items, {v_channels}, {n}) (the {n} "
                 f"grade-1 components of {self.alg!r}), got {tuple(vectors.shape)}"
             )
+        dtype = module_dtype(self)
+        check_dtype(who, vectors, dtype, what)
         lead = tuple(vectors.shape[:-2])
         s_what = what.replace("vectors", "scalars")
         if scalars is None:
@@ -182,14 +185,24 @@ class _SlimNetBase(nn.Module):
                     f"{who}: expected {s_what} of shape (batch..., items, {s_channels}), got None"
                 )
             return vectors, vectors.new_zeros(*lead, 0)
-        if not isinstance(scalars, Tensor):
-            raise TypeError(f"{who}: {s_what} must be a torch.Tensor or None, got {type(scalars).__name__}")
+        check_tensor(who, s_what, scalars)
+        assert isinstance(scalars, Tensor)
         if tuple(scalars.shape) != (*lead, s_channels):
             raise ValueError(
                 f"{who}: expected {s_what} of shape {(*lead, s_channels)} (batch..., items, {s_channels}) "
                 f"to match {what} of shape {tuple(vectors.shape)}, got {tuple(scalars.shape)}"
             )
+        if s_channels:
+            check_dtype(who, scalars, dtype, s_what)
         return vectors, scalars
+
+    def _mask(self, name: str, mask: Tensor | None, vectors: Tensor, items_k: int) -> Tensor | None:
+        """``mask`` checked (:func:`~gatorch.functional.attention.masks.check_attn_mask`) against
+        the items ``vectors: (batch..., items, channels, n)`` and ``items_k`` keys."""
+        heads = self.config["num_heads"]
+        return check_attn_mask(
+            self.who, mask, tuple(vectors.shape[:-3]), heads, vectors.shape[-3], items_k, name=name
+        )
 
     def _run(
         self,
@@ -275,7 +288,9 @@ class GATrSlim(_SlimNetBase):
     with ``vectors: (batch..., items, in_v_channels, alg.n)`` (grade-1 components in the
     algebra's blade order: ``(t, x, y, z)`` on STA), ``scalars: (batch..., items, in_s_channels)``;
     ``attn_mask`` boolean (``True`` = may attend) or additive of shape ``(items, items)``,
-    ``(batch..., items, items)`` or ``(batch..., heads, items, items)``; ``is_causal=True``:
+    ``(batch..., items, items)`` or ``(batch..., heads or 1, items, items)`` (integer masks
+    raise ``TypeError``; keys no query may attend to are zeroed, so a NaN in a masked-out item
+    reaches no other item); ``is_causal=True``:
     item ``i`` attends to items ``<= i``. Returns ``(batch..., items, out_v_channels, alg.n)``
     and ``(batch..., items, out_s_channels)``.
 
@@ -373,6 +388,7 @@ class GATrSlim(_SlimNetBase):
             who, vectors, scalars, self.in_v_channels, self.in_s_channels, "vectors", offsets, max_items,
             attn_mask,
         )  # fmt: skip
+        attn_mask = self._mask("attn_mask", attn_mask, vectors, vectors.shape[-3])
         packing: dict[str, Any] = {"offsets": offsets, "max_items": max_items}
         return self._run(
             vectors, s, lambda h_v, h_s: (h_v, h_s, attn_mask, is_causal), packing, offsets, max_items, nested
@@ -405,7 +421,8 @@ class ConditionalGATrSlim(_SlimNetBase):
     ``vectors_cond: (batch..., items_cond, v_channels_cond, alg.n)``,
     ``scalars: (batch..., items, in_s_channels)``,
     ``scalars_cond: (batch..., items_cond, s_channels_cond)``; ``attn_mask`` (items x items)
-    and ``crossattn_mask`` (items x items_cond) as in :class:`GATrSlim`; ``is_causal`` applies
+    and ``crossattn_mask`` (items x items_cond; alias ``cross_attn_mask=``, ``ConditionalGATr``'s
+    former name) as in :class:`GATrSlim`; ``is_causal`` applies
     to the self-attention. Returns ``(batch..., items, out_v_channels, alg.n)`` and
     ``(batch..., items, out_s_channels)``. Variable-size sets as in :class:`GATrSlim`: packed,
     with ``offsets=`` and ``condition_offsets=`` (set ``i`` cross-attends to condition set
@@ -499,8 +516,10 @@ class ConditionalGATrSlim(_SlimNetBase):
         condition_offsets: Tensor | None = None,
         max_items: int | None = None,
         condition_max_items: int | None = None,
+        cross_attn_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         who = self.who
+        crossattn_mask = mask_alias(who, "crossattn_mask", crossattn_mask, "cross_attn_mask", cross_attn_mask)
         nested = isinstance(vectors, Tensor) and vectors.is_nested
         if nested != (isinstance(vectors_cond, Tensor) and vectors_cond.is_nested):
             raise ValueError(f"{who}: give the inputs and the condition both as nested tensors or neither")
@@ -528,6 +547,8 @@ class ConditionalGATrSlim(_SlimNetBase):
                 f"{who}: vectors {tuple(vectors.shape)} and vectors_cond {tuple(vectors_cond.shape)} "
                 "need the same batch dims (batch..., items, channels, n)"
             )
+        attn_mask = self._mask("attn_mask", attn_mask, vectors, vectors.shape[-3])
+        crossattn_mask = self._mask("crossattn_mask", crossattn_mask, vectors, vectors_cond.shape[-3])
         packing: dict[str, Any] = {
             "offsets": offsets,
             "condition_offsets": condition_offsets,

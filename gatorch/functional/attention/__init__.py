@@ -57,7 +57,8 @@ Package layout
 --------------
 ``features`` (the :class:`FeatureLayout` and the query/key features), ``geometric``
 (:func:`geometric_attention`, :func:`block_diagonal_mask`), ``sets`` (offsets, nested
-tensors and the one validator of packed sets, ``check_packed_sets``), ``packed`` (the
+tensors and the one validator of packed sets, ``check_packed_sets``), ``masks`` (the one
+validator of attention masks, ``check_attn_mask``), ``packed`` (the
 packed attentions and their backend dispatch), ``backends/`` (one file per backend:
 ``padded``, ``dense``, ``nested``, ``flex``) and ``slim`` (:func:`slim_attention` and
 :func:`packed_slim_attention`, the attention of the slim layers). Every name is importable
@@ -79,6 +80,7 @@ from gatorch.functional.attention.features import (
     query_key_features,
 )
 from gatorch.functional.attention.geometric import block_diagonal_mask, geometric_attention
+from gatorch.functional.attention.masks import attended_keys, check_attn_mask
 from gatorch.functional.attention.packed import (
     PACKED_BACKENDS,
     packed_geometric_attention,
@@ -90,7 +92,9 @@ from gatorch.functional.attention.slim import packed_slim_attention, slim_attent
 __all__ = [
     "PACKED_BACKENDS",
     "FeatureLayout",
+    "attended_keys",
     "block_diagonal_mask",
+    "check_attn_mask",
     "distance_components",
     "feature_layout",
     "geometric_attention",

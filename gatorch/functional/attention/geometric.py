@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from gatorch.functional.attention.features import FeatureLayout, attention_inputs, feature_layout
+from gatorch.functional.attention.masks import check_attn_mask, mask_keys
 
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import AlgebraData as Algebra
@@ -57,9 +58,13 @@ def geometric_attention(
     v_s : Tensor, shape (batch, kv_heads, items_k, v_s_channels), optional
     attn_mask : Tensor, optional
         Boolean (``True`` = may attend) or additive float mask broadcastable to
-        ``(batch, heads, items_q, items_k)``. A query row with no allowed key gives what
+        ``(batch, heads, items_q, items_k)``; integer masks are refused (``TypeError``: use
+        ``mask.bool()``), see :func:`~gatorch.functional.attention.masks.check_attn_mask`.
+        A query row with no allowed key gives what
         :func:`torch.nn.functional.scaled_dot_product_attention` gives (zeros in current
-        torch).
+        torch). Keys that no query may attend to are zeroed before SDPA, so a NaN or inf in
+        them reaches no output; a non-finite value in a key some query attends to
+        propagates (as it should).
     is_causal : bool
         Query ``i`` attends to keys ``j <= i`` only (top-left aligned when
         ``items_q != items_k``, as in SDPA). Combined with ``attn_mask`` when both are given.
@@ -95,6 +100,7 @@ def geometric_attention(
             f"geometric_attention: keys/values need {heads} heads or 1 (multi-query), got keys "
             f"{tuple(k_mv.shape)} and values {tuple(v_mv.shape)}"
         )
+    attn_mask = check_attn_mask("geometric_attention", attn_mask)
     layout = feature_layout(alg) if layout is None else layout
     out_dtype = v_mv.dtype
     wide = torch.promote_types(q_mv.dtype, torch.float32)
@@ -109,6 +115,7 @@ def geometric_attention(
                 attn_mask = attn_mask.to(wide)
             if is_causal:
                 attn_mask, is_causal = _causal_mask(attn_mask, items_q, items_k), False
+            k_feat, v = mask_keys(attn_mask, k_feat, v)
         h = torch.nn.functional.scaled_dot_product_attention(
             q_feat,
             k_feat,

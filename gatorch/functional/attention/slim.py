@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gatorch.functional.attention.masks import check_attn_mask, mask_keys
 from gatorch.functional.attention.packed import packed_scaled_dot_product_attention
 from gatorch.functional.precision import as_dtype, no_autocast, wide_dtype
 
@@ -36,7 +37,8 @@ def slim_attention(
     v : Tensor, shape (..., heads, items_k, d_v)
     attn_mask : Tensor, optional
         Boolean (``True`` = may attend) or additive, broadcastable to
-        ``(..., heads, items_q, items_k)``.
+        ``(..., heads, items_q, items_k)``; integer masks are refused (``TypeError``). Keys no
+        query may attend to are zeroed before SDPA (a NaN in them reaches no output).
     is_causal : bool
         Query ``i`` attends to keys ``j <= i`` only (top-left aligned); combined with
         ``attn_mask`` when both are given.
@@ -45,6 +47,7 @@ def slim_attention(
     -------
     Tensor, shape (..., heads, items_q, d_v), in the widest input dtype (at least float32).
     """
+    attn_mask = check_attn_mask("slim_attention", attn_mask)
     wide = wide_dtype(q.dtype, k.dtype, v.dtype)
     with no_autocast(q.device.type):
         if attn_mask is not None:
@@ -58,6 +61,7 @@ def slim_attention(
                 else:
                     attn_mask = attn_mask.masked_fill(~allowed, float("-inf"))
                 is_causal = False
+            k, v = mask_keys(attn_mask, k, v)
         return F.scaled_dot_product_attention(
             as_dtype(q, wide), as_dtype(k, wide), as_dtype(v, wide), attn_mask=attn_mask, is_causal=is_causal
         )
@@ -110,41 +114,13 @@ def packed_slim_attention(
     return out[0]
 
 
-
 def heads_mask(
     who: str, attn_mask: Tensor | None, batch: tuple[int, ...], heads: int, items_q: int, items_k: int
 ) -> Tensor | None:
     """A user mask brought to a shape broadcastable against ``(batch..., heads, items_q, items_k)``.
 
-    Accepted: ``(items_q, items_k)``, ``(batch..., items_q, items_k)`` (leading dims broadcast
-    against the batch) and ``(batch..., heads or 1, items_q, items_k)`` (SDPA's / lgatr's form).
+    :func:`~gatorch.functional.attention.masks.check_attn_mask` (the one mask validator):
+    ``(items_q, items_k)``, ``(batch..., items_q, items_k)`` or ``(batch..., heads or 1,
+    items_q, items_k)``, boolean or floating point.
     """
-    if attn_mask is None:
-        return None
-    if not isinstance(attn_mask, torch.Tensor):
-        raise TypeError(f"{who}: attn_mask must be a tensor, got {type(attn_mask).__name__}")
-    if attn_mask.ndim < 2 or tuple(attn_mask.shape[-2:]) != (items_q, items_k):
-        raise ValueError(
-            f"{who}: attn_mask must have shape (..., {items_q}, {items_k}) (queries x keys), "
-            f"got {tuple(attn_mask.shape)}"
-        )
-    if attn_mask.ndim == 2:
-        return attn_mask
-    nb = len(batch)
-    if attn_mask.ndim == nb + 2:
-        lead, head = tuple(attn_mask.shape[:-2]), 1
-        mask = attn_mask.unsqueeze(-3)
-    elif attn_mask.ndim == nb + 3:
-        lead, head = tuple(attn_mask.shape[:-3]), attn_mask.shape[-3]
-        mask = attn_mask
-    else:
-        raise ValueError(
-            f"{who}: attn_mask must have shape ({items_q}, {items_k}), (batch..., {items_q}, {items_k}) "
-            f"or (batch..., heads, {items_q}, {items_k}) with batch {batch}, got {tuple(attn_mask.shape)}"
-        )
-    if head not in (1, heads) or any(a not in (1, b) for a, b in zip(lead, batch, strict=True)):
-        raise ValueError(
-            f"{who}: attn_mask of shape {tuple(attn_mask.shape)} does not broadcast against "
-            f"(batch..., heads, items_q, items_k) = {(*batch, heads, items_q, items_k)}"
-        )
-    return mask
+    return check_attn_mask(who, attn_mask, batch, heads, items_q, items_k)

@@ -23,7 +23,7 @@ from gatorch.functional.fields.conv import (
     conv_plan,
     rotation_plan,
 )
-from gatorch.layers._checks import check_algebra, check_int
+from gatorch.layers._checks import check_algebra, check_input, check_int
 
 __all__ = ["CliffordConv1d", "CliffordConv2d", "CliffordConv3d", "CliffordLinear"]
 
@@ -135,6 +135,7 @@ class _CliffordConvNd(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, in_channels, *spatial, dim) -> (batch, out_channels, *spatial_out, dim)``."""
         who = type(self).__name__
+        check_input(who, x, self)
         self.alg.check_dim(x, f"{who} input")
         n = self.spatial
         if x.ndim != n + 3 or x.shape[1] != self.in_channels:
@@ -377,6 +378,7 @@ class CliffordLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(..., in_channels, dim) -> (..., out_channels, dim)``."""
+        check_input("CliffordLinear", x, self)
         self.alg.check_dim(x, "CliffordLinear input")
         if x.ndim < 2 or x.shape[-2] != self.in_channels:
             raise ValueError(

@@ -22,7 +22,7 @@ from gatorch.functional.fields.fourier import (
     spectral_conv_dual,
     spectral_conv_rfft,
 )
-from gatorch.layers._checks import check_algebra, check_int
+from gatorch.layers._checks import check_algebra, check_input, check_int
 
 __all__ = ["CliffordSpectralConv2d", "CliffordSpectralConv3d"]
 
@@ -153,6 +153,7 @@ class _CliffordSpectralConv(nn.Module):
         -------
         (batch, out_channels, *spatial, dim) Tensor
         """
+        check_input(self._who, x, self)
         self._check_input(x)
         if self.spectrum == "rfft":
             return spectral_conv_rfft(x, self.weight, self.weight_imag, self.product_table, self.modes)

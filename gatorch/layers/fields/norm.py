@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.fields.whiten import WHITENINGS, whiten
 from gatorch.functional.steerable import blade_inner
-from gatorch.layers._checks import check_algebra, check_int
+from gatorch.layers._checks import check_algebra, check_input, check_int
 
 __all__ = [
     "CliffordBatchNorm1d",
@@ -148,6 +148,7 @@ class _CliffordBatchNorm(_FieldNorm):
         -------
         (batch, channels, *spatial, dim) Tensor
         """
+        check_input(self._who, x, self)
         self._check_input(x)
         b, c, dim = x.shape[0], x.shape[1], x.shape[-1]
         xf = x.reshape(b, c, -1, dim)  # (B, C, P, dim)
@@ -283,6 +284,7 @@ class _CliffordGroupNorm(_FieldNorm):
         -------
         (batch, channels, *spatial, dim) Tensor
         """
+        check_input(self._who, x, self)
         self._check_input(x)
         b, dim = x.shape[0], x.shape[-1]
         xg = x.reshape(b, self.num_groups, -1, dim)  # (B, G, group size * P, dim)
@@ -404,6 +406,7 @@ class EquiFieldGroupNorm(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input(type(self).__name__, x, self)
         b, c = x.shape[:2]
         xf = x.to(torch.promote_types(x.dtype, torch.float32))  # at least float32 (autocast)
         q = torch.matmul(xf * xf, self._inner.to(xf.dtype)).abs().sum(-1)  # (B, C, *spatial)
