@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from gatorch.algebras import Algebra
+from gatorch.functional.algebra import Algebra
 from gatorch.functional import gp, random_vector, random_versor, sandwich
 
 __all__ = [
