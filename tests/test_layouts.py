@@ -20,7 +20,7 @@ from gatorch.algebras.layout import (
 from gatorch.functional import gp
 from gatorch.functional.bilinear import bilinear
 from gatorch.functional.linear import invariant_components
-from gatorch.layers import EquiLinear
+from gatorch.layers import EquiLinear, GeometricBilinear
 from gatorch.testing import assert_compiles, assert_equivariant, versor_action
 
 F64 = torch.float64
@@ -93,7 +93,7 @@ LAYOUT_TRIPLES = [((0, 1, 2), (0, 1, 2), (0, 1, 2)), ((1, 3), (0, 2, 4), (1, 2, 
 
 
 @pytest.mark.parametrize("alg", [PGA3, STA, CGA3], ids=repr)
-@pytest.mark.parametrize("product", ["gp", "outer", "lcontract"])
+@pytest.mark.parametrize("product", ["gp", "outer", "lcontract", "regressive"])
 def test_restricted_tables_equal_the_full_tables_restricted(alg: Algebra, product: str) -> None:
     for gl, gr, go in [*LAYOUT_TRIPLES, ((tuple(range(alg.n + 1)),) * 3)]:
         left, right, out = Layout(alg, gl), Layout(alg, gr), Layout(alg, go)
@@ -270,10 +270,14 @@ def _copy_into_full(sub: EquiLinear, full: EquiLinear) -> None:
         for p in full.parameters():
             p.zero_()
         full.weight[:, :, keep] = sub.weight
-        full.bias[:, inv_pos] = sub.bias
-        full.s_to_mv[:, inv_pos] = sub.s_to_mv
-        full.mv_to_s[:, :, read_pos] = sub.mv_to_s
-        full.s_to_s.load_state_dict(sub.s_to_s.state_dict())
+        if sub.bias is not None:
+            full.bias[:, inv_pos] = sub.bias
+        if sub.s_to_mv is not None:
+            full.s_to_mv[:, inv_pos] = sub.s_to_mv
+        if sub.mv_to_s is not None:
+            full.mv_to_s[:, :, read_pos] = sub.mv_to_s
+        if sub.s_to_s is not None:
+            full.s_to_s.load_state_dict(sub.s_to_s.state_dict())
 
 
 @pytest.mark.parametrize(
@@ -347,10 +351,15 @@ def test_layout_equilinear_errors() -> None:
         EquiLinear(PGA3, 3, 2, out_layout=Layout(PGA3, (1, 2)), bias="scalar")
 
 
-def test_layout_equilinear_compiles_fresh() -> None:
-    lay = Layout(PGA3, (0, 1, 2))
-    layer = EquiLinear(PGA3, 3, 4, in_s_channels=2, out_s_channels=2, in_layout=lay, out_layout=lay)
-    assert_compiles(layer, (torch.randn(6, 3, lay.dim), torch.randn(6, 2)), grads=True)
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_layout_equilinear_compiles_fresh(backend: str) -> None:
+    """One graph (fullgraph), forward and backward; float64 through the traced graph, float32 in inductor."""
+    lay, out = Layout(PGA3, (0, 1, 2)), Layout(PGA3, (1, 2, 3))
+    dtype = F64 if backend == "aot_eager" else torch.float32
+    layer = EquiLinear(PGA3, 3, 4, in_s_channels=2, out_s_channels=2, in_layout=lay, out_layout=out).to(dtype)
+    args = (torch.randn(6, 3, lay.dim, dtype=dtype), torch.randn(6, 2, dtype=dtype))
+    tol = 1e-10 if dtype == F64 else 1e-4
+    assert_compiles(layer, args, backend=backend, grads=backend == "aot_eager", atol=tol, rtol=tol)
 
 
 def test_layout_equilinear_bf16_autocast() -> None:
@@ -363,3 +372,89 @@ def test_layout_equilinear_bf16_autocast() -> None:
     assert torch.isfinite(y).all() and torch.isfinite(t).all()
     y32, _ = layer(mv, s)
     torch.testing.assert_close(y.float(), y32, atol=0.1, rtol=0.05)
+
+
+# -- GeometricBilinear on a layout ----------------------------------------------------------------
+BILINEAR_CASES = [
+    (PGA3, (0, 1, 2, 4), True, "pin"),
+    (STA, (0, 1, 2), False, "spin"),
+    (CGA3, (0, 1, 5), True, "pin"),
+    (Algebra(8, 0, 0), (0, 1, 2), False, "pin"),
+]
+
+
+@pytest.mark.parametrize(("alg", "grades", "join", "group"), BILINEAR_CASES, ids=lambda v: repr(v))
+def test_layout_geometric_bilinear_is_equivariant(
+    alg: Algebra, grades: tuple, join: bool, group: str
+) -> None:
+    torch.manual_seed(0)
+    lay = Layout(alg, grades)
+    layer = GeometricBilinear(
+        alg, 3, 2, in_s_channels=2, out_s_channels=2, join=join, group=group, layout=lay
+    )
+    layer = layer.double()
+    mv, s = torch.randn(4, 3, lay.dim, dtype=F64), torch.randn(4, 2, dtype=F64)
+    result = assert_equivariant(
+        layer,
+        alg,
+        (mv, s),
+        in_specs=(_action(alg, lay), "scalar"),
+        out_specs=(_action(alg, lay), "scalar"),
+        versors=_versors(alg, 3, seed=2, even=group == "spin"),
+        group=group,
+        atol=1e-9,
+        rtol=1e-9,
+    )
+    assert result.parities == ((1, 0, 1) if group == "pin" else (0, 0, 0))
+
+
+@pytest.mark.parametrize(
+    ("alg", "grades", "join"), [(PGA3, (0, 1, 2, 4), True), (STA, (0, 2, 3), False)], ids=repr
+)
+def test_layout_geometric_bilinear_equals_zero_padded_full_layer(
+    alg: Algebra, grades: tuple, join: bool
+) -> None:
+    torch.manual_seed(0)
+    lay = Layout(alg, grades)
+    kw = {"in_s_channels": 2, "out_s_channels": 2, "join": join}
+    sub = GeometricBilinear(alg, 3, 4, layout=lay, **kw).double()  # type: ignore[arg-type]
+    full = GeometricBilinear(alg, 3, 4, **kw).double()  # type: ignore[arg-type]
+    with torch.no_grad():
+        for p in sub.parameters():
+            p.normal_()
+    names = ["left", "right", "linear_out"] + (["join_left", "join_right"] if join else [])
+    for name in names:
+        _copy_into_full(getattr(sub, name), getattr(full, name))
+    mv, s = torch.randn(5, 3, lay.dim, dtype=F64), torch.randn(5, 2, dtype=F64)
+    y_sub, t_sub = sub(mv, s)
+    y_full, t_full = full(lay.embed(mv), s)
+    torch.testing.assert_close(y_sub, lay.project(y_full), atol=1e-11, rtol=0)
+    torch.testing.assert_close(t_sub, t_full, atol=1e-11, rtol=0)
+
+
+def test_layout_geometric_bilinear_join_needs_the_pseudoscalar() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"the join needs the pseudoscalar \(grade 4\) in the layout, got layout grades \(0, 1, 2\)",
+    ):
+        GeometricBilinear(PGA3, 3, 4, layout=Layout(PGA3, (0, 1, 2)))
+    layer = GeometricBilinear(PGA3, 3, 4, layout=Layout(PGA3, (0, 1, 2)), join=False)
+    assert layer(torch.randn(2, 3, 11))[0].shape == (2, 4, 11)
+
+
+def test_layout_geometric_bilinear_compiles_fresh() -> None:
+    lay = Layout(PGA3, (0, 1, 2, 4))
+    layer = GeometricBilinear(PGA3, 3, 4, in_s_channels=2, out_s_channels=2, layout=lay).double()
+    args = (torch.randn(6, 3, lay.dim, dtype=F64), torch.randn(6, 2, dtype=F64))
+    assert_compiles(layer, args, backend="aot_eager", grads=True, atol=1e-10, rtol=1e-10)
+
+
+def test_layout_geometric_bilinear_bf16_autocast() -> None:
+    lay = Layout(PGA3, (0, 1, 2, 4))
+    layer = GeometricBilinear(PGA3, 3, 4, in_s_channels=2, out_s_channels=2, layout=lay)
+    mv, s = torch.randn(6, 3, lay.dim), torch.randn(6, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, t = layer(mv, s)
+    assert y.shape == (6, 4, lay.dim) and torch.isfinite(y).all() and torch.isfinite(t).all()
+    y32, _ = layer(mv, s)
+    torch.testing.assert_close(y.float(), y32, atol=0.15, rtol=0.1)

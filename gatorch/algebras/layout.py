@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: The products :func:`layout_product_table` builds.
-LAYOUT_PRODUCTS = ("gp", "outer", "lcontract")
+LAYOUT_PRODUCTS = ("gp", "outer", "lcontract", "regressive")
 
 
 def _metric_of(alg: object, who: str) -> tuple[tuple[int, ...], int]:
@@ -329,9 +329,11 @@ def layout_product_table(left: Layout, right: Layout, out: Layout, product: str 
     ----------
     left, right, out : Layout
         Layouts of one algebra.
-    product : {"gp", "outer", "lcontract"}
+    product : {"gp", "outer", "lcontract", "regressive"}
         Geometric product, outer product (``i & j == 0``), left contraction
-        (``i`` a subset of ``j``).
+        (``i`` a subset of ``j``), regressive product (the join,
+        ``x v y = undual(dual(x) ^ dual(y))``: ``i | j`` is every vector, the result
+        ``i & j``; the signs of the algebra's ``regressive_table``).
 
     Returns
     -------
@@ -349,17 +351,34 @@ def layout_product_table(left: Layout, right: Layout, out: Layout, product: str 
         raise ValueError(f"layout_product_table: expected product one of {LAYOUT_PRODUCTS}, got {product!r}")
     a = left.bitmaps[:, None]
     b = right.bitmaps[None, :]
-    c = a ^ b
-    keep = np.isin(popcount(c), out.grades)
+    full = (1 << left.n) - 1
+    if product == "regressive":
+        c = a & b
+        keep = ((a | b) == full) & np.isin(popcount(c), out.grades)
+    else:
+        c = a ^ b
+        keep = np.isin(popcount(c), out.grades)
     if product == "outer":
         keep &= (a & b) == 0
     elif product == "lcontract":
         keep &= (a & b) == a
     i, j = np.nonzero(keep)
     ab, bb = left.bitmaps[i], right.bitmaps[j]
-    metric = np.asarray(left.metric, dtype=np.float64)
-    s = reorder_sign(ab, bb) * metric_factor(ab & bb, metric)
-    k = out.index_of_bitmaps(ab ^ bb)
+    if product == "regressive":
+        # dual(e_A) = reorder(A, A') e_A' (A' the complement); the outer product of the duals;
+        # undual(e_M) = reorder(M', M) e_M'
+        ca, cb = full ^ ab, full ^ bb
+        s = (
+            reorder_sign(ab, ca)
+            * reorder_sign(bb, cb)
+            * reorder_sign(ca, cb)
+            * reorder_sign(ab & bb, ca | cb)
+        )
+        k = out.index_of_bitmaps(ab & bb)
+    else:
+        metric = np.asarray(left.metric, dtype=np.float64)
+        s = reorder_sign(ab, bb) * metric_factor(ab & bb, metric)
+        k = out.index_of_bitmaps(ab ^ bb)
     name = f"{product}[{left.grades} x {right.grades} -> {out.grades}]"
     return BilinearTable.from_terms(name, i, j, k, s, (left.dim, right.dim, out.dim))
 

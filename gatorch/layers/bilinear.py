@@ -9,7 +9,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout, layout_product_table
 from gatorch.functional.algebra import Algebra
+from gatorch.functional.bilinear import bilinear
 from gatorch.functional.policy import KernelPolicy
 from gatorch.functional.products import gp, regressive
 from gatorch.functional.steerable import (
@@ -22,7 +24,7 @@ from gatorch.functional.steerable import (
     steerable_tables,
 )
 from gatorch.layers._checks import check_algebra, check_int, check_mv
-from gatorch.layers.linear import EquiLinear
+from gatorch.layers.linear import EquiLinear, check_layout_mv
 from gatorch.layers.policy import check_kernel_policy, set_kernel_policy
 
 __all__ = ["WEIGHT_INITS", "GeometricBilinear", "SteerableGeometricProduct"]
@@ -56,6 +58,15 @@ class GeometricBilinear(nn.Module):
     group : {"pin", "spin"}
     kernel_policy : KernelPolicy, optional
         Kept as ``kernel_policy``: see :mod:`gatorch.layers.policy` (``None``: the ambient one).
+    layout : Layout, optional
+        The grades the input, the products and the output store
+        (:class:`~gatorch.algebras.Layout`); ``None`` or a full layout: all blades. The
+        projections and the output map are :class:`EquiLinear` between layouts, and the
+        products are built for the layout only (:func:`~gatorch.algebras.layout.layout_product_table`,
+        projected onto the layout's grades). The layer equals the full layer with zero
+        weights outside the layout, between ``layout.embed`` and ``layout.project``. The
+        join needs the pseudoscalar coefficient of the reference, so with ``join`` on the
+        layout must store grade ``n``.
 
     Shapes
     ------
@@ -88,6 +99,7 @@ class GeometricBilinear(nn.Module):
         join: bool | None = None,
         group: str = "pin",
         kernel_policy: KernelPolicy | None = None,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "GeometricBilinear")
@@ -99,30 +111,67 @@ class GeometricBilinear(nn.Module):
         join = alg.is_degenerate if join is None else bool(join)
         if join and hidden < 2:
             raise ValueError("GeometricBilinear: hidden_channels must be >= 2 with the join on")
+        lay = None
+        if layout is not None:
+            if not isinstance(layout, Layout):
+                raise TypeError(
+                    f"GeometricBilinear: expected layout a gatorch.algebras.Layout or None, "
+                    f"got {type(layout).__name__}"
+                )
+            lay = None if layout.is_full else layout
+        if lay is not None and join and not lay.has_grade(alg.n):
+            raise ValueError(
+                f"GeometricBilinear: the join needs the pseudoscalar (grade {alg.n}) in the layout, "
+                f"got layout grades {lay.grades}; pass join=False or store grade {alg.n}"
+            )
         self.alg, self.join, self.in_channels = alg, join, in_channels
+        self.layout = lay
         self.gp_channels = hidden // 2 if join else hidden
         self.join_channels = hidden - self.gp_channels if join else 0
+        # the products, built for the layout's blades only
+        self._gp_table = layout_product_table(lay, lay, lay, "gp") if lay is not None else None
+        self._join_table = (
+            layout_product_table(lay, lay, lay, "regressive") if lay is not None and join else None
+        )
 
         # separate projections (not one fused layer split by channel): each output is its own
         # blade-first tensor that the product kernels read without a copy
         def proj(channels: int) -> EquiLinear:
-            return EquiLinear(alg, in_channels, channels, in_s_channels=in_s_channels, group=group)
+            return EquiLinear(
+                alg,
+                in_channels,
+                channels,
+                in_s_channels=in_s_channels,
+                group=group,
+                in_layout=lay,
+                out_layout=lay,
+            )
 
         self.left, self.right = proj(self.gp_channels), proj(self.gp_channels)
         if join:
             self.join_left, self.join_right = proj(self.join_channels), proj(self.join_channels)
         self.linear_out = EquiLinear(
-            alg, hidden, out_channels, in_s_channels=in_s_channels, out_s_channels=out_s_channels, group=group
+            alg,
+            hidden,
+            out_channels,
+            in_s_channels=in_s_channels,
+            out_s_channels=out_s_channels,
+            group=group,
+            in_layout=lay,
+            out_layout=lay,
         )
         self.kernel_policy = check_kernel_policy("GeometricBilinear", kernel_policy, "kernel_policy")
         set_kernel_policy(self, self.kernel_policy)
 
     def extra_repr(self) -> str:
-        return f"{self.alg!r}, gp_channels={self.gp_channels}, join_channels={self.join_channels}"
+        grades = "" if self.layout is None else f", grades={self.layout.grades}"
+        return f"{self.alg!r}, gp_channels={self.gp_channels}, join_channels={self.join_channels}{grades}"
 
     def forward(
         self, mv: Tensor, scalars: Tensor | None = None, join_reference: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
+        if self.layout is not None:
+            return self._forward_layout(mv, scalars, join_reference)
         check_mv(self.alg, mv, self.in_channels, "GeometricBilinear")
         policy = self.kernel_policy
         parts = [gp(self.alg, self.left(mv, scalars)[0], self.right(mv, scalars)[0], policy=policy)]
@@ -134,6 +183,30 @@ class GeometricBilinear(nn.Module):
                 self.alg.check_dim(join_reference, "GeometricBilinear join_reference")
             ps = join_reference[..., self.alg.pseudoscalar_index : self.alg.pseudoscalar_index + 1]
             parts.append(regressive(self.alg, left, right, policy=policy) * ps)
+        hidden = torch.cat(parts, dim=-2) if len(parts) > 1 else parts[0]
+        return self.linear_out(hidden, scalars)
+
+    def _forward_layout(
+        self, mv: Tensor, scalars: Tensor | None, join_reference: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        lay = self.layout
+        assert lay is not None
+        check_layout_mv(lay, mv, self.in_channels, "GeometricBilinear")
+        policy = self.kernel_policy
+        left, right = self.left(mv, scalars)[0], self.right(mv, scalars)[0]
+        assert self._gp_table is not None
+        parts = [bilinear(left, right, self._gp_table, policy=policy)]
+        if self.join:
+            assert self._join_table is not None
+            left, right = self.join_left(mv, scalars)[0], self.join_right(mv, scalars)[0]
+            if join_reference is None:
+                join_reference = mv.mean(dim=-2, keepdim=True)
+            elif join_reference.shape[-1] != lay.dim:
+                raise ValueError(
+                    f"GeometricBilinear: expected join_reference with last dimension {lay.dim} (the "
+                    f"blades of grades {lay.grades}), got shape {tuple(join_reference.shape)}"
+                )
+            parts.append(bilinear(left, right, self._join_table, policy=policy) * join_reference[..., -1:])
         hidden = torch.cat(parts, dim=-2) if len(parts) > 1 else parts[0]
         return self.linear_out(hidden, scalars)
 
