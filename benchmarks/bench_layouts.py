@@ -73,7 +73,10 @@ def measure(n: int, repeats: int, warmup: int) -> dict[str, float]:
     weight = torch.randn(c, c, plan.num_maps, generator=gen)
     src, maps = torch.tensor(plan.sources), torch.tensor(plan.maps)
     signs = torch.tensor(plan.signs, dtype=torch.float32)
-    lin_ms = median_ms(lambda: equi_linear_layout(x, weight, src, maps, signs), repeats, warmup)
+    first = plan.identity_first
+    lin_ms = median_ms(
+        lambda: equi_linear_layout(x, weight, src, maps, signs, identity_first=first), repeats, warmup
+    )
     return {
         "n": n,
         "blades": lay.dim,

@@ -703,6 +703,9 @@ class LayoutLinearPlan:
         Output-layout indices of the invariant blades (where scalars and the bias go).
     read_coefficients : tuple of int
         Input-layout indices of the invariant coefficients (what is read out as scalars).
+    identity_first : bool
+        Slot 0 reads every output blade from the same input blade with sign +1 (the layouts
+        are equal): no gather needed.
     """
 
     in_layout: Layout
@@ -715,6 +718,7 @@ class LayoutLinearPlan:
     signs: tuple[tuple[float, ...], ...]
     inv_blades: tuple[int, ...]
     read_coefficients: tuple[int, ...]
+    identity_first: bool = False
 
 
 def layout_linear_plan(in_layout: Layout, out_layout: Layout, group: str = "pin") -> LayoutLinearPlan:
@@ -746,6 +750,9 @@ def layout_linear_plan(in_layout: Layout, out_layout: Layout, group: str = "pin"
         tuple(signs),
         layout_invariant_components(out_layout, group, "blades"),
         layout_invariant_components(in_layout, group, "coefficients"),
+        identity_first=in_layout == out_layout
+        and sources[0] == tuple(range(out_layout.dim))
+        and all(v == 1.0 for v in signs[0]),
     )
 
 
@@ -760,6 +767,7 @@ def equi_linear_layout(
     bias: Tensor | None = None,
     read: Tensor | None = None,
     readout: Tensor | None = None,
+    identity_first: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     r"""Equivariant linear map between layouts: :math:`y_o = \sum_{i, m} W_{oim} B_m x_i`, slot by slot.
 
@@ -780,6 +788,9 @@ def equi_linear_layout(
     read, readout : Tensor, optional
         ``readout: (out_s, in_channels, len(read))`` reads the input components ``read``
         into scalar outputs.
+    identity_first : bool
+        Slot 0 is the identity selection with signs +1 (:attr:`LayoutLinearPlan.identity_first`):
+        it is applied without a gather and without the signs.
 
     Returns
     -------
@@ -792,8 +803,12 @@ def equi_linear_layout(
     xb = x.movedim(-1, 0).reshape(din, -1, cin)
     out: Tensor | None = None
     for k in range(sources.shape[0]):
-        xk = xb.index_select(0, sources[k])  # (dout, N, in)
-        wk = (weight.index_select(2, maps[k]) * signs[k].to(weight.dtype)).permute(2, 1, 0)  # (dout, in, out)
+        plain = k == 0 and identity_first
+        xk = xb if plain else xb.index_select(0, sources[k])  # (dout, N, in)
+        wk = weight.index_select(2, maps[k])
+        if not plain:
+            wk = wk * signs[k].to(weight.dtype)
+        wk = wk.permute(2, 1, 0)  # (dout, in, out)
         out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
     assert out is not None
     y = out.view(dout, *batch, cout).movedim(0, -1)

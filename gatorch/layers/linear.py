@@ -401,6 +401,7 @@ class EquiLinear(MVScalarLinear):
             bias=extra,
             read=self._readable,
             readout=self.mv_to_s,
+            identity_first=self._layout_plan.identity_first,
         )
         if s_out is None:
             s_out = mv.new_zeros(*mv.shape[:-2], self.out_s_channels)
