@@ -20,7 +20,7 @@ from gatorch.algebras.layout import (
 from gatorch.functional import gp
 from gatorch.functional.bilinear import bilinear
 from gatorch.functional.linear import invariant_components
-from gatorch.layers import EquiLinear, GeometricBilinear
+from gatorch.layers import EquiLinear, GeometricBilinear, SteerableGeometricProduct
 from gatorch.testing import assert_compiles, assert_equivariant, versor_action
 
 F64 = torch.float64
@@ -458,3 +458,78 @@ def test_layout_geometric_bilinear_bf16_autocast() -> None:
     assert y.shape == (6, 4, lay.dim) and torch.isfinite(y).all() and torch.isfinite(t).all()
     y32, _ = layer(mv, s)
     torch.testing.assert_close(y.float(), y32, atol=0.15, rtol=0.1)
+
+
+# -- SteerableGeometricProduct on a layout --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("alg", "grades"), [(PGA3, (0, 1, 2)), (STA, (0, 2, 4)), (Algebra(8, 0, 0), (0, 1, 2))], ids=repr
+)
+def test_layout_steerable_product_is_equivariant(alg: Algebra, grades: tuple) -> None:
+    torch.manual_seed(0)
+    lay = Layout(alg, grades)
+    layer = SteerableGeometricProduct(alg, 3, in_s_channels=2, layout=lay).double()
+    mv, s = torch.randn(4, 3, lay.dim, dtype=F64), torch.randn(4, 2, dtype=F64)
+    result = assert_equivariant(
+        layer,
+        alg,
+        (mv, s),
+        in_specs=(_action(alg, lay), "scalar"),
+        out_specs=(_action(alg, lay), "scalar"),
+        versors=_versors(alg, 3, seed=3),
+        atol=1e-9,
+        rtol=1e-9,
+    )
+    assert result.parities == (1, 0, 1)
+
+
+@pytest.mark.parametrize(("alg", "grades"), [(PGA3, (0, 1, 2)), (STA, (1, 3, 4))], ids=repr)
+def test_layout_steerable_product_equals_zero_padded_full_layer(alg: Algebra, grades: tuple) -> None:
+    from gatorch.functional.steerable import steerable_paths
+
+    torch.manual_seed(0)
+    lay = Layout(alg, grades)
+    sub = SteerableGeometricProduct(alg, 3, in_s_channels=2, layout=lay).double()
+    full = SteerableGeometricProduct(alg, 3, in_s_channels=2).double()
+    with torch.no_grad():
+        for p in sub.parameters():
+            p.normal_()
+    _copy_into_full(sub.right, full.right)
+    _copy_into_full(sub.left, full.left)
+    paths = steerable_paths(alg)
+    assert sub._layout_plan is not None
+    keep = [paths.index(p) for p in sub._layout_plan.paths]
+    assert keep == sorted(keep) and all(
+        p in sub._layout_plan.paths for p in paths if all(lay.has_grade(g) for g in p)
+    )
+    with torch.no_grad():
+        full.weight.zero_()
+        full.weight[:, keep] = sub.weight
+    mv, s = torch.randn(5, 3, lay.dim, dtype=F64), torch.randn(5, 2, dtype=F64)
+    y_sub, _ = sub(mv, s)
+    y_full, _ = full(lay.embed(mv), s)
+    torch.testing.assert_close(y_sub, lay.project(y_full), atol=1e-11, rtol=0)
+
+
+def test_layout_steerable_product_refuses_what_it_cannot_do() -> None:
+    from gatorch.layers.zoo.glgenn import QTLinear
+
+    class OtherLinear(SteerableGeometricProduct):
+        linear_class = QTLinear
+
+    lay = Layout(PGA3, (0, 1, 2))
+    with pytest.raises(ValueError, match="expected normalization_init=None with a layout"):
+        SteerableGeometricProduct(PGA3, 3, layout=lay, normalization_init=0.0)
+    with pytest.raises(TypeError, match="layouts need EquiLinear linear maps, got linear_class"):
+        OtherLinear(PGA3, 3, layout=lay)
+    layer = SteerableGeometricProduct(PGA3, 3, layout=lay)
+    with pytest.raises(ValueError, match=r"expected input of shape \(\.\.\., 3, 11\)"):
+        layer(torch.randn(2, 3, 16))
+    with pytest.raises(ValueError, match="expected a layer on all blades"):
+        layer.tables()
+
+
+def test_layout_steerable_product_compiles_fresh() -> None:
+    lay = Layout(PGA3, (0, 1, 2))
+    layer = SteerableGeometricProduct(PGA3, 3, in_s_channels=2, layout=lay).double()
+    args = (torch.randn(6, 3, lay.dim, dtype=F64), torch.randn(6, 2, dtype=F64))
+    assert_compiles(layer, args, backend="aot_eager", grads=True, atol=1e-10, rtol=1e-10)
