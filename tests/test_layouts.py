@@ -351,6 +351,17 @@ def test_layout_equilinear_errors() -> None:
         EquiLinear(PGA3, 3, 2, out_layout=Layout(PGA3, (1, 2)), bias="scalar")
 
 
+def test_layout_equilinear_without_invariant_blades_or_maps() -> None:
+    lin, lout = Layout(PGA3, (1, 2)), Layout(PGA3, (2, 3))
+    layer = EquiLinear(PGA3, 3, 2, in_s_channels=2, out_s_channels=3, in_layout=lin, out_layout=lout)
+    assert layer.bias is None and layer.weight.shape == (2, 3, 3)  # (1, 2) e0-wedge, (2, 2), (2, 3)
+    y, t = layer(torch.randn(4, 3, 10), torch.randn(4, 2))
+    assert y.shape == (4, 2, 10) and t.shape == (4, 3)
+    vga = Algebra(3, 0, 0)
+    with pytest.raises(ValueError, match=r"got none from grades \(1,\) to grades \(2,\)"):
+        EquiLinear(vga, 3, 2, in_layout=Layout(vga, (1,)), out_layout=Layout(vga, (2,)))
+
+
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_layout_equilinear_compiles_fresh(backend: str) -> None:
     """One graph (fullgraph), forward and backward; float64 through the traced graph, float32 in inductor."""

@@ -321,6 +321,11 @@ class EquiLinear(MVScalarLinear):
         out_layout = self.out_layout or Layout.full(alg)
         self.in_layout, self.out_layout = in_layout, out_layout
         plan = layout_linear_plan(in_layout, out_layout, group)  # validates group
+        if plan.num_maps == 0:
+            raise ValueError(
+                f"EquiLinear: expected layouts with at least one {group!r}-equivariant map between them, "
+                f"got none from grades {in_layout.grades} to grades {out_layout.grades}"
+            )
         self._layout_plan = plan
         self.group = group
         self._bias_option = bias
@@ -341,7 +346,8 @@ class EquiLinear(MVScalarLinear):
         self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, plan.num_maps))
         #: The blades the multivector bias sits on (indices into ``out_layout``).
         self.bias_blades = tuple(inv) if bias is True else (0,) if bias else ()
-        self.bias = nn.Parameter(torch.zeros(self.out_channels, len(self.bias_blades))) if bias else None
+        has_bias = bool(self.bias_blades)  # none when out_layout stores no invariant blade
+        self.bias = nn.Parameter(torch.zeros(self.out_channels, len(self.bias_blades))) if has_bias else None
         if bias == "scalar" and n_inv > 1:
             k = list(inv).index(0)
             self._bias_pad = (k, n_inv - 1 - k)
