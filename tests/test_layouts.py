@@ -152,7 +152,16 @@ def test_restricted_product_runs_on_layout_tensors() -> None:
 
 
 # -- equivariant bases ----------------------------------------------------------------------------
-BASIS_ALGEBRAS = [PGA3, STA, CGA3, Algebra(4, 0, 0), Algebra(2, 0, 1), Algebra(3, 0, 0)]
+BASIS_ALGEBRAS = [
+    PGA3,
+    STA,
+    CGA3,
+    Algebra(4, 0, 0),
+    Algebra(2, 0, 1),
+    Algebra(3, 0, 0),
+    Algebra(3, 2, 0),
+    Algebra.from_signature([1, 1, 0, -1, 1]),  # the degenerate vector in the middle
+]
 
 
 @pytest.mark.parametrize("alg", BASIS_ALGEBRAS, ids=repr)
