@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gatorch import functional, interface, layers, nets
+    from gatorch.algebras.layout import Layout
     from gatorch.functional.algebra import CGA3, PGA3, STA, VGA3, Algebra
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "STA",
     "VGA3",
     "Algebra",
+    "Layout",
     "__version__",
     "functional",
     "interface",
@@ -49,6 +51,8 @@ _SUBPACKAGES = ("functional", "interface", "layers", "nets", "testing", "irreps"
 def __getattr__(name: str) -> Any:
     if name in _ALGEBRA:
         value = getattr(importlib.import_module("gatorch.functional.algebra"), name)
+    elif name == "Layout":
+        value = importlib.import_module("gatorch.algebras.layout").Layout
     elif name in _SUBPACKAGES:
         value = importlib.import_module(f"gatorch.{name}")
     else:

@@ -1,5 +1,6 @@
 """Clifford algebras Cl(p, q, r) as data: blades, grades, product tables, involutions,
-equivariant bases, and the one store of derived state.
+equivariant bases, layouts (multivectors that store only some grades), and the one store
+of derived state.
 
 This is the bottom floor of gatorch; it imports nothing else from the library. The
 user-facing :class:`gatorch.Algebra` (the same data plus the operations as methods) and
@@ -13,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from gatorch.algebras.algebra import MAX_DENSE_N, MAX_N, AlgebraData
+from gatorch.algebras.layout import Layout
 from gatorch.algebras.store import Store
 
-__all__ = ["MAX_DENSE_N", "MAX_N", "AlgebraData", "Store"]
+__all__ = ["MAX_DENSE_N", "MAX_N", "AlgebraData", "Layout", "Store"]
 
 _MOVED = ("Algebra", "CGA3", "PGA3", "STA", "VGA3")
 

@@ -152,7 +152,11 @@ def _run(xt: Tensor, yt: Tensor, table: BilinearTable, family: str) -> Tensor:
         return _run_gather(xt, yt, table, chunked=False)
     # Below ~8192 items the rows kernel is bound by its nnz Python-level calls and the
     # few large ops of the gather kernel win (measured on VGA3, STA and CGA3 alike).
-    if table.nnz > GATHER_THRESHOLD or xt.shape[1] < ROWS_MIN_ITEMS:
+    # A table whose outputs have very different term counts (a product restricted to grade
+    # layouts: the scalar output of grades (0, 1, 2) at n = 16 has 137 terms, the average 33)
+    # would pad every output to the longest in the gather kernel: rows kernel for those.
+    padded = table.dims[2] * table.pad > 2 * table.nnz
+    if (table.nnz > GATHER_THRESHOLD and not padded) or xt.shape[1] < ROWS_MIN_ITEMS:
         return _run_gather(xt, yt, table)
     return _run_rows(xt, yt, table)
 

@@ -20,13 +20,23 @@ import torch
 from torch import Tensor
 
 from gatorch.algebras.equivariant import check_group
+from gatorch.algebras.layout import Layout, layout_equivariant_basis, layout_invariant_components
 from gatorch.functional.bilinear import transpose_copy
 from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import AlgebraData as Algebra
 
-__all__ = ["LinearPlan", "equi_linear", "equi_linear_readout", "invariant_components", "linear_plan"]
+__all__ = [
+    "LayoutLinearPlan",
+    "LinearPlan",
+    "equi_linear",
+    "equi_linear_layout",
+    "equi_linear_readout",
+    "invariant_components",
+    "layout_linear_plan",
+    "linear_plan",
+]
 
 
 @dataclass(frozen=True)
@@ -669,3 +679,143 @@ def _equi_linear_blocks(alg: Algebra, x: Tensor, weight: Tensor, group: str) -> 
         else:
             parts.append(x.new_zeros(*out_shape, sl.stop - sl.start))
     return torch.cat(parts, dim=-1)
+
+
+# -- layouts: maps between multivectors that store only some grades ------------------------------------
+@dataclass(frozen=True)
+class LayoutLinearPlan:
+    """How the equivariant maps between two layouts are applied (see :func:`equi_linear_layout`).
+
+    The basis (:func:`gatorch.algebras.layout.layout_equivariant_basis`) written as slots:
+    slot ``k`` holds, per output blade of ``out_layout``, its ``k``-th term ``sign * x[src]``
+    of basis map ``map`` (``sign = 0`` where a blade has fewer terms, or none).
+
+    Attributes
+    ----------
+    in_layout, out_layout : Layout
+    group : str
+    blocks : tuple of (in_grade, out_grade)
+        The block of each basis map, in weight order.
+    num_maps : int
+    sources, maps : tuple of K tuples of out_layout.dim ints
+    signs : tuple of K tuples of out_layout.dim floats
+    inv_blades : tuple of int
+        Output-layout indices of the invariant blades (where scalars and the bias go).
+    read_coefficients : tuple of int
+        Input-layout indices of the invariant coefficients (what is read out as scalars).
+    identity_first : bool
+        Slot 0 reads every output blade from the same input blade with sign +1 (the layouts
+        are equal): no gather needed.
+    """
+
+    in_layout: Layout
+    out_layout: Layout
+    group: str
+    blocks: tuple[tuple[int, int], ...]
+    num_maps: int
+    sources: tuple[tuple[int, ...], ...]
+    maps: tuple[tuple[int, ...], ...]
+    signs: tuple[tuple[float, ...], ...]
+    inv_blades: tuple[int, ...]
+    read_coefficients: tuple[int, ...]
+    identity_first: bool = False
+
+
+def layout_linear_plan(in_layout: Layout, out_layout: Layout, group: str = "pin") -> LayoutLinearPlan:
+    """Build the :class:`LayoutLinearPlan` of the equivariant maps ``in_layout -> out_layout``.
+
+    Work and memory scale with the blades of the two layouts, not with ``2**n``.
+    """
+    check_group(group, "layout_linear_plan")
+    basis = layout_equivariant_basis(in_layout, out_layout, group)
+    terms: list[list[tuple[int, int, float]]] = [[] for _ in range(out_layout.dim)]
+    for r, c, s, m in zip(
+        basis.rows.tolist(), basis.cols.tolist(), basis.coefs.tolist(), basis.maps.tolist(), strict=True
+    ):
+        terms[r].append((c, m, float(s)))
+    k_max = max((len(t) for t in terms), default=0)
+    sources, maps, signs = [], [], []
+    for k in range(max(k_max, 1)):
+        sources.append(tuple(t[k][0] if k < len(t) else 0 for t in terms))
+        maps.append(tuple(t[k][1] if k < len(t) else 0 for t in terms))
+        signs.append(tuple(t[k][2] if k < len(t) else 0.0 for t in terms))
+    return LayoutLinearPlan(
+        in_layout,
+        out_layout,
+        group,
+        basis.blocks,
+        basis.num_maps,
+        tuple(sources),
+        tuple(maps),
+        tuple(signs),
+        layout_invariant_components(out_layout, group, "blades"),
+        layout_invariant_components(in_layout, group, "coefficients"),
+        identity_first=in_layout == out_layout
+        and sources[0] == tuple(range(out_layout.dim))
+        and all(v == 1.0 for v in signs[0]),
+    )
+
+
+def equi_linear_layout(
+    x: Tensor,
+    weight: Tensor,
+    sources: Tensor,
+    maps: Tensor,
+    signs: Tensor,
+    *,
+    inv: Tensor | None = None,
+    bias: Tensor | None = None,
+    read: Tensor | None = None,
+    readout: Tensor | None = None,
+    identity_first: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    r"""Equivariant linear map between layouts: :math:`y_o = \sum_{i, m} W_{oim} B_m x_i`, slot by slot.
+
+    One batched GEMM per slot over the output blades (``(dout, N, in) @ (dout, in, out)``),
+    from blade-first rows of ``x``: the work is ``out_layout.dim * in * out`` per slot, the
+    memory that of the stored blades. Plain differentiable ops (traceable, autocast-aware).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., in_channels, in_layout.dim)
+    weight : Tensor, shape (out_channels, in_channels, num_maps)
+    sources, maps : Tensor, long, shape (K, out_layout.dim)
+        The plan's slots (:class:`LayoutLinearPlan`) as tensors.
+    signs : Tensor, shape (K, out_layout.dim)
+    inv, bias : Tensor, optional
+        ``bias`` (broadcastable to ``(..., out_channels, len(inv))``) is added to the output
+        components ``inv``.
+    read, readout : Tensor, optional
+        ``readout: (out_s, in_channels, len(read))`` reads the input components ``read``
+        into scalar outputs.
+    identity_first : bool
+        Slot 0 is the identity selection with signs +1 (:attr:`LayoutLinearPlan.identity_first`):
+        it is applied without a gather and without the signs.
+
+    Returns
+    -------
+    (Tensor, Tensor or None)
+        ``(..., out_channels, out_layout.dim)`` and the readout ``(..., out_s)`` (``None``
+        without ``readout``).
+    """
+    din, cin = x.shape[-1], x.shape[-2]
+    batch, cout, dout = x.shape[:-2], weight.shape[0], sources.shape[1]
+    xb = x.movedim(-1, 0).reshape(din, -1, cin)
+    out: Tensor | None = None
+    for k in range(sources.shape[0]):
+        plain = k == 0 and identity_first
+        xk = xb if plain else xb.index_select(0, sources[k])  # (dout, N, in)
+        wk = weight.index_select(2, maps[k])
+        if not plain:
+            wk = wk * signs[k].to(weight.dtype)
+        wk = wk.permute(2, 1, 0)  # (dout, in, out)
+        out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
+    assert out is not None
+    y = out.view(dout, *batch, cout).movedim(0, -1)
+    if bias is not None and inv is not None and inv.numel():
+        y = y.index_add(-1, inv, bias.expand(*batch, cout, inv.shape[0]).to(y.dtype))
+    s = None
+    if readout is not None and read is not None:
+        full = readout.new_zeros(*readout.shape[:2], din).index_copy(-1, read, readout)
+        s = torch.einsum("...id,pid->...p", x, full.to(x.dtype))
+    return y, s

@@ -9,7 +9,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout, layout_product_table
 from gatorch.functional.algebra import Algebra
+from gatorch.functional.bilinear import bilinear
+from gatorch.functional.layout import LayoutSteerablePlan, layout_steerable_gp, layout_steerable_plan
 from gatorch.functional.policy import KernelPolicy
 from gatorch.functional.products import gp, regressive
 from gatorch.functional.steerable import (
@@ -22,7 +25,7 @@ from gatorch.functional.steerable import (
     steerable_tables,
 )
 from gatorch.layers._checks import check_algebra, check_int, check_mv, module_dtype
-from gatorch.layers.linear import EquiLinear
+from gatorch.layers.linear import EquiLinear, check_layout_mv
 from gatorch.layers.policy import check_kernel_policy, set_kernel_policy
 
 __all__ = ["WEIGHT_INITS", "GeometricBilinear", "SteerableGeometricProduct"]
@@ -56,6 +59,15 @@ class GeometricBilinear(nn.Module):
     group : {"pin", "spin"}
     kernel_policy : KernelPolicy, optional
         Kept as ``kernel_policy``: see :mod:`gatorch.layers.policy` (``None``: the ambient one).
+    layout : Layout, optional
+        The grades the input, the products and the output store
+        (:class:`~gatorch.algebras.Layout`); ``None`` or a full layout: all blades. The
+        projections and the output map are :class:`EquiLinear` between layouts, and the
+        products are built for the layout only (:func:`~gatorch.algebras.layout.layout_product_table`,
+        projected onto the layout's grades). The layer equals the full layer with zero
+        weights outside the layout, between ``layout.embed`` and ``layout.project``. The
+        join needs the pseudoscalar coefficient of the reference, so with ``join`` on the
+        layout must store grade ``n``.
 
     Shapes
     ------
@@ -88,6 +100,7 @@ class GeometricBilinear(nn.Module):
         join: bool | None = None,
         group: str = "pin",
         kernel_policy: KernelPolicy | None = None,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "GeometricBilinear")
@@ -99,30 +112,67 @@ class GeometricBilinear(nn.Module):
         join = alg.is_degenerate if join is None else bool(join)
         if join and hidden < 2:
             raise ValueError("GeometricBilinear: hidden_channels must be >= 2 with the join on")
+        lay = None
+        if layout is not None:
+            if not isinstance(layout, Layout):
+                raise TypeError(
+                    f"GeometricBilinear: expected layout a gatorch.algebras.Layout or None, "
+                    f"got {type(layout).__name__}"
+                )
+            lay = None if layout.is_full else layout
+        if lay is not None and join and not lay.has_grade(alg.n):
+            raise ValueError(
+                f"GeometricBilinear: the join needs the pseudoscalar (grade {alg.n}) in the layout, "
+                f"got layout grades {lay.grades}; pass join=False or store grade {alg.n}"
+            )
         self.alg, self.join, self.in_channels = alg, join, in_channels
+        self.layout = lay
         self.gp_channels = hidden // 2 if join else hidden
         self.join_channels = hidden - self.gp_channels if join else 0
+        # the products, built for the layout's blades only
+        self._gp_table = layout_product_table(lay, lay, lay, "gp") if lay is not None else None
+        self._join_table = (
+            layout_product_table(lay, lay, lay, "regressive") if lay is not None and join else None
+        )
 
         # separate projections (not one fused layer split by channel): each output is its own
         # blade-first tensor that the product kernels read without a copy
         def proj(channels: int) -> EquiLinear:
-            return EquiLinear(alg, in_channels, channels, in_s_channels=in_s_channels, group=group)
+            return EquiLinear(
+                alg,
+                in_channels,
+                channels,
+                in_s_channels=in_s_channels,
+                group=group,
+                in_layout=lay,
+                out_layout=lay,
+            )
 
         self.left, self.right = proj(self.gp_channels), proj(self.gp_channels)
         if join:
             self.join_left, self.join_right = proj(self.join_channels), proj(self.join_channels)
         self.linear_out = EquiLinear(
-            alg, hidden, out_channels, in_s_channels=in_s_channels, out_s_channels=out_s_channels, group=group
+            alg,
+            hidden,
+            out_channels,
+            in_s_channels=in_s_channels,
+            out_s_channels=out_s_channels,
+            group=group,
+            in_layout=lay,
+            out_layout=lay,
         )
         self.kernel_policy = check_kernel_policy("GeometricBilinear", kernel_policy, "kernel_policy")
         set_kernel_policy(self, self.kernel_policy)
 
     def extra_repr(self) -> str:
-        return f"{self.alg!r}, gp_channels={self.gp_channels}, join_channels={self.join_channels}"
+        grades = "" if self.layout is None else f", grades={self.layout.grades}"
+        return f"{self.alg!r}, gp_channels={self.gp_channels}, join_channels={self.join_channels}{grades}"
 
     def forward(
         self, mv: Tensor, scalars: Tensor | None = None, join_reference: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
+        if self.layout is not None:
+            return self._forward_layout(mv, scalars, join_reference)
         check_mv(self.alg, mv, self.in_channels, "GeometricBilinear", module_dtype(self))
         policy = self.kernel_policy
         parts = [gp(self.alg, self.left(mv, scalars)[0], self.right(mv, scalars)[0], policy=policy)]
@@ -134,6 +184,30 @@ class GeometricBilinear(nn.Module):
                 self.alg.check_dim(join_reference, "GeometricBilinear join_reference")
             ps = join_reference[..., self.alg.pseudoscalar_index : self.alg.pseudoscalar_index + 1]
             parts.append(regressive(self.alg, left, right, policy=policy) * ps)
+        hidden = torch.cat(parts, dim=-2) if len(parts) > 1 else parts[0]
+        return self.linear_out(hidden, scalars)
+
+    def _forward_layout(
+        self, mv: Tensor, scalars: Tensor | None, join_reference: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        lay = self.layout
+        assert lay is not None
+        check_layout_mv(lay, mv, self.in_channels, "GeometricBilinear", module_dtype(self))
+        policy = self.kernel_policy
+        left, right = self.left(mv, scalars)[0], self.right(mv, scalars)[0]
+        assert self._gp_table is not None
+        parts = [bilinear(left, right, self._gp_table, policy=policy)]
+        if self.join:
+            assert self._join_table is not None
+            left, right = self.join_left(mv, scalars)[0], self.join_right(mv, scalars)[0]
+            if join_reference is None:
+                join_reference = mv.mean(dim=-2, keepdim=True)
+            elif join_reference.shape[-1] != lay.dim:
+                raise ValueError(
+                    f"GeometricBilinear: expected join_reference with last dimension {lay.dim} (the "
+                    f"blades of grades {lay.grades}), got shape {tuple(join_reference.shape)}"
+                )
+            parts.append(bilinear(left, right, self._join_table, policy=policy) * join_reference[..., -1:])
         hidden = torch.cat(parts, dim=-2) if len(parts) > 1 else parts[0]
         return self.linear_out(hidden, scalars)
 
@@ -187,6 +261,14 @@ class SteerableGeometricProduct(nn.Module):
     weight_init : {"variance", "cgenn"}
     kernel_policy : KernelPolicy, optional
         For the product and its linear maps: see :mod:`gatorch.layers.policy`.
+    layout : Layout, optional
+        The grades the channels store (:class:`~gatorch.algebras.Layout`); ``None`` or a
+        full layout: all blades. The linear maps are :class:`EquiLinear` between the layout
+        and itself. The product has one weight per channel and path of stored grades
+        (:func:`~gatorch.functional.layout.layout_steerable_gp`: the full layer's paths
+        whose three grades are stored, in the same order). The layer then equals the full
+        layer with zero weights outside the layout, between ``layout.embed`` and
+        ``layout.project``. Not yet with ``normalization_init`` or another ``linear_class``.
 
     Shapes
     ------
@@ -227,6 +309,7 @@ class SteerableGeometricProduct(nn.Module):
         normalization_init: float | None = None,
         weight_init: str = "variance",
         kernel_policy: KernelPolicy | None = None,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         who = type(self).__name__
@@ -241,23 +324,57 @@ class SteerableGeometricProduct(nn.Module):
             raise TypeError(f"{who}: normalization_init must be a float or None, got {normalization_init!r}")
         self.weight_init = weight_init
         self.normalization_init = None if normalization_init is None else float(normalization_init)
+        self.layout, self._layout_plan = self._check_layout(who, alg, layout)
         linear = self.linear_class
-        self.right = linear(alg, channels, channels, in_s_channels=in_s_channels, bias=False)
+        kw = {} if self.layout is None else {"in_layout": self.layout, "out_layout": self.layout}
+        self.right = linear(alg, channels, channels, in_s_channels=in_s_channels, bias=False, **kw)
         self.left = (
-            linear(alg, channels, channels, in_s_channels=in_s_channels) if include_first_order else None
+            linear(alg, channels, channels, in_s_channels=in_s_channels, **kw)
+            if include_first_order
+            else None
         )
-        self.weight = nn.Parameter(torch.empty(channels, len(self.paths(alg))))
+        num_paths = len(self.paths(alg)) if self._layout_plan is None else len(self._layout_plan.paths)
+        self.weight = nn.Parameter(torch.empty(channels, num_paths))
         self.normalization = (
             nn.Parameter(torch.empty(channels, alg.n + 1)) if self.normalization_init is not None else None
         )
-        self._plan = steerable_plan(alg)
-        tables = steerable_tables(alg)
-        self.register_buffer("_sign", tables.sign, persistent=False)
-        self.register_buffer("_path", tables.path, persistent=False)
-        self.register_buffer("_right", tables.right, persistent=False)
+        if self._layout_plan is None:  # the full product's (dim, dim) tables (a layout has its own plan)
+            self._plan = steerable_plan(alg)
+            tables = steerable_tables(alg)
+            self.register_buffer("_sign", tables.sign, persistent=False)
+            self.register_buffer("_path", tables.path, persistent=False)
+            self.register_buffer("_right", tables.right, persistent=False)
         self.kernel_policy = check_kernel_policy(who, kernel_policy, "kernel_policy")
         set_kernel_policy(self, self.kernel_policy)
         self.reset_parameters()
+
+    def _check_layout(
+        self, who: str, alg: Algebra, layout: object
+    ) -> tuple[Layout | None, LayoutSteerablePlan | None]:
+        """``(layout, plan)`` for a partial layout of ``alg``; ``(None, None)`` for ``None`` or a full one."""
+        if layout is None:
+            return None, None
+        if not isinstance(layout, Layout):
+            raise TypeError(
+                f"{who}: expected layout a gatorch.algebras.Layout or None, got {type(layout).__name__}"
+            )
+        if (layout.metric, layout.start_index) != (alg.metric, alg._start_index):
+            raise ValueError(
+                f"{who}: expected a layout of {alg!r} (metric {list(alg.metric)}), "
+                f"got a layout of metric {list(layout.metric)}"
+            )
+        if layout.is_full:
+            return None, None
+        if self.linear_class is not EquiLinear:
+            raise TypeError(
+                f"{who}: layouts need EquiLinear linear maps, got linear_class {self.linear_class.__name__}"
+            )
+        if self.normalization_init is not None:
+            raise ValueError(
+                f"{who}: expected normalization_init=None with a layout (not supported yet), "
+                f"got {self.normalization_init}"
+            )
+        return layout, layout_steerable_plan(layout)
 
     @staticmethod
     def paths(alg: Algebra) -> tuple[tuple[int, int, int], ...]:
@@ -276,6 +393,11 @@ class SteerableGeometricProduct(nn.Module):
 
     def tables(self) -> SteerableTables:
         """The plan of the product and its tables (the layer's buffers)."""
+        if self._layout_plan is not None:
+            raise ValueError(
+                f"{type(self).__name__}: expected a layer on all blades for the full product's tables, "
+                f"got one on grades {self._layout_plan.layout.grades} (its plan: layout_steerable_plan)"
+            )
         return SteerableTables(self._plan, self._sign, self._path, self._right)
 
     def _weighted_product(self, x: Tensor, y: Tensor) -> Tensor:
@@ -286,6 +408,8 @@ class SteerableGeometricProduct(nn.Module):
         """Path weights from :meth:`init_std`; the linear maps reset themselves."""
         if self.weight_init == "cgenn":
             std = torch.full((self.weight.shape[1],), 1.0 / math.sqrt(self.alg.n + 1))
+        elif self._layout_plan is not None:
+            std = torch.tensor(self._layout_plan.init_std, dtype=torch.float64)
         else:
             std = self.init_std(self.alg)
         with torch.no_grad():
@@ -303,9 +427,17 @@ class SteerableGeometricProduct(nn.Module):
             f"include_first_order={self.include_first_order}, paths={self.weight.shape[1]}"
             + (f", normalization_init={self.normalization_init}" if self.normalization is not None else "")
             + (f", weight_init={self.weight_init!r}" if self.weight_init != "variance" else "")
+            + (f", grades={self.layout.grades}" if self.layout is not None else "")
         )
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self._layout_plan is not None:
+            check_layout_mv(self.layout, mv, self.channels, type(self).__name__, module_dtype(self))
+            right, _ = self.right(mv, scalars)
+            out = layout_steerable_gp(mv, right, self.weight, self._layout_plan, policy=self.kernel_policy)
+            if self.left is not None:
+                out = (self.left(mv, scalars)[0] + out) * (1.0 / math.sqrt(2.0))
+            return out, _pass_scalars(mv, scalars)
         check_mv(self.alg, mv, self.channels, type(self).__name__, module_dtype(self))
         right, _ = self.right(mv, scalars)
         if self.normalization is not None:

@@ -8,10 +8,27 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
-from gatorch.functional.linear import equi_linear, equi_linear_readout, invariant_components, linear_plan
+from gatorch.functional.linear import (
+    LayoutLinearPlan,
+    equi_linear,
+    equi_linear_layout,
+    equi_linear_readout,
+    invariant_components,
+    layout_linear_plan,
+    linear_plan,
+)
 from gatorch.functional.policy import KernelPolicy
-from gatorch.layers._checks import check_algebra, check_linear_channels, check_mv, check_scalars, module_dtype
+from gatorch.layers._checks import (
+    check_algebra,
+    check_dtype,
+    check_linear_channels,
+    check_mv,
+    check_scalars,
+    check_tensor,
+    module_dtype,
+)
 from gatorch.layers.policy import check_kernel_policy
 
 __all__ = ["EquiLinear", "MVScalarLinear"]
@@ -226,6 +243,16 @@ class EquiLinear(MVScalarLinear):
         ``False``: none. The blades it sits on are ``bias_blades``.
     kernel_policy : KernelPolicy, optional
         Kept as ``kernel_policy``: see :mod:`gatorch.layers.policy` (``None``: the ambient one).
+    in_layout, out_layout : Layout, optional
+        The grades the input and output channels store (:class:`~gatorch.algebras.Layout`);
+        ``None`` (or a full layout): all blades, today's layer. With layouts, ``mv`` is
+        ``(..., in_channels, in_layout.dim)``, ``mv_out`` is ``(..., out_channels,
+        out_layout.dim)`` and the weight has one coefficient per basis map between the
+        layouts (:func:`~gatorch.algebras.layout.layout_equivariant_basis`: the maps of the
+        full basis whose input and output grades both are stored, in the same order). The
+        bias, ``s_to_mv`` and ``mv_to_s`` cover the invariant blades / coefficients the
+        layouts store. The layer then equals the full layer with zero weights on the other
+        maps, between ``in_layout.embed`` and ``out_layout.project``.
 
     Shapes
     ------
@@ -247,6 +274,10 @@ class EquiLinear(MVScalarLinear):
     """
 
     _readable: Tensor
+    _slot_sources: Tensor
+    _slot_maps: Tensor
+    _slot_signs: Tensor
+    _inv: Tensor
     s_to_s: nn.Linear | None
 
     def __init__(
@@ -260,11 +291,19 @@ class EquiLinear(MVScalarLinear):
         group: str = "pin",
         bias: bool | str = True,
         kernel_policy: KernelPolicy | None = None,
+        in_layout: Layout | None = None,
+        out_layout: Layout | None = None,
     ) -> None:
         super().__init__("EquiLinear", alg, in_channels, out_channels, in_s_channels, out_s_channels)
         if not (isinstance(bias, bool) or bias == "scalar"):
             raise ValueError(f"EquiLinear: bias must be True, False or 'scalar', got {bias!r}")
         self.kernel_policy = check_kernel_policy("EquiLinear", kernel_policy, "kernel_policy")
+        self.in_layout = _check_layout(alg, in_layout, "in_layout")
+        self.out_layout = _check_layout(alg, out_layout, "out_layout")
+        self._layout_plan: LayoutLinearPlan | None = None
+        if self.in_layout is not None or self.out_layout is not None:
+            self._init_layouts(group, bias)
+            return
         plan = linear_plan(alg, group)  # validates group
         self.group = group
         self._bias_option = bias
@@ -284,29 +323,104 @@ class EquiLinear(MVScalarLinear):
         self._add_scalar_bias(bool(bias))
         self.reset_parameters()
 
+    def _init_layouts(self, group: str, bias: bool | str) -> None:
+        """The layer between layouts: parameters for the maps and invariant blades they store."""
+        alg = self.alg
+        in_layout = self.in_layout or Layout.full(alg)
+        out_layout = self.out_layout or Layout.full(alg)
+        self.in_layout, self.out_layout = in_layout, out_layout
+        plan = layout_linear_plan(in_layout, out_layout, group)  # validates group
+        if plan.num_maps == 0:
+            raise ValueError(
+                f"EquiLinear: expected layouts with at least one {group!r}-equivariant map between them, "
+                f"got none from grades {in_layout.grades} to grades {out_layout.grades}"
+            )
+        self._layout_plan = plan
+        self.group = group
+        self._bias_option = bias
+        inv, readable = plan.inv_blades, plan.read_coefficients
+        if bias == "scalar" and not out_layout.has_grade(0):
+            raise ValueError(
+                "EquiLinear: bias='scalar' needs grade 0 in out_layout, got out_layout grades "
+                f"{out_layout.grades}"
+            )
+        for name, value in (("sources", plan.sources), ("maps", plan.maps)):
+            self.register_buffer(f"_slot_{name}", torch.tensor(value, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "_slot_signs", torch.tensor(plan.signs, dtype=torch.get_default_dtype()), persistent=False
+        )
+        self.register_buffer("_inv", torch.tensor(inv, dtype=torch.long), persistent=False)
+        self.register_buffer("_readable", torch.tensor(readable, dtype=torch.long), persistent=False)
+        n_inv = len(inv)
+        self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, plan.num_maps))
+        #: The blades the multivector bias sits on (indices into ``out_layout``).
+        self.bias_blades = tuple(inv) if bias is True else (0,) if bias else ()
+        has_bias = bool(self.bias_blades)  # none when out_layout stores no invariant blade
+        self.bias = nn.Parameter(torch.zeros(self.out_channels, len(self.bias_blades))) if has_bias else None
+        if bias == "scalar" and n_inv > 1:
+            k = list(inv).index(0)
+            self._bias_pad = (k, n_inv - 1 - k)
+        self._add_scalar_maps(bias=bool(bias), inv_blades=n_inv, read_coefficients=len(readable))
+        self._add_scalar_bias(bool(bias))
+        self.reset_parameters()
+
+    def _blocks(self) -> list[tuple[int, list[int]]]:
+        """``(out_grade, map indices)`` per block of the weight's basis maps."""
+        if self._layout_plan is not None:
+            return [(b, [m]) for m, (_, b) in enumerate(self._layout_plan.blocks)]
+        plan = linear_plan(self.alg, self.group)
+        return [(b, list(maps)) for _, b, maps in plan.blocks]
+
     def reset_parameters(self) -> None:
         """Variance-preserving initialisation (see the class docstring)."""
-        plan = linear_plan(self.alg, self.group)
+        blocks = self._blocks()
         maps_into: dict[int, int] = {}  # output grade -> number of basis maps reaching it
-        for _, b, maps in plan.blocks:
+        for b, maps in blocks:
             maps_into[b] = maps_into.get(b, 0) + len(maps)
         # a map of the weight reaches one output grade; scale it by that grade's fan-in
-        std = torch.empty(plan.num_maps)
-        for _, b, maps in plan.blocks:
+        std = torch.empty(self.weight.shape[-1])
+        for b, maps in blocks:
             fan = self.in_channels * maps_into[b] + (self.in_s_channels if b == 0 else 0)
             std[list(maps)] = 1.0 / math.sqrt(fan)
         with torch.no_grad():
             self.weight.normal_().mul_(std)
-        fan_0 = self.in_channels * maps_into[0] + self.in_s_channels
-        fan_s = self.in_channels * int(self._readable.numel()) + self.in_s_channels
+        fan_0 = max(self.in_channels * maps_into.get(0, 0) + self.in_s_channels, 1)
+        fan_s = max(self.in_channels * int(self._readable.numel()) + self.in_s_channels, 1)
         self._reset_scalar_maps(fan_0, fan_s)
 
     def extra_repr(self) -> str:
+        layouts = ""
+        if self.in_layout is not None and self.out_layout is not None:
+            layouts = f", grades {self.in_layout.grades} -> {self.out_layout.grades}"
         return (
             f"{self.alg!r}, {self.in_channels} -> {self.out_channels} mv, "
             f"{self.in_s_channels} -> {self.out_s_channels} scalars, group={self.group!r}"
             + {"scalar": ", bias='scalar'", False: ", bias=False"}.get(self._bias_option, "")
+            + layouts
         )
+
+    def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(mv_out, s_out)``; see the class docstring for the shapes (with and without layouts)."""
+        if self._layout_plan is None:
+            return super().forward(mv, scalars)
+        check_layout_mv(self.in_layout, mv, self.in_channels, "EquiLinear", module_dtype(self))
+        check_scalars(scalars, self.in_s_channels, "EquiLinear")
+        extra = self._invariant_term(scalars)
+        out, s_out = equi_linear_layout(
+            mv,
+            self.weight,
+            self._slot_sources,
+            self._slot_maps,
+            self._slot_signs,
+            inv=self._inv,
+            bias=extra,
+            read=self._readable,
+            readout=self.mv_to_s,
+            identity_first=self._layout_plan.identity_first,
+        )
+        if s_out is None:
+            s_out = mv.new_zeros(*mv.shape[:-2], self.out_s_channels)
+        return out, self._scalar_outputs(s_out, scalars)
 
     def _mv_map(self, mv: Tensor, extra: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if self.mv_to_s is not None:
@@ -314,3 +428,37 @@ class EquiLinear(MVScalarLinear):
                 self.alg, mv, self.weight, self.mv_to_s, self.group, bias=extra, policy=self.kernel_policy
             )
         return equi_linear(self.alg, mv, self.weight, self.group, bias=extra, policy=self.kernel_policy), None
+
+
+def _check_layout(alg: Algebra, layout: object, name: str) -> Layout | None:
+    """``layout`` if it is a partial layout of ``alg``; ``None`` for ``None`` or a full layout."""
+    if layout is None:
+        return None
+    if not isinstance(layout, Layout):
+        raise TypeError(
+            f"EquiLinear: expected {name} a gatorch.algebras.Layout or None, got {type(layout).__name__}"
+        )
+    if (layout.metric, layout.start_index) != (alg.metric, alg._start_index):
+        raise ValueError(
+            f"EquiLinear: expected {name} of {alg!r} (metric {list(alg.metric)}), "
+            f"got a layout of metric {list(layout.metric)}"
+        )
+    return None if layout.is_full else layout
+
+
+def check_layout_mv(
+    layout: Layout | None, mv: object, channels: int, who: str, dtype: torch.dtype | None = None
+) -> None:
+    """Raise unless ``mv`` is a ``(..., channels, layout.dim)`` floating tensor (of ``dtype``,
+    when given: see :func:`~gatorch.layers._checks.check_dtype`)."""
+    assert layout is not None
+    check_tensor(who, "input", mv)
+    assert isinstance(mv, torch.Tensor)
+    if mv.ndim < 2 or mv.shape[-2:] != (channels, layout.dim):
+        raise ValueError(
+            f"{who}: expected input of shape (..., {channels}, {layout.dim}) (the blades of "
+            f"grades {layout.grades}), got {tuple(mv.shape)}"
+        )
+    if not mv.is_floating_point():
+        raise TypeError(f"{who} input: expected a floating-point tensor, got dtype {mv.dtype}")
+    check_dtype(who, mv, dtype)

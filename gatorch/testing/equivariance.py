@@ -20,8 +20,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from gatorch.functional.algebra import Algebra
 from gatorch.functional import gp, random_vector, random_versor, sandwich
+from gatorch.functional.algebra import Algebra
 
 __all__ = [
     "ALGEBRAS",

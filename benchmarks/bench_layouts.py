@@ -1,0 +1,154 @@
+"""Layouts at growing n: what grades (0, 1, 2) of Cl(n, 0) cost to build and to run.
+
+Usage::
+
+    python benchmarks/bench_layouts.py            # n = 4, 6, 8, 10, 12, 16; 1 thread
+    python benchmarks/bench_layouts.py --quick    # fewer repeats
+    python benchmarks/bench_layouts.py --n 8 16   # chosen n only
+    python benchmarks/bench_layouts.py --markdown # a table for the docs
+
+Per n, from the metric alone (no ``Algebra`` object, whose construction still builds the
+full ``2**n x 2**n`` tables for n > 8 on this version):
+
+* **layout**: stored blades of grades (0, 1, 2) against ``2**n``;
+* **gp table**: build time, peak Python/numpy memory of the build (``tracemalloc``) and the
+  number of terms of the geometric product restricted to (0, 1, 2) x (0, 1, 2) -> (0, 1, 2);
+* **basis**: build time and map count of the Pin-equivariant linear basis between the
+  layouts, and of the slot plan the layer runs;
+* **gp fwd**: one restricted product of ``batch * items`` items with ``channels``
+  multivector channels each (eager, median);
+* **linear fwd**: the layout ``EquiLinear`` kernel (:func:`equi_linear_layout`), channels
+  -> channels on the same items (eager, median).
+
+Everything runs on one thread (``torch.set_num_threads(1)``), on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_ms
+
+from gatorch.algebras.layout import Layout, layout_equivariant_basis, layout_product_table
+from gatorch.functional.bilinear import bilinear
+from gatorch.functional.linear import equi_linear_layout, layout_linear_plan
+
+SHAPE = {"batch": 8, "items": 128, "channels": 16}
+GRADES = (0, 1, 2)
+
+
+def measure(n: int, repeats: int, warmup: int) -> dict[str, float]:
+    """The row of one n."""
+    metric = [1] * n
+    lay = Layout(metric, GRADES)
+
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    table = layout_product_table(lay, lay, lay, "gp")
+    table_s = time.perf_counter() - t0
+    _, table_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    t0 = time.perf_counter()
+    basis = layout_equivariant_basis(lay, lay, "pin")
+    plan = layout_linear_plan(lay, lay, "pin")
+    basis_s = time.perf_counter() - t0
+
+    items, c = SHAPE["batch"] * SHAPE["items"], SHAPE["channels"]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(items, c, lay.dim, generator=gen)
+    y = torch.randn(items, c, lay.dim, generator=gen)
+    bilinear(x, y, table)  # builds the table's index tensors once
+    gp_ms = median_ms(lambda: bilinear(x, y, table), repeats, warmup)
+
+    weight = torch.randn(c, c, plan.num_maps, generator=gen)
+    src, maps = torch.tensor(plan.sources), torch.tensor(plan.maps)
+    signs = torch.tensor(plan.signs, dtype=torch.float32)
+    first = plan.identity_first
+    lin_ms = median_ms(
+        lambda: equi_linear_layout(x, weight, src, maps, signs, identity_first=first), repeats, warmup
+    )
+    return {
+        "n": n,
+        "blades": lay.dim,
+        "full": 2**n,
+        "terms": table.nnz,
+        "table_ms": 1e3 * table_s,
+        "table_mb": table_peak / 2**20,
+        "maps": basis.num_maps,
+        "basis_ms": 1e3 * basis_s,
+        "gp_ms": gp_ms,
+        "lin_ms": lin_ms,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[4, 6, 8, 10, 12, 16])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    repeats, warmup = (5, 1) if args.quick else (20, 3)
+    rows = [measure(n, repeats, warmup) for n in args.n]
+    head = [
+        "n",
+        "blades / 2^n",
+        "gp terms",
+        "table build ms",
+        "table build MB",
+        "basis maps",
+        "basis build ms",
+        "gp fwd ms",
+        "linear fwd ms",
+    ]
+    lines = []
+    for r in rows:
+        lines.append(
+            [
+                f"{r['n']}",
+                f"{r['blades']} / {r['full']}",
+                f"{r['terms']}",
+                f"{r['table_ms']:.1f}",
+                f"{r['table_mb']:.2f}",
+                f"{r['maps']}",
+                f"{r['basis_ms']:.1f}",
+                f"{r['gp_ms']:.2f}",
+                f"{r['lin_ms']:.2f}",
+            ]
+        )
+    print(
+        f"Cl(n, 0), grades {GRADES}; {SHAPE['batch']} x {SHAPE['items']} items, {SHAPE['channels']} "
+        f"channels; torch {torch.__version__}, 1 thread"
+    )
+    if args.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+    else:
+        widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
+        print("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
+        for line in lines:
+            print("  ".join(v.rjust(w) for v, w in zip(line, widths, strict=True)))
+    base = next((r for r in rows if r["n"] == 8), None)
+    top = next((r for r in rows if r["n"] == 16), None)
+    if base and top:
+        print(
+            f"n = 16 / n = 8: terms {top['terms'] / base['terms']:.1f}x, gp fwd "
+            f"{top['gp_ms'] / base['gp_ms']:.1f}x, linear fwd {top['lin_ms'] / base['lin_ms']:.1f}x "
+            f"(blades {top['blades'] / base['blades']:.1f}x; 2^n {2**8}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
