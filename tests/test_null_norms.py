@@ -147,3 +147,16 @@ def test_conformal_gatr_trains_on_points_with_bounded_gradients() -> None:
         opt.step()
     assert max(grad_norms) < 1e4, max(grad_norms)
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("eps", [-1.0, "0.01", True, float("nan")])
+def test_layer_norm_rejects_a_bad_floor(eps: object) -> None:
+    with pytest.raises(ValueError, match=r"EquiLayerNorm: eps must be a float >= 0, got"):
+        EquiLayerNorm(STA, eps=eps)  # type: ignore[arg-type]
+
+
+def test_layer_norm_defaults_per_statistic() -> None:
+    # GATr's / L-GATr's floor for "rms", CGENN's for "mean" (unchanged)
+    rms, mean = EquiLayerNorm(STA), EquiLayerNorm(STA, statistic="mean")
+    assert (rms.eps, rms.eps_mode, mean.eps, mean.eps_mode) == (0.01, "clamp", 1e-6, "add")
+    assert (NormConfig().eps, NormConfig().eps_mode) == (0.01, "clamp")
