@@ -222,7 +222,7 @@ def equi_layer_norm(
         # whose squares cannot overflow (1e20 ** 2 is inf in float32); s = 1 (u = x) unless
         # some |component| exceeds 1.
         s = power_of_two_scale(xw.detach().abs().amax(dim=(-2, -1)))[..., None]  # (..., 1)
-        u = xw / s[..., None]
+        u = xw * torch.reciprocal(s)[..., None]  # exact: s is a power of two
         q = grade_invariants(alg, u).sum(-1)  # (..., C): Q(u) = Q(x) / s^2
         clamp = eps_mode == "clamp"
         if statistic == "rms":
