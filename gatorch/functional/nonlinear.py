@@ -13,6 +13,7 @@ Both act through invariants only, so they commute with the twisted versor action
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -26,10 +27,13 @@ if TYPE_CHECKING:
 __all__ = [
     "EPS_MODES",
     "GATES",
+    "NORM_DEFAULTS",
     "NORM_STATISTICS",
     "equi_layer_norm",
     "gated",
     "grade_invariants",
+    "power_of_two_scale",
+    "scalar_layer_norm",
     "smooth_norm",
 ]
 
@@ -105,6 +109,9 @@ def _grade_inner_matrix(alg: Algebra, device: torch.device, dtype: torch.dtype) 
 
 NORM_STATISTICS = ("rms", "mean")
 EPS_MODES = ("add", "clamp")
+#: The default ``(eps, eps_mode)`` of :class:`~gatorch.layers.EquiLayerNorm` per statistic: GATr's and
+#: L-GATr's floor for ``"rms"`` (gain at most 10 on null inputs), CGENN's for ``"mean"``.
+NORM_DEFAULTS = {"rms": (0.01, "clamp"), "mean": (1e-6, "add")}
 
 
 def smooth_norm(q: Tensor, eps: float = 1e-16) -> Tensor:
@@ -115,6 +122,32 @@ def smooth_norm(q: Tensor, eps: float = 1e-16) -> Tensor:
     :math:`O(\epsilon / q^2)` elsewhere.
     """
     return (q * q + eps) ** 0.25
+
+
+def power_of_two_scale(magnitude: Tensor) -> Tensor:
+    """The power of two ``s >= 1`` with ``magnitude <= s`` (within a factor 2; 1 for ``magnitude <= 1``).
+
+    Dividing a tensor by it is exact (a shift of the exponent), so a norm computed on
+    ``x / s`` with its epsilon divided by ``s**2`` gives bit for bit the result computed on
+    ``x`` wherever that does not overflow, and a finite one where squaring ``x`` would (1e20
+    in float32). Pass it a detached ``max |x|``; the norms divide by it before squaring.
+
+    Parameters
+    ----------
+    magnitude : Tensor
+        Non-negative.
+
+    Returns
+    -------
+    Tensor, the shape and dtype of ``magnitude``.
+    """
+    return torch.exp2(torch.ceil(torch.log2(magnitude.clamp_min(1.0))))
+
+
+def _safe_sqrt(v: Tensor) -> Tensor:
+    """``sqrt(v)`` for ``v >= 0`` with a zero (not infinite) gradient at ``v == 0``."""
+    positive = v > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, v, torch.ones_like(v))), 0.0)
 
 
 def equi_layer_norm(
@@ -138,11 +171,35 @@ def equi_layer_norm(
     (L-GATr's layer norm, with :math:`\epsilon = 0.01`), and
     :math:`\max(\cdot, \epsilon)` of the mean of the norms for ``"mean"``.
 
+    Null inputs. For a null multivector (``e0`` in PGA, a lightlike ``e0 + e1`` in STA, a
+    conformal point in CGA) every :math:`Q_c` is 0, and no invariant can do better: the
+    Lorentz and conformal groups are not compact, a boost maps ``e0 + e1`` to any positive
+    multiple of it, so every invariant takes one value on all of them. The floor ``eps`` is
+    what bounds the result: for ``"rms"`` the gain :math:`|y|/|x|` is at most
+    :math:`1/\sqrt{\epsilon}` (``"mean"``: :math:`1/\epsilon`). With ``"clamp"``, below the
+    floor the map is linear, :math:`y = x/\sqrt{\epsilon}`, so the Jacobian is
+    :math:`I/\sqrt{\epsilon}`; with ``"add"`` it also has the term
+    :math:`-x\,(\nabla Q)^\top / (2 (\bar Q + \epsilon)^{3/2})`, of size
+    :math:`|x|^2/\epsilon^{3/2}` on null inputs (5e6 for :math:`|x| = 3`, ``eps=1e-6``).
+    The layers (:class:`~gatorch.layers.EquiLayerNorm`, :class:`~gatorch.layers.NormConfig`)
+    therefore clamp at 0.01 by default (GATr's and L-GATr's floor, gain at most 10).
+
+    Large inputs. The statistic is homogeneous, so it is computed on :math:`u = x / s` with
+    :math:`s \ge \max(1, \max |x|)` a power of two per item (over channels and blades,
+    :func:`power_of_two_scale`) and the floor in the
+    units of :math:`u` (:math:`\sqrt{\epsilon}/s`, ``"mean"``: :math:`\epsilon/s`): the same
+    value, without squaring :math:`|x|`, so inputs of 1e20 give finite, normalised outputs in
+    float32 (squaring them overflows to inf, and inf / inf is NaN), and exact nulls of any
+    size get the gain :math:`1/\sqrt{\epsilon}`. Only ``"mean"``'s smoothing :math:`10^{-16}`
+    underflows for exact nulls beyond :math:`|x| \approx 10^7` (float32), where the floor
+    alone bounds the gain (:math:`1/\epsilon`).
+
     Parameters
     ----------
     x : Tensor, shape (..., channels, dim)
     eps : float
-        Keeps null inputs (e.g. pure ``e0`` in PGA) finite, with finite gradients.
+        The floor of the statistic: keeps null inputs (e.g. pure ``e0`` in PGA) finite,
+        with finite gradients, and bounds the gain on them (see above).
     statistic : {"rms", "mean"}
     eps_mode : {"add", "clamp"}
 
@@ -160,13 +217,66 @@ def equi_layer_norm(
     wide = torch.promote_types(x.dtype, torch.float32)
     with torch.autocast(device_type=x.device.type, enabled=False):
         xw = x.to(wide)
-        q = grade_invariants(alg, xw).sum(-1)  # (..., C)
+        # The statistic is homogeneous in x, so x = s * u, s the power of two >= max(1, max |x|)
+        # of the item (detached: the result does not depend on s), gives the same y from u,
+        # whose squares cannot overflow (1e20 ** 2 is inf in float32); s = 1 (u = x) unless
+        # some |component| exceeds 1.
+        s = power_of_two_scale(xw.detach().abs().amax(dim=(-2, -1)))[..., None]  # (..., 1)
+        u = xw * torch.reciprocal(s)[..., None]  # exact: s is a power of two
+        q = grade_invariants(alg, u).sum(-1)  # (..., C): Q(u) = Q(x) / s^2
         clamp = eps_mode == "clamp"
         if statistic == "rms":
-            m = q.mean(-1, keepdim=True)
-            scale = torch.sqrt(m.clamp_min(eps) if clamp else m + eps)
+            # sqrt(max(m, eps)) or sqrt(m + eps) in units of u: max(sqrt(m(u)), t) or hypot(sqrt(m(u)), t)
+            # with t = sqrt(eps) / s, which stays representable where eps / s^2 would underflow
+            root = _safe_sqrt(q.mean(-1, keepdim=True))
+            t = math.sqrt(eps) / s
+            denominator = torch.maximum(root, t) if clamp else torch.hypot(root, t)
         else:
-            m = smooth_norm(q).mean(-1, keepdim=True)
-            scale = m.clamp_min(eps) if clamp else m + eps
-        out = xw / scale[..., None]
+            # smooth_norm(Q(x)) = s * (Q(u)^2 + 1e-16 / s^4)^(1/4); the smoothing may underflow
+            # for huge s, where the floor eps / s (representable) takes over
+            smoothing = 1e-16 / s / s / s / s
+            m = _safe_sqrt(_safe_sqrt(q * q + smoothing)).mean(-1, keepdim=True)
+            floor = eps / s
+            denominator = torch.maximum(m, floor) if clamp else m + floor
+        gain = torch.reciprocal(denominator.clamp_min(torch.finfo(wide).tiny))  # eps = 0 on a zero input
+        out = u * gain[..., None]
     return out.to(x.dtype)
+
+
+def scalar_layer_norm(
+    s: Tensor, eps: float = 1e-5, weight: Tensor | None = None, bias: Tensor | None = None
+) -> Tensor:
+    r"""Layer norm of the last axis that does not overflow: ``torch.nn.functional.layer_norm``'s result.
+
+    .. math::
+        y = \frac{s - \bar s}{\sqrt{\operatorname{Var}(s) + \epsilon}} \odot w + b
+
+    computed on :math:`s / c` with :math:`c \ge \max(1, \max_j |s_j|)` a power of two
+    (:func:`power_of_two_scale`) and :math:`\epsilon / c^2`: the same value, so inputs of 1e20
+    give finite outputs in float32 where squaring them would overflow. Computed in float32
+    (or wider) under autocast.
+
+    Parameters
+    ----------
+    s : Tensor, shape (..., channels)
+    eps : float
+    weight, bias : Tensor, shape (channels,), optional
+
+    Returns
+    -------
+    Tensor, shape (..., channels), in the dtype of ``s``.
+    """
+    wide = torch.promote_types(s.dtype, torch.float32)
+    with torch.autocast(device_type=s.device.type, enabled=False):
+        sw = s.to(wide)
+        c = power_of_two_scale(sw.detach().abs().amax(-1, keepdim=True))
+        u = sw / c
+        d = u - u.mean(-1, keepdim=True)
+        var = (d * d).mean(-1, keepdim=True)
+        # eps / c / c: c * c would overflow first; the clamp keeps constant huge rows at 0, not NaN
+        out = d * torch.rsqrt((var + eps / c / c).clamp_min(torch.finfo(wide).tiny))
+        if weight is not None:
+            out = out * weight.to(wide)
+        if bias is not None:
+            out = out + bias.to(wide)
+    return out.to(s.dtype)

@@ -44,7 +44,8 @@ class GATrBlock(nn.Module):
     attention : AttentionConfig or mapping, optional
     mlp : MLPConfig or mapping, optional
     eps : float, optional
-        Layer-norm epsilon (default 1e-6); a shorthand for ``norm={"eps": eps}``.
+        Layer-norm epsilon (default 0.01, a clamp: see :class:`~gatorch.layers.NormConfig`); a
+        shorthand for ``norm={"eps": eps}``.
     norm : NormConfig or mapping, optional
         The layer norms' options (L-GATr's are in :class:`~gatorch.layers.NormConfig`'s docstring).
     group : {"pin", "spin"}

@@ -175,7 +175,10 @@ SCALAR_AFFINE = ("affine", "weight", "none")
 class NormConfig(_Config):
     r"""Options of the layer norms of a block (:class:`~gatorch.layers.EquiLayerNorm`).
 
-    The defaults are GATr's; L-GATr's layer norm is :meth:`NormConfig.lgatr`:
+    The defaults are GATr's (the multivector norm clamped at :math:`\epsilon = 0.01`, so its
+    gain on null inputs, e.g. conformal points or lightlike vectors, is at most 10; see
+    :func:`~gatorch.functional.nonlinear.equi_layer_norm`); L-GATr's layer norm is
+    :meth:`NormConfig.lgatr`:
     ``NormConfig(eps=0.01, eps_mode="clamp", scalar_eps=1e-5, mv_affine=True, scalar_affine="weight")``
     (``norm_elementwise_affine=True``, its default) or the same with ``mv_affine=False,
     scalar_affine="none"``.
@@ -183,7 +186,8 @@ class NormConfig(_Config):
     Attributes
     ----------
     eps : float
-        Epsilon of the multivector norm.
+        Epsilon of the multivector norm (0.01): the floor that bounds its gain on null
+        inputs by :math:`1/\sqrt{\epsilon}`.
     eps_mode : {"add", "clamp"}
         :math:`\sqrt{\bar Q + \epsilon}` or :math:`\sqrt{\max(\bar Q, \epsilon)}`, see
         :func:`~gatorch.functional.nonlinear.equi_layer_norm`.
@@ -196,8 +200,8 @@ class NormConfig(_Config):
         The scalar layer norm's learnt gain and bias, gain only, or neither.
     """
 
-    eps: float = 1e-6
-    eps_mode: str = "add"
+    eps: float = 0.01
+    eps_mode: str = "clamp"
     scalar_eps: float | None = None
     mv_affine: bool = False
     scalar_affine: str = "affine"

@@ -7,7 +7,15 @@ import torch
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
-from gatorch.functional.nonlinear import EPS_MODES, GATES, NORM_STATISTICS, equi_layer_norm, gated
+from gatorch.functional.nonlinear import (
+    EPS_MODES,
+    GATES,
+    NORM_DEFAULTS,
+    NORM_STATISTICS,
+    equi_layer_norm,
+    gated,
+    scalar_layer_norm,
+)
 from gatorch.functional.steerable import blade_inner, mv_silu
 from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
 from gatorch.layers.config import NormConfig
@@ -60,17 +68,29 @@ class ScalarGatedNonlinearity(nn.Module):
 
 
 class EquiLayerNorm(nn.Module):
-    """Equivariant layer norm of multivector channels (and a plain LayerNorm of scalars).
+    r"""Equivariant layer norm of multivector channels (and a plain LayerNorm of scalars).
 
     See :func:`gatorch.functional.nonlinear.equi_layer_norm`: finite for degenerate and
-    indefinite metrics and for null inputs, computed in float32 under autocast.
+    indefinite metrics, for null inputs and for inputs of any size (1e20 in float32),
+    computed in float32 under autocast.
+
+    Null inputs (a lightlike vector of STA, a conformal point of CGA) have an invariant
+    norm of 0, and no invariant norm can be positive on them (the Lorentz and conformal
+    groups are not compact), so the epsilon floor is what bounds the layer on them: with
+    the ``"rms"`` defaults (``eps=0.01``, ``eps_mode="clamp"``, GATr's and L-GATr's floor)
+    the gain :math:`|y| / |x|` is at most :math:`1/\sqrt{\epsilon} = 10`, and below the floor
+    the layer is the linear map :math:`x / \sqrt{\epsilon}` (Jacobian :math:`10\,I`, no term
+    through the vanishing norm). With ``eps_mode="add"`` and a small ``eps`` the gain reaches
+    :math:`1/\sqrt{\epsilon}` (1000 for 1e-6) and the Jacobian on null inputs grows like
+    :math:`|x|^2 / \epsilon^{3/2}`.
 
     Parameters
     ----------
     alg : Algebra
     s_channels : int
         Scalar channels normalised by ``nn.LayerNorm`` (0: none).
-    eps : float
+    eps : float, optional
+        The floor of the statistic; default 0.01 for ``"rms"``, 1e-6 for ``"mean"`` (CGENN's).
     statistic : {"rms", "mean"}
         The shared norm: root mean square over channels (GATr, L-GATr; the default) or the
         mean of the channel norms (CGENN's ``MVLayerNorm``).
@@ -83,8 +103,9 @@ class EquiLayerNorm(nn.Module):
         The shape of that gain: one per channel (``weight: (mv_channels, 1)``, CGENN's
         ``MVLayerNorm``) or one per channel and grade (``weight: (mv_channels, n + 1)``,
         L-GATr's ``EquiLayerNorm``).
-    eps_mode : {"add", "clamp"}
-        See :func:`~gatorch.functional.nonlinear.equi_layer_norm` (L-GATr clamps at 0.01).
+    eps_mode : {"add", "clamp"}, optional
+        See :func:`~gatorch.functional.nonlinear.equi_layer_norm`; default ``"clamp"`` for
+        ``"rms"`` (GATr and L-GATr clamp at 0.01), ``"add"`` for ``"mean"`` (CGENN).
     s_eps : float, optional
         Epsilon of the scalar layer norm (default ``eps``).
     s_affine : {"affine", "weight", "none"}
@@ -105,6 +126,8 @@ class EquiLayerNorm(nn.Module):
     >>> null[..., PGA3.index("e0")] = 1e3  # a null multivector: finite output, no NaN
     >>> bool(torch.isfinite(norm(null)[0]).all())
     True
+    >>> norm(null)[0].abs().max().item()  # the gain is at most 1 / sqrt(0.01) = 10
+    10000.0
     """
 
     _grade_of_blade: Tensor
@@ -113,18 +136,25 @@ class EquiLayerNorm(nn.Module):
         self,
         alg: Algebra,
         s_channels: int = 0,
-        eps: float = 1e-6,
+        eps: float | None = None,
         *,
         statistic: str = "rms",
         mv_channels: int | None = None,
         elementwise_affine: bool = False,
         affine: str = "channel",
-        eps_mode: str = "add",
+        eps_mode: str | None = None,
         s_eps: float | None = None,
         s_affine: str = "affine",
     ) -> None:
         super().__init__()
         check_algebra(alg, "EquiLayerNorm")
+        if statistic not in NORM_STATISTICS:
+            raise ValueError(f"EquiLayerNorm: statistic must be one of {NORM_STATISTICS}, got {statistic!r}")
+        default_eps, default_mode = NORM_DEFAULTS[statistic]
+        eps = default_eps if eps is None else eps
+        eps_mode = default_mode if eps_mode is None else eps_mode
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+            raise ValueError(f"EquiLayerNorm: eps must be a float >= 0, got {eps!r}")
         if affine not in ("channel", "grade"):
             raise ValueError(f"EquiLayerNorm: affine must be 'channel' or 'grade', got {affine!r}")
         if eps_mode not in EPS_MODES:
@@ -135,8 +165,6 @@ class EquiLayerNorm(nn.Module):
             )
         if not isinstance(s_channels, int) or s_channels < 0:
             raise ValueError(f"EquiLayerNorm: s_channels must be an int >= 0, got {s_channels!r}")
-        if statistic not in NORM_STATISTICS:
-            raise ValueError(f"EquiLayerNorm: statistic must be one of {NORM_STATISTICS}, got {statistic!r}")
         if elementwise_affine and (not isinstance(mv_channels, int) or mv_channels < 1):
             raise ValueError(
                 f"EquiLayerNorm: elementwise_affine needs mv_channels, an int >= 1, got {mv_channels!r}"
@@ -164,8 +192,7 @@ class EquiLayerNorm(nn.Module):
         stat = f"statistic={self.statistic!r}"
         if self.weight is not None and self.affine == "grade":
             affine += ", affine='grade'"
-        if self.eps_mode != "add":
-            stat += f", eps_mode={self.eps_mode!r}"
+        stat += f", eps_mode={self.eps_mode!r}"
         return f"{self.alg!r}, s_channels={self.s_channels}, eps={self.eps}, {stat}{affine}"
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -179,9 +206,9 @@ class EquiLayerNorm(nn.Module):
         if self.scalar_norm is None:
             return out, mv.new_zeros(*mv.shape[:-2], 0)
         assert scalars is not None
-        with torch.autocast(device_type=scalars.device.type, enabled=False):
-            s = self.scalar_norm(scalars.to(torch.promote_types(scalars.dtype, torch.float32)))
-        return out, s.to(scalars.dtype)
+        # nn.LayerNorm's result and parameters, computed so that large inputs do not overflow
+        norm = self.scalar_norm
+        return out, scalar_layer_norm(scalars, norm.eps, norm.weight, norm.bias)
 
 
 def norm_from_config(

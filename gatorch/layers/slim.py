@@ -55,6 +55,7 @@ from gatorch.functional.activations import ACTIVATIONS, activation
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention.sets import check_packed_sets
 from gatorch.functional.attention.slim import heads_mask, packed_slim_attention, slim_attention
+from gatorch.functional.nonlinear import power_of_two_scale
 from gatorch.functional.precision import as_dtype, no_autocast, wide_dtype
 from gatorch.layers._checks import check_algebra, check_input, check_int, mask_alias
 
@@ -228,11 +229,17 @@ class SlimRMSNorm(nn.Module):
         with no_autocast(vectors.device.type):
             v, s = as_dtype(vectors, wide), as_dtype(scalars, wide)
             metric = as_dtype(self.metric, wide)
+            # divide out c, a power of two >= max(1, largest |component|) of the item, first (the
+            # same result bit for bit, with epsilon / c^2), so that squares of large inputs
+            # (1e20) cannot overflow
+            both = torch.cat([v.detach().flatten(-2), s.detach()], -1)  # one of them may be empty
+            c = power_of_two_scale(both.abs().amax(-1))
+            v, s = v / c[..., None, None], s / c[..., None]
             v_squared_norm = (v.square() * metric[..., None]).sum(-2).abs()
             s_squared_norm = s.square()
             total_features = v_squared_norm.shape[-1] + s_squared_norm.shape[-1]
             mean_squared_norms = (v_squared_norm.sum(-1) + s_squared_norm.sum(-1)) / total_features
-            norm = torch.rsqrt(mean_squared_norms + self.epsilon)
+            norm = torch.rsqrt(mean_squared_norms + self.epsilon / (c * c))
             out_v = v * norm[..., None, None]
             out_s = s * norm[..., None]
             if self.weight_v is not None and self.weight_s is not None:
