@@ -467,3 +467,32 @@ def test_scalars_with_other_leading_dims_name_both_shapes(who: str, call: Callab
         ValueError, match=rf"^{who}.*expected scalars of shape \(.*to match .* got \(\d, \d, 2\)"
     ):
         call()
+
+
+def test_conditional_nets_take_lgatrs_condition_keywords() -> None:
+    """``ConditionalGATr`` takes lgatr's ``multivectors_cond=`` / ``scalars_cond=`` and
+    ``ConditionalGATrSlim`` ``ConditionalGATr``'s ``condition_scalars=``, with equal results;
+    both spellings at once, or no condition, is a ``TypeError``."""
+    from gatorch import STA
+    from gatorch.nets import ConditionalGATr, ConditionalGATrSlim
+
+    torch.manual_seed(0)
+    net = ConditionalGATr(STA, in_mv_channels=1, condition_mv_channels=2, out_mv_channels=1,
+                          hidden_mv_channels=4, in_s_channels=0, condition_s_channels=3,
+                          out_s_channels=0, hidden_s_channels=4, num_blocks=1, num_heads=1)  # fmt: skip
+    mv, cmv, cs = torch.randn(2, 5, 1, 16), torch.randn(2, 4, 2, 16), torch.randn(2, 4, 3)
+    ref = net(mv, cmv, None, cs)[0]
+    torch.testing.assert_close(net(mv, multivectors_cond=cmv, scalars_cond=cs)[0], ref, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="got both condition_scalars= and its alias scalars_cond="):
+        net(mv, cmv, condition_scalars=cs, scalars_cond=cs)
+    with pytest.raises(TypeError, match="missing the condition"):
+        net(mv)
+
+    slim = ConditionalGATrSlim(STA, in_v_channels=1, v_channels_cond=2, out_v_channels=1, hidden_v_channels=4,
+                               in_s_channels=1, s_channels_cond=3, out_s_channels=1, hidden_s_channels=4,
+                               num_blocks=1, num_heads=1)  # fmt: skip
+    v, cv, s = torch.randn(2, 5, 1, 4), torch.randn(2, 4, 2, 4), torch.randn(2, 5, 1)
+    ref_v = slim(v, cv, s, cs)[0]
+    torch.testing.assert_close(slim(v, cv, s, condition_scalars=cs)[0], ref_v, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="got both scalars_cond= and its alias condition_scalars="):
+        slim(v, cv, s, cs, condition_scalars=cs)

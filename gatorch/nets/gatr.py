@@ -424,6 +424,8 @@ class ConditionalGATr(_GATrBase):
     ``attn_mask: (..., items, items)``, ``crossattn_mask: (..., items, condition_items)``
     (the shapes and dtypes of :class:`GATr`'s mask; ``cross_attn_mask=`` is an alias, a
     ``TypeError`` if both are given);
+    lgatr's keyword names ``multivectors_cond=`` and ``scalars_cond=`` are aliases of
+    ``condition_mv=`` and ``condition_scalars=`` (the positions are lgatr's too);
     returns ``(batch..., items, out_mv_channels, dim)`` and ``(batch..., items, out_s_channels)``.
     Variable-size sets as in :class:`GATr`: packed, with ``offsets=`` and
     ``condition_offsets=`` (set ``i`` attends to condition set ``i``; ``max_items=``,
@@ -505,7 +507,7 @@ class ConditionalGATr(_GATrBase):
     def forward(
         self,
         mv: Tensor,
-        condition_mv: Tensor,
+        condition_mv: Tensor | None = None,
         scalars: Tensor | None = None,
         condition_scalars: Tensor | None = None,
         attn_mask: Tensor | None = None,
@@ -518,9 +520,17 @@ class ConditionalGATr(_GATrBase):
         max_items: int | None = None,
         condition_max_items: int | None = None,
         cross_attn_mask: Tensor | None = None,
+        multivectors_cond: Tensor | None = None,
+        scalars_cond: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         who, cwho = self.who, f"{self.who} condition"
         crossattn_mask = mask_alias(who, "crossattn_mask", crossattn_mask, "cross_attn_mask", cross_attn_mask)
+        condition_mv = mask_alias(who, "condition_mv", condition_mv, "multivectors_cond", multivectors_cond)
+        condition_scalars = mask_alias(
+            who, "condition_scalars", condition_scalars, "scalars_cond", scalars_cond
+        )
+        if condition_mv is None:
+            raise TypeError(f"{who}: missing the condition: give condition_mv= (or multivectors_cond=)")
         check_tensor(who, "mv", mv)
         check_tensor(who, "condition_mv", condition_mv)
         if mv.is_nested != condition_mv.is_nested:

@@ -422,7 +422,8 @@ class ConditionalGATrSlim(_SlimNetBase):
     ``scalars: (batch..., items, in_s_channels)``,
     ``scalars_cond: (batch..., items_cond, s_channels_cond)``; ``attn_mask`` (items x items)
     and ``crossattn_mask`` (items x items_cond; alias ``cross_attn_mask=``, ``ConditionalGATr``'s
-    former name) as in :class:`GATrSlim`; ``is_causal`` applies
+    former name) as in :class:`GATrSlim`; ``condition_scalars=`` is an alias of
+    ``scalars_cond=`` (``ConditionalGATr``'s name); ``is_causal`` applies
     to the self-attention. Returns ``(batch..., items, out_v_channels, alg.n)`` and
     ``(batch..., items, out_s_channels)``. Variable-size sets as in :class:`GATrSlim`: packed,
     with ``offsets=`` and ``condition_offsets=`` (set ``i`` cross-attends to condition set
@@ -517,9 +518,11 @@ class ConditionalGATrSlim(_SlimNetBase):
         max_items: int | None = None,
         condition_max_items: int | None = None,
         cross_attn_mask: Tensor | None = None,
+        condition_scalars: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         who = self.who
         crossattn_mask = mask_alias(who, "crossattn_mask", crossattn_mask, "cross_attn_mask", cross_attn_mask)
+        scalars_cond = mask_alias(who, "scalars_cond", scalars_cond, "condition_scalars", condition_scalars)
         nested = isinstance(vectors, Tensor) and vectors.is_nested
         if nested != (isinstance(vectors_cond, Tensor) and vectors_cond.is_nested):
             raise ValueError(f"{who}: give the inputs and the condition both as nested tensors or neither")
