@@ -13,12 +13,14 @@ Both act through invariants only, so they commute with the twisted versor action
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.activations import ACTIVATIONS
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ __all__ = [
     "equi_layer_norm",
     "gated",
     "grade_invariants",
+    "layout_blade_inner",
     "power_of_two_scale",
     "scalar_layer_norm",
     "smooth_norm",
@@ -42,7 +45,7 @@ __all__ = [
 GATES = ACTIVATIONS
 
 
-def gated(alg: Algebra, x: Tensor, gate: str = "gelu") -> Tensor:
+def gated(alg: Algebra, x: Tensor, gate: str = "gelu", *, layout: Layout | None = None) -> Tensor:
     r"""Scalar-gated nonlinearity :math:`x \mapsto \sigma(\langle x\rangle_0)\, x` (GATr's gating).
 
     The gate is the activation of the scalar coefficient, an invariant, so the map is
@@ -50,10 +53,13 @@ def gated(alg: Algebra, x: Tensor, gate: str = "gelu") -> Tensor:
 
     Parameters
     ----------
-    x : Tensor, shape (..., dim)
+    x : Tensor, shape (..., dim) or (..., layout.dim)
     gate : {"gelu", "relu", "sigmoid", "silu", "tanh"}
+    layout : Layout, optional
+        The grades ``x`` stores (:class:`~gatorch.algebras.Layout`); it must store grade 0
+        (the scalar blade, first in every layout). ``None``: all blades.
     """
-    alg.check_dim(x, "gated")
+    check_layout_dim(alg, layout, x, "gated", need_scalar=True)
     if gate not in GATES:
         raise ValueError(f"gated: unknown gate {gate!r}; expected one of {sorted(GATES)}")
     if torch.compiler.is_compiling() or not (torch.is_grad_enabled() and x.requires_grad):
@@ -90,11 +96,83 @@ class _Gated(torch.autograd.Function):
         return gx, None
 
 
-def grade_invariants(alg: Algebra, x: Tensor) -> Tensor:
-    """Per-grade invariants ``|<x_k, x_k>|`` (degenerate blades dropped), shape (..., n + 1)."""
-    alg.check_dim(x, "grade_invariants")
+def check_layout_dim(
+    alg: Algebra, layout: Layout | None, x: Tensor, who: str, *, need_scalar: bool = False
+) -> None:
+    """Raise ``ValueError`` unless the last axis of ``x`` holds the blades of ``layout``
+    (all of ``alg``'s for ``None``), and, with ``need_scalar``, unless the layout stores grade 0."""
+    if layout is None:
+        alg.check_dim(x, who)
+        return
+    if not isinstance(layout, Layout):
+        raise TypeError(
+            f"{who}: expected layout a gatorch.algebras.Layout or None, got {type(layout).__name__}"
+        )
+    if (layout.metric, layout.start_index) != (tuple(alg.metric), alg._start_index):
+        raise ValueError(
+            f"{who}: expected a layout of {alg!r} (metric {list(alg.metric)}), "
+            f"got a layout of metric {list(layout.metric)}"
+        )
+    if need_scalar and not layout.has_grade(0):
+        raise ValueError(
+            f"{who}: the scalar gate needs grade 0 in the layout, got layout grades {layout.grades}"
+        )
+    if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[-1] != layout.dim:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(
+            f"{who}: expected last dimension {layout.dim} (the blades of grades {layout.grades}), got {got}"
+        )
+
+
+def layout_blade_inner(layout: Layout) -> list[int]:
+    r"""``<~e_A e_A>_0`` of each blade ``A`` the layout stores: the product of its basis vectors'
+    squares (0 for blades with a degenerate vector, -1 or +1 otherwise), from the layout's metric.
+
+    Pure Python (blades of each stored grade in lexicographic order, the layout's order), so
+    that it traces under ``torch.compile``."""
+    return [_blade_square(layout.metric, c) for _, c in _layout_blades(layout)]
+
+
+def _blade_square(metric: tuple[int, ...], vectors: tuple[int, ...]) -> int:
+    """The product of the squares of ``vectors`` (a loop: traces under ``torch.compile``)."""
+    w = 1
+    for i in vectors:
+        w *= metric[i]
+    return w
+
+
+def _layout_blades(layout: Layout) -> list[tuple[int, tuple[int, ...]]]:
+    """``(grade, basis vectors)`` of each stored blade, in the layout's order (pure Python)."""
+    return [(g, c) for g in layout.grades for c in itertools.combinations(range(layout.n), g)]
+
+
+def grade_invariants(alg: Algebra, x: Tensor, *, layout: Layout | None = None) -> Tensor:
+    """Per-grade invariants ``|<x_k, x_k>|`` (degenerate blades dropped), shape (..., n + 1).
+
+    With a ``layout`` (:class:`~gatorch.algebras.Layout`), ``x`` holds its blades,
+    ``(..., layout.dim)``, and the sums run over them only (the metric signs of the stored
+    blades, from the layout); the grades it does not store get 0.
+    """
+    check_layout_dim(alg, layout, x, "grade_invariants")
     # (x * x) @ G with G[A, k] = <~e_A e_A>_0 [grade(A) == k]: the per-grade sums in one matmul
-    return torch.matmul(x * x, _grade_inner_matrix(alg, x.device, x.dtype)).abs()
+    if layout is None or layout.is_full:
+        return torch.matmul(x * x, _grade_inner_matrix(alg, x.device, x.dtype)).abs()
+    return torch.matmul(x * x, _layout_grade_inner_matrix(alg, layout, x.device, x.dtype)).abs()
+
+
+def _layout_grade_inner_matrix(
+    alg: Algebra, layout: Layout, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    """``G[A, k]`` of :func:`_grade_inner_matrix` for the blades of ``layout``, shape (layout.dim, n + 1)."""
+
+    def build() -> Tensor:
+        rows = [
+            [float(_blade_square(layout.metric, c)) if k == g else 0.0 for k in range(layout.n + 1)]
+            for g, c in _layout_blades(layout)
+        ]
+        return torch.tensor(rows, dtype=torch.float64)
+
+    return alg.tensor_constant(("layout_grade_inner_matrix", layout.grades), device, dtype, build)
 
 
 def _grade_inner_matrix(alg: Algebra, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -151,7 +229,13 @@ def _safe_sqrt(v: Tensor) -> Tensor:
 
 
 def equi_layer_norm(
-    alg: Algebra, x: Tensor, eps: float = 1e-6, *, statistic: str = "rms", eps_mode: str = "add"
+    alg: Algebra,
+    x: Tensor,
+    eps: float = 1e-6,
+    *,
+    statistic: str = "rms",
+    eps_mode: str = "add",
+    layout: Layout | None = None,
 ) -> Tensor:
     r"""Normalise multivector channels by an invariant norm shared across channels.
 
@@ -202,14 +286,20 @@ def equi_layer_norm(
         with finite gradients, and bounds the gain on them (see above).
     statistic : {"rms", "mean"}
     eps_mode : {"add", "clamp"}
+    layout : Layout, optional
+        The grades ``x`` stores (:class:`~gatorch.algebras.Layout`): ``x`` is
+        ``(..., channels, layout.dim)`` and :math:`Q_c` sums over the stored blades only
+        (:func:`grade_invariants` with the layout), so the result equals the full norm of
+        ``layout.embed(x)``, projected. ``None``: all blades.
 
     Returns
     -------
     Tensor, shape (..., channels, dim), in the dtype of ``x``.
     """
-    alg.check_dim(x, "equi_layer_norm")
+    check_layout_dim(alg, layout, x, "equi_layer_norm")
     if x.ndim < 2:
-        raise ValueError(f"equi_layer_norm: expected (..., channels, {alg.dim}), got {tuple(x.shape)}")
+        dim = alg.dim if layout is None else layout.dim
+        raise ValueError(f"equi_layer_norm: expected (..., channels, {dim}), got {tuple(x.shape)}")
     if statistic not in NORM_STATISTICS:
         raise ValueError(f"equi_layer_norm: statistic must be one of {NORM_STATISTICS}, got {statistic!r}")
     if eps_mode not in EPS_MODES:
@@ -223,7 +313,7 @@ def equi_layer_norm(
         # some |component| exceeds 1.
         s = power_of_two_scale(xw.detach().abs().amax(dim=(-2, -1)))[..., None]  # (..., 1)
         u = xw * torch.reciprocal(s)[..., None]  # exact: s is a power of two
-        q = grade_invariants(alg, u).sum(-1)  # (..., C): Q(u) = Q(x) / s^2
+        q = grade_invariants(alg, u, layout=layout).sum(-1)  # (..., C): Q(u) = Q(x) / s^2
         clamp = eps_mode == "clamp"
         if statistic == "rms":
             # sqrt(max(m, eps)) or sqrt(m + eps) in units of u: max(sqrt(m(u)), t) or hypot(sqrt(m(u)), t)

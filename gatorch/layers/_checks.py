@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from gatorch.algebras.algebra import AlgebraData as Algebra
+from gatorch.algebras.layout import Layout
 
 
 def check_algebra(alg: object, who: str) -> None:
@@ -141,3 +142,40 @@ def check_input(who: str, x: object, module: torch.nn.Module, name: str = "input
     """``x`` is a ``torch.Tensor`` (:func:`check_tensor`) of ``module``'s dtype (:func:`check_dtype`)."""
     check_tensor(who, name, x)
     check_dtype(who, x, module_dtype(module), name)
+
+
+def check_layout(alg: Algebra, layout: object, who: str) -> Layout | None:
+    """``layout`` if it is a partial :class:`~gatorch.algebras.Layout` of ``alg``; ``None`` for
+    ``None`` or a full layout (today's layers); ``TypeError`` / ``ValueError`` otherwise."""
+    if layout is None:
+        return None
+    if not isinstance(layout, Layout):
+        raise TypeError(
+            f"{who}: expected layout a gatorch.algebras.Layout or None, got {type(layout).__name__}"
+        )
+    if (layout.metric, layout.start_index) != (tuple(alg.metric), alg._start_index):
+        raise ValueError(
+            f"{who}: expected a layout of {alg!r} (metric {list(alg.metric)}), "
+            f"got a layout of metric {list(layout.metric)}"
+        )
+    return None if layout.is_full else layout
+
+
+def check_mv_in(
+    alg: Algebra, layout: Layout | None, mv: object, channels: int, who: str, dtype: torch.dtype | None = None
+) -> None:
+    """:func:`check_mv` for ``layout=None``; else raise unless ``mv`` is a
+    ``(..., channels, layout.dim)`` floating tensor (of ``dtype``, when given)."""
+    if layout is None:
+        check_mv(alg, mv, channels, who, dtype)
+        return
+    check_tensor(who, "input", mv)
+    assert isinstance(mv, torch.Tensor)
+    if mv.ndim < 2 or mv.shape[-2:] != (channels, layout.dim):
+        raise ValueError(
+            f"{who}: expected input of shape (..., {channels}, {layout.dim}) (the blades of "
+            f"grades {layout.grades}), got {tuple(mv.shape)}"
+        )
+    if not mv.is_floating_point():
+        raise TypeError(f"{who} input: expected a floating-point tensor, got dtype {mv.dtype}")
+    check_dtype(who, mv, dtype)

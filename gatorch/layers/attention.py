@@ -9,16 +9,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import (
     distance_components,
     feature_layout,
     geometric_attention,
+    layout_feature_layout,
     packed_geometric_attention,
 )
 from gatorch.functional.attention.masks import check_attn_mask
 from gatorch.functional.attention.sets import check_packed_sets
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars, module_dtype
+from gatorch.layers._checks import check_algebra, check_layout, check_mv_in, check_scalars, module_dtype
 from gatorch.layers.config import AttentionConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
 from gatorch.layers.linear import EquiLinear
@@ -61,16 +63,30 @@ class _AttentionBase(nn.Module):
         fused: bool,
         group: str,
         norm: NormConfig | Mapping[str, Any] | None,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, who)
         cfg = AttentionConfig.cast(config)
         norm_cfg = NormConfig.cast(norm)
+        #: The grades the multivectors store (``None``: all blades).
+        self.layout = lay = check_layout(alg, layout, who)
         if cfg.distance_features:
             distance_components(alg)  # raises for non-PGA algebras
+            if lay is not None and not lay.has_grade(alg.n - 1):
+                raise ValueError(
+                    f"{who}: distance_features need grade {alg.n - 1} (the points of {alg!r}) in the "
+                    f"layout, got layout grades {lay.grades}; pass distance_features=False or store "
+                    f"grade {alg.n - 1}"
+                )
+        if cfg.dropout > 0 and lay is not None:
+            raise ValueError(
+                f"{who}: expected dropout=0 with a layout (grade dropout on layouts is not supported yet), "
+                f"got dropout={cfg.dropout}"
+            )
         self.alg, self.config, self.who = alg, cfg, who
         # which blades enter the query/key features: static, built once (no per-call lookups)
-        self.layout = feature_layout(alg)
+        self.features = feature_layout(alg) if lay is None else layout_feature_layout(lay)
         (qm, qs), (km, ks), (om, os_) = q_channels, kv_channels, out_channels
         for name, value in (("mv_channels", qm), ("context mv_channels", km), ("out_mv_channels", om)):
             if not isinstance(value, int) or value < 1:
@@ -97,10 +113,20 @@ class _AttentionBase(nn.Module):
                 out_s_channels=(h + 2 * hkv) * hs,
                 group=group,
                 bias=qkv_bias,
+                in_layout=lay,
+                out_layout=lay,
             )
         else:
             self.q_proj = EquiLinear(
-                alg, qm, h * hm, in_s_channels=qs, out_s_channels=h * hs, group=group, bias=qkv_bias
+                alg,
+                qm,
+                h * hm,
+                in_s_channels=qs,
+                out_s_channels=h * hs,
+                group=group,
+                bias=qkv_bias,
+                in_layout=lay,
+                out_layout=lay,
             )
             self.kv_proj = EquiLinear(
                 alg,
@@ -110,11 +136,24 @@ class _AttentionBase(nn.Module):
                 out_s_channels=2 * hkv * hs,
                 group=group,
                 bias=qkv_bias,
+                in_layout=lay,
+                out_layout=lay,
             )
-        self.out_proj = EquiLinear(alg, h * hm, om, in_s_channels=h * hs, out_s_channels=os_, group=group)
+        self.out_proj = EquiLinear(
+            alg,
+            h * hm,
+            om,
+            in_s_channels=h * hs,
+            out_s_channels=os_,
+            group=group,
+            in_layout=lay,
+            out_layout=lay,
+        )
         self.dropout = GradeDropout(alg, cfg.dropout) if cfg.dropout > 0 else None
         # L-GATr's per-head normalisation of queries, keys and values (no learnt parameters)
-        self.qkv_norm = norm_from_config(alg, hm, hs, norm_cfg, learnt=False) if cfg.qkv_norm else None
+        self.qkv_norm = (
+            norm_from_config(alg, hm, hs, norm_cfg, learnt=False, layout=lay) if cfg.qkv_norm else None
+        )
         self.head_scale = nn.Parameter(torch.ones(h)) if cfg.head_scale else None
 
     def extra_repr(self) -> str:
@@ -123,6 +162,7 @@ class _AttentionBase(nn.Module):
             f"{self.alg!r}, heads={self.heads}, kv_heads={self.kv_heads}, "
             f"head_mv={self.hm}, head_s={self.hs}, "
             f"distance_features={c.distance_features}"
+            + ("" if self.layout is None else f", grades={self.layout.grades}")
         )
 
     def _attend(
@@ -172,7 +212,7 @@ class _AttentionBase(nn.Module):
                 is_causal=is_causal,
                 distance=self.config.distance_features,
                 dropout_p=dropout_p,
-                layout=self.layout,
+                layout=self.features,
             )
         else:
             mask = _prepare_mask(self.who, attn_mask, batch, h, q_mv.shape[2], k_mv.shape[2])
@@ -188,7 +228,7 @@ class _AttentionBase(nn.Module):
                 is_causal=is_causal,
                 distance=self.config.distance_features,
                 dropout_p=dropout_p,
-                layout=self.layout,
+                layout=self.features,
             )
         if self.head_scale is not None:
             scale = self.head_scale.to(out_mv.dtype)
@@ -253,6 +293,13 @@ class SelfAttention(_AttentionBase):
         The group of the projections (:class:`EquiLinear`).
     norm : NormConfig or mapping, optional
         Epsilon settings of the query/key/value norm (``config.qkv_norm``).
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`): inputs and
+        outputs are ``(..., channels, layout.dim)``, the projections are :class:`EquiLinear`
+        between the layout and itself, the inner-product features run over the stored blades
+        without a degenerate vector (:func:`~gatorch.functional.attention.layout_feature_layout`),
+        and ``distance_features`` need grade ``n - 1`` in the layout (``ValueError`` at
+        construction otherwise); ``dropout`` must be 0. ``None`` or a full layout: all blades.
 
     Shapes
     ------
@@ -294,6 +341,7 @@ class SelfAttention(_AttentionBase):
         out_s_channels: int | None = None,
         group: str = "pin",
         norm: NormConfig | Mapping[str, Any] | None = None,
+        layout: Layout | None = None,
     ) -> None:
         om = mv_channels if out_mv_channels is None else out_mv_channels
         os_ = s_channels if out_s_channels is None else out_s_channels
@@ -307,6 +355,7 @@ class SelfAttention(_AttentionBase):
             fused=True,
             group=group,
             norm=norm,
+            layout=layout,
         )
 
     def forward(
@@ -321,7 +370,7 @@ class SelfAttention(_AttentionBase):
     ) -> tuple[Tensor, Tensor]:
         qm, qs = self.q_channels
         dtype = module_dtype(self)
-        check_mv(self.alg, mv, qm, "SelfAttention", dtype)
+        check_mv_in(self.alg, self.layout, mv, qm, "SelfAttention", dtype)
         check_scalars(scalars, qs, "SelfAttention", dtype)
         check_packed_sets(
             "SelfAttention", mv, offsets, max_items, scalars=scalars if qs else None, attn_mask=attn_mask,
@@ -357,6 +406,8 @@ class CrossAttention(_AttentionBase):
         having any only if ``config.head_s_channels`` is 0; queries with scalars and a context
         without them is fine (key and value scalars are then read from the context's
         multivectors).
+    layout : Layout, optional
+        As in :class:`SelfAttention`; queries and context store the same grades.
 
     Shapes
     ------
@@ -384,6 +435,7 @@ class CrossAttention(_AttentionBase):
         out_s_channels: int | None = None,
         group: str = "pin",
         norm: NormConfig | Mapping[str, Any] | None = None,
+        layout: Layout | None = None,
     ) -> None:
         om = mv_channels if out_mv_channels is None else out_mv_channels
         os_ = s_channels if out_s_channels is None else out_s_channels
@@ -397,6 +449,7 @@ class CrossAttention(_AttentionBase):
             fused=False,
             group=group,
             norm=norm,
+            layout=layout,
         )
 
     def forward(
@@ -415,8 +468,8 @@ class CrossAttention(_AttentionBase):
     ) -> tuple[Tensor, Tensor]:
         (qm, qs), (km, ks) = self.q_channels, self.kv_channels
         dtype = module_dtype(self)
-        check_mv(self.alg, mv, qm, "CrossAttention", dtype)
-        check_mv(self.alg, context_mv, km, "CrossAttention context", dtype)
+        check_mv_in(self.alg, self.layout, mv, qm, "CrossAttention", dtype)
+        check_mv_in(self.alg, self.layout, context_mv, km, "CrossAttention context", dtype)
         check_scalars(scalars, qs, "CrossAttention", dtype)
         check_scalars(context_scalars, ks, "CrossAttention context", dtype)
         if (offsets is None) != (context_offsets is None):

@@ -7,8 +7,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
-from gatorch.layers._checks import check_algebra, check_mv, mask_alias, module_dtype
+from gatorch.layers._checks import check_algebra, check_layout, check_mv_in, mask_alias, module_dtype
 from gatorch.layers.attention import CrossAttention, SelfAttention
 from gatorch.layers.config import AttentionConfig, MLPConfig, NormConfig
 from gatorch.layers.mlp import GeoMLP
@@ -51,6 +52,11 @@ class GATrBlock(nn.Module):
     group : {"pin", "spin"}
         The group of every linear map: ``"spin"`` also mixes the pseudoscalar like a scalar
         (L-GATr's ``subgroup=True``).
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`); every layer of
+        the block gets it (``dim`` below is ``layout.dim``). Needs grade 0 (the MLP's gate);
+        the MLP's join is off by default when the layout lacks grade ``n`` (:class:`GeoMLP`).
+        ``None`` or a full layout: all blades.
 
     Shapes
     ------
@@ -72,15 +78,19 @@ class GATrBlock(nn.Module):
         eps: float | None = None,
         norm: NormConfig | Mapping[str, Any] | None = None,
         group: str = "pin",
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "GATrBlock")
         norm_cfg = block_norm_config("GATrBlock", norm, eps)
         self.alg, self.s_channels = alg, s_channels
-        self.norm_attn = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
-        self.attention = SelfAttention(alg, mv_channels, s_channels, attention, group=group, norm=norm_cfg)
-        self.norm_mlp = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
-        self.mlp = GeoMLP(alg, mv_channels, s_channels, mlp, group=group, norm=norm_cfg)
+        self.layout = lay = check_layout(alg, layout, "GATrBlock")
+        self.norm_attn = norm_from_config(alg, mv_channels, s_channels, norm_cfg, layout=lay)
+        self.attention = SelfAttention(
+            alg, mv_channels, s_channels, attention, group=group, norm=norm_cfg, layout=lay
+        )
+        self.norm_mlp = norm_from_config(alg, mv_channels, s_channels, norm_cfg, layout=lay)
+        self.mlp = GeoMLP(alg, mv_channels, s_channels, mlp, group=group, norm=norm_cfg, layout=lay)
 
     def forward(
         self,
@@ -93,7 +103,7 @@ class GATrBlock(nn.Module):
         offsets: Tensor | None = None,
         max_items: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.attention.q_channels[0], "GATrBlock", module_dtype(self))
+        check_mv_in(self.alg, self.layout, mv, self.attention.q_channels[0], "GATrBlock", module_dtype(self))
         s_in = scalars if self.s_channels else None
         h, hs = self.norm_attn(mv, s_in)
         h, hs = self.attention(
@@ -134,6 +144,8 @@ class ConditionalGATrBlock(nn.Module):
     mlp : MLPConfig or mapping, optional
     norm : NormConfig or mapping, optional
     group : {"pin", "spin"}
+    layout : Layout, optional
+        As in :class:`GATrBlock`; the condition stores the same grades.
 
     Shapes
     ------
@@ -161,15 +173,21 @@ class ConditionalGATrBlock(nn.Module):
         *,
         norm: NormConfig | Mapping[str, Any] | None = None,
         group: str = "pin",
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "ConditionalGATrBlock")
         norm_cfg = NormConfig.cast(norm)
         self.alg, self.s_channels, self.condition_s_channels = alg, s_channels, condition_s_channels
-        self.norm_attn = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
-        self.attention = SelfAttention(alg, mv_channels, s_channels, attention, group=group, norm=norm_cfg)
-        self.norm_cross = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
-        self.norm_condition = norm_from_config(alg, condition_mv_channels, condition_s_channels, norm_cfg)
+        self.layout = lay = check_layout(alg, layout, "ConditionalGATrBlock")
+        self.norm_attn = norm_from_config(alg, mv_channels, s_channels, norm_cfg, layout=lay)
+        self.attention = SelfAttention(
+            alg, mv_channels, s_channels, attention, group=group, norm=norm_cfg, layout=lay
+        )
+        self.norm_cross = norm_from_config(alg, mv_channels, s_channels, norm_cfg, layout=lay)
+        self.norm_condition = norm_from_config(
+            alg, condition_mv_channels, condition_s_channels, norm_cfg, layout=lay
+        )
         self.cross_attention = CrossAttention(
             alg,
             mv_channels,
@@ -179,9 +197,10 @@ class ConditionalGATrBlock(nn.Module):
             cross_attention,
             group=group,
             norm=norm_cfg,
+            layout=lay,
         )
-        self.norm_mlp = norm_from_config(alg, mv_channels, s_channels, norm_cfg)
-        self.mlp = GeoMLP(alg, mv_channels, s_channels, mlp, group=group, norm=norm_cfg)
+        self.norm_mlp = norm_from_config(alg, mv_channels, s_channels, norm_cfg, layout=lay)
+        self.mlp = GeoMLP(alg, mv_channels, s_channels, mlp, group=group, norm=norm_cfg, layout=lay)
 
     def forward(
         self,
@@ -204,7 +223,7 @@ class ConditionalGATrBlock(nn.Module):
         cross_attn_mask = mask_alias(
             who, "cross_attn_mask", cross_attn_mask, "crossattn_mask", crossattn_mask
         )
-        check_mv(self.alg, mv, self.attention.q_channels[0], who, module_dtype(self))
+        check_mv_in(self.alg, self.layout, mv, self.attention.q_channels[0], who, module_dtype(self))
         has_s, has_cs = bool(self.s_channels), bool(self.condition_s_channels)
         h, hs = self.norm_attn(mv, scalars if has_s else None)
         h, hs = self.attention(

@@ -8,8 +8,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
-from gatorch.layers._checks import check_algebra, check_mv, check_scalars, module_dtype
+from gatorch.layers._checks import check_algebra, check_layout, check_mv_in, check_scalars, module_dtype
 from gatorch.layers.bilinear import GeometricBilinear, SteerableGeometricProduct
 from gatorch.layers.config import CliffordMLPConfig, MLPConfig, NormConfig
 from gatorch.layers.dropout import GradeDropout
@@ -40,6 +41,13 @@ class GeoMLP(nn.Module):
         The group of every linear map (:class:`EquiLinear`).
     norm : NormConfig or mapping, optional
         Epsilon settings of the bilinear layer's norm (``config.bilinear_norm``).
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`): every layer
+        works on them (``dim`` below is ``layout.dim``). The gate needs grade 0 in the layout.
+        The join needs the pseudoscalar (grade ``n``): with ``config.join=None`` (the default)
+        it is on only for degenerate algebras whose layout stores grade ``n`` (so off for
+        PGA3 at grades ``(0, 1, 2)``); ``join=True`` on a layout without grade ``n`` raises
+        ``ValueError``. ``config.dropout`` must be 0. ``None`` or a full layout: all blades.
 
     Shapes
     ------
@@ -57,10 +65,21 @@ class GeoMLP(nn.Module):
         *,
         group: str = "pin",
         norm: NormConfig | Mapping[str, Any] | None = None,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "GeoMLP")
         cfg = MLPConfig.cast(config)
+        self.layout = lay = check_layout(alg, layout, "GeoMLP")
+        join = cfg.join
+        if lay is not None:
+            if join is None:  # the join's default: on for degenerate algebras, if the layout can hold it
+                join = alg.is_degenerate and lay.has_grade(alg.n)
+            if cfg.dropout > 0:
+                raise ValueError(
+                    "GeoMLP: expected dropout=0 with a layout (grade dropout on layouts is not supported "
+                    f"yet), got dropout={cfg.dropout}"
+                )
         self.alg, self.config = alg, cfg
         self.mv_channels, self.s_channels = mv_channels, s_channels
         # channels after each layer: the bilinear layer, then num_layers - 1 gated linear layers
@@ -72,17 +91,27 @@ class GeoMLP(nn.Module):
             mvs[0],
             in_s_channels=s_channels,
             out_s_channels=ss[0],
-            join=cfg.join,
+            join=join,
             group=group,
+            layout=lay,
         )
         self.bilinear_norm = (
-            norm_from_config(alg, mvs[0], ss[0], NormConfig.cast(norm), learnt=False)
+            norm_from_config(alg, mvs[0], ss[0], NormConfig.cast(norm), learnt=False, layout=lay)
             if cfg.bilinear_norm
             else None
         )
-        self.gate = ScalarGatedNonlinearity(alg, cfg.activation)
+        self.gate = ScalarGatedNonlinearity(alg, cfg.activation, layout=lay)
         self.linears = nn.ModuleList(
-            EquiLinear(alg, mvs[i], mvs[i + 1], in_s_channels=ss[i], out_s_channels=ss[i + 1], group=group)
+            EquiLinear(
+                alg,
+                mvs[i],
+                mvs[i + 1],
+                in_s_channels=ss[i],
+                out_s_channels=ss[i + 1],
+                group=group,
+                in_layout=lay,
+                out_layout=lay,
+            )
             for i in range(cfg.num_layers - 1)
         )
         self.dropout = GradeDropout(alg, cfg.dropout) if cfg.dropout > 0 else None
@@ -91,7 +120,7 @@ class GeoMLP(nn.Module):
         self, mv: Tensor, scalars: Tensor | None = None, join_reference: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         dtype = module_dtype(self)
-        check_mv(self.alg, mv, self.mv_channels, "GeoMLP", dtype)
+        check_mv_in(self.alg, self.layout, mv, self.mv_channels, "GeoMLP", dtype)
         check_scalars(scalars, self.s_channels, "GeoMLP", dtype)
         h, s = self.bilinear(mv, scalars, join_reference=join_reference)
         if self.bilinear_norm is not None:

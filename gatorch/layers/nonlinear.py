@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.nonlinear import (
     EPS_MODES,
@@ -17,7 +18,14 @@ from gatorch.functional.nonlinear import (
     scalar_layer_norm,
 )
 from gatorch.functional.steerable import blade_inner, mv_silu
-from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars
+from gatorch.layers._checks import (
+    check_algebra,
+    check_int,
+    check_layout,
+    check_mv,
+    check_mv_in,
+    check_scalars,
+)
 from gatorch.layers.config import NormConfig
 
 __all__ = ["EquiLayerNorm", "MVSiLU", "ScalarGatedNonlinearity"]
@@ -30,11 +38,16 @@ class ScalarGatedNonlinearity(nn.Module):
     ----------
     alg : Algebra
     gate : {"gelu", "relu", "sigmoid", "silu", "tanh"}
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`); it must store
+        grade 0 (the gate reads the scalar blade): ``ValueError`` at construction otherwise.
+        ``None`` or a full layout: all blades.
 
     Shapes
     ------
-    ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``,
-    ``scalars: (..., s_channels)`` (an empty tensor is returned when ``None``).
+    ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)`` (``dim`` =
+    ``layout.dim`` with a layout), ``scalars: (..., s_channels)`` (an empty tensor is returned
+    when ``None``).
 
     Examples
     --------
@@ -48,20 +61,27 @@ class ScalarGatedNonlinearity(nn.Module):
     0.0
     """
 
-    def __init__(self, alg: Algebra, gate: str = "gelu") -> None:
+    def __init__(self, alg: Algebra, gate: str = "gelu", *, layout: Layout | None = None) -> None:
         super().__init__()
         check_algebra(alg, "ScalarGatedNonlinearity")
         if gate not in GATES:
             raise ValueError(
                 f"ScalarGatedNonlinearity: unknown gate {gate!r}; expected one of {sorted(GATES)}"
             )
+        self.layout = check_layout(alg, layout, "ScalarGatedNonlinearity")
+        if self.layout is not None and not self.layout.has_grade(0):
+            raise ValueError(
+                "ScalarGatedNonlinearity: the scalar gate needs grade 0 in the layout, got layout grades "
+                f"{self.layout.grades}"
+            )
         self.alg, self.gate = alg, gate
 
     def extra_repr(self) -> str:
-        return f"{self.alg!r}, gate={self.gate!r}"
+        grades = "" if self.layout is None else f", grades={self.layout.grades}"
+        return f"{self.alg!r}, gate={self.gate!r}{grades}"
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        out = gated(self.alg, mv, self.gate)
+        out = gated(self.alg, mv, self.gate, layout=self.layout)
         if scalars is None:
             return out, mv.new_zeros(*mv.shape[:-2], 0)
         return out, GATES[self.gate](scalars)
@@ -111,10 +131,19 @@ class EquiLayerNorm(nn.Module):
     s_affine : {"affine", "weight", "none"}
         The scalar layer norm's learnt gain and bias (``nn.LayerNorm``'s default), gain
         only (L-GATr), or neither.
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`): inputs are
+        ``(..., channels, layout.dim)`` and the invariant sums over the stored blades only
+        (:func:`~gatorch.functional.nonlinear.equi_layer_norm` with ``layout=``); with
+        ``affine="grade"`` the gain has one column per stored grade, ``(mv_channels,
+        len(layout.grades))``. The layer equals the full one (gain columns of the other grades
+        anything) between ``layout.embed`` and ``layout.project``. ``None`` or a full layout:
+        all blades, today's layer and state dict.
 
     Shapes
     ------
-    ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)``.
+    ``forward(mv, scalars=None) -> (mv, scalars)``, ``mv: (..., channels, dim)`` (``dim`` =
+    ``layout.dim`` with a layout).
 
     Examples
     --------
@@ -145,9 +174,11 @@ class EquiLayerNorm(nn.Module):
         eps_mode: str | None = None,
         s_eps: float | None = None,
         s_affine: str = "affine",
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "EquiLayerNorm")
+        self.layout = check_layout(alg, layout, "EquiLayerNorm")
         if statistic not in NORM_STATISTICS:
             raise ValueError(f"EquiLayerNorm: statistic must be one of {NORM_STATISTICS}, got {statistic!r}")
         default_eps, default_mode = NORM_DEFAULTS[statistic]
@@ -180,10 +211,17 @@ class EquiLayerNorm(nn.Module):
             if s_channels
             else None
         )
-        width = alg.n + 1 if affine == "grade" else 1
+        lay = self.layout
+        width = (alg.n + 1 if lay is None else len(lay.grades)) if affine == "grade" else 1
         self.weight = nn.Parameter(torch.ones(int(mv_channels or 0), width)) if elementwise_affine else None
-        # blade -> grade, to spread a per-grade gain over the blades (static, built once)
-        self.register_buffer("_grade_of_blade", torch.tensor(alg.grades, dtype=torch.long), persistent=False)
+        # blade -> gain column (its grade, or the position of its grade in the layout), to spread
+        # a per-grade gain over the blades (static, built once)
+        if lay is None:
+            column = torch.tensor(alg.grades, dtype=torch.long)
+        else:
+            position = {g: i for i, g in enumerate(lay.grades)}
+            column = torch.tensor([position[int(g)] for g in lay.blade_grades.tolist()], dtype=torch.long)
+        self.register_buffer("_grade_of_blade", column, persistent=False)
 
     def extra_repr(self) -> str:
         affine = (
@@ -193,12 +231,16 @@ class EquiLayerNorm(nn.Module):
         if self.weight is not None and self.affine == "grade":
             affine += ", affine='grade'"
         stat += f", eps_mode={self.eps_mode!r}"
+        if self.layout is not None:
+            affine += f", grades={self.layout.grades}"
         return f"{self.alg!r}, s_channels={self.s_channels}, eps={self.eps}, {stat}{affine}"
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if self.weight is not None:
-            check_mv(self.alg, mv, self.weight.shape[0], "EquiLayerNorm", self.weight.dtype)
-        out = equi_layer_norm(self.alg, mv, self.eps, statistic=self.statistic, eps_mode=self.eps_mode)
+            check_mv_in(self.alg, self.layout, mv, self.weight.shape[0], "EquiLayerNorm", self.weight.dtype)
+        out = equi_layer_norm(
+            self.alg, mv, self.eps, statistic=self.statistic, eps_mode=self.eps_mode, layout=self.layout
+        )
         if self.weight is not None:
             w = self.weight[:, self._grade_of_blade] if self.affine == "grade" else self.weight
             out = out * w.to(out.dtype)
@@ -212,9 +254,15 @@ class EquiLayerNorm(nn.Module):
 
 
 def norm_from_config(
-    alg: Algebra, mv_channels: int, s_channels: int, config: NormConfig, *, learnt: bool = True
+    alg: Algebra,
+    mv_channels: int,
+    s_channels: int,
+    config: NormConfig,
+    *,
+    learnt: bool = True,
+    layout: Layout | None = None,
 ) -> EquiLayerNorm:
-    """An :class:`EquiLayerNorm` with the options of ``config``.
+    """An :class:`EquiLayerNorm` with the options of ``config`` (on ``layout``'s blades, if given).
 
     ``learnt=False`` drops the learnt gains and bias (the norms inside attention and the
     bilinear layer, which L-GATr builds without them) and keeps the epsilon settings.
@@ -229,6 +277,7 @@ def norm_from_config(
         eps_mode=config.eps_mode,
         s_eps=config.s_eps,
         s_affine=config.scalar_affine if learnt else "none",
+        layout=layout,
     )
 
 

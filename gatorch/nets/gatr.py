@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.attention import packed_to_nested
 from gatorch.functional.attention.masks import attended_keys, check_attn_mask
@@ -22,7 +23,8 @@ from gatorch.functional.attention.sets import check_packed_sets, unnest_sets
 from gatorch.layers import AttentionConfig, EquiLinear, GATrBlock, MLPConfig
 from gatorch.layers._checks import (
     check_algebra,
-    check_mv,
+    check_layout,
+    check_mv_in,
     check_scalars,
     check_scalars_match,
     check_tensor,
@@ -67,9 +69,13 @@ class _GATrBase(nn.Module):
         checkpoint_blocks: bool,
         make_block: BlockFactory,
         linear_in_bias: bool | str = True,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, who)
+        #: The grades every multivector channel stores (``None``: all blades).
+        self.layout = lay = check_layout(alg, layout, who)
+        self._dim = alg.dim if lay is None else lay.dim
         if not isinstance(num_blocks, int) or num_blocks < 1:
             raise ValueError(f"{who}: num_blocks must be an int >= 1, got {num_blocks!r}")
         attn_cfg = _heads(who, attention, num_heads)
@@ -88,6 +94,8 @@ class _GATrBase(nn.Module):
             out_s_channels=hidden_s_channels,
             group=group,
             bias=linear_in_bias,
+            in_layout=lay,
+            out_layout=lay,
         )
         self.blocks = nn.ModuleList(make_block(attn_cfg, mlp_cfg, norm_cfg) for _ in range(num_blocks))
         self.linear_out = EquiLinear(
@@ -97,6 +105,8 @@ class _GATrBase(nn.Module):
             in_s_channels=hidden_s_channels,
             out_s_channels=out_s_channels,
             group=group,
+            in_layout=lay,
+            out_layout=lay,
         )
 
     def _items(
@@ -113,11 +123,11 @@ class _GATrBase(nn.Module):
     ) -> None:
         """Check one items input: ``(batch..., items, channels, dim)`` or packed sets."""
         dtype = module_dtype(self)
-        check_mv(self.alg, mv, channels, who, dtype)
+        check_mv_in(self.alg, self.layout, mv, channels, who, dtype)
         check_scalars(scalars, s_channels, who, dtype)
         if mv.ndim < 3:
             raise ValueError(
-                f"{who}: expected mv of shape (batch..., items, {channels}, {self.alg.dim}), "
+                f"{who}: expected mv of shape (batch..., items, {channels}, {self._dim}), "
                 f"got {tuple(mv.shape)}"
             )
         check_packed_sets(
@@ -127,7 +137,7 @@ class _GATrBase(nn.Module):
             max_items,
             scalars=scalars if s_channels else None,
             attn_mask=attn_mask,
-            shape=f"(total_items, {channels}, {self.alg.dim})",
+            shape=f"(total_items, {channels}, {self._dim})",
             **names,
         )
         if s_channels:
@@ -145,7 +155,14 @@ class _GATrBase(nn.Module):
         the mean over the items that some item may attend to (``attn_mask``, checked)."""
         if join_reference is None:
             return _default_reference(mv, offsets, None if attn_mask is None else _attended_items(attn_mask))
-        self.alg.check_dim(join_reference, f"{self.who} join_reference")
+        if self.layout is None:
+            self.alg.check_dim(join_reference, f"{self.who} join_reference")
+        elif not isinstance(join_reference, Tensor) or join_reference.shape[-1:] != (self._dim,):
+            got = tuple(join_reference.shape) if isinstance(join_reference, Tensor) else type(join_reference)
+            raise ValueError(
+                f"{self.who}: expected join_reference with last dimension {self._dim} (the blades of "
+                f"grades {self.layout.grades}), got {got}"
+            )
         return join_reference
 
     def _run(
@@ -212,6 +229,17 @@ class GATr(_GATrBase):
         The bias of ``linear_in`` (:class:`~gatorch.layers.EquiLinear`'s ``bias``). ``"scalar"``
         (on the scalar blade only) is L-GATr's input layer without scalar inputs, which
         :func:`gatorch.interop.from_lgatr` sets for ``in_s_channels=0``.
+    layout : Layout, optional
+        The grades every multivector channel stores (:class:`~gatorch.algebras.Layout`):
+        inputs and outputs are ``(..., channels, layout.dim)`` and every layer (linear maps,
+        layer norms, attention, bilinear products, gates) works on the stored blades only,
+        so the net costs in proportion to them. It needs grade 0 (the gates). The join needs
+        the pseudoscalar: with the default ``mlp={"join": None}`` it is off when the layout
+        lacks grade ``n`` (PGA3 at grades ``(0, 1, 2)``); ``join=True`` then raises
+        ``ValueError``. Distance features need grade ``n - 1``; dropout must be 0. The net
+        equals the full net whose weights are zero outside the layout (and whose join is off
+        where the layout's is), between ``layout.embed`` and ``layout.project``. ``None`` (the
+        default) or a full layout: all blades, today's net and state dict.
 
     Shapes
     ------
@@ -279,10 +307,18 @@ class GATr(_GATrBase):
         group: str = "pin",
         checkpoint_blocks: bool = False,
         linear_in_bias: bool | str = True,
+        layout: Layout | None = None,
     ) -> None:
         def make_block(attn_cfg: AttentionConfig, mlp_cfg: MLPConfig, norm_cfg: NormConfig) -> nn.Module:
             return GATrBlock(
-                alg, hidden_mv_channels, hidden_s_channels, attn_cfg, mlp_cfg, norm=norm_cfg, group=group
+                alg,
+                hidden_mv_channels,
+                hidden_s_channels,
+                attn_cfg,
+                mlp_cfg,
+                norm=norm_cfg,
+                group=group,
+                layout=layout,
             )
 
         super().__init__(
@@ -303,6 +339,7 @@ class GATr(_GATrBase):
             checkpoint_blocks=checkpoint_blocks,
             make_block=make_block,
             linear_in_bias=linear_in_bias,
+            layout=layout,
         )
 
     def forward(
@@ -412,6 +449,9 @@ class ConditionalGATr(_GATrBase):
     checkpoint_blocks : bool
     linear_in_bias : bool or "scalar"
         As in :class:`GATr`.
+    layout : Layout, optional
+        As in :class:`GATr`; the condition stores the same grades (``condition_mv: (...,
+        condition_items, condition_mv_channels, layout.dim)``).
 
     Shapes
     ------
@@ -465,6 +505,7 @@ class ConditionalGATr(_GATrBase):
         group: str = "pin",
         checkpoint_blocks: bool = False,
         linear_in_bias: bool | str = True,
+        layout: Layout | None = None,
     ) -> None:
         cross_cfg = _heads("ConditionalGATr", cross_attention, num_heads)
 
@@ -480,6 +521,7 @@ class ConditionalGATr(_GATrBase):
                 mlp_cfg,
                 norm=norm_cfg,
                 group=group,
+                layout=layout,
             )
 
         super().__init__(
@@ -500,6 +542,7 @@ class ConditionalGATr(_GATrBase):
             checkpoint_blocks=checkpoint_blocks,
             make_block=make_block,
             linear_in_bias=linear_in_bias,
+            layout=layout,
         )
         self.condition_mv_channels, self.condition_s_channels = condition_mv_channels, condition_s_channels
         self.cross_attention_config = cross_cfg

@@ -77,6 +77,7 @@ from gatorch.functional.attention.features import (
     FeatureLayout,
     distance_components,
     feature_layout,
+    layout_feature_layout,
     query_key_features,
 )
 from gatorch.functional.attention.geometric import block_diagonal_mask, geometric_attention
@@ -98,6 +99,7 @@ __all__ = [
     "distance_components",
     "feature_layout",
     "geometric_attention",
+    "layout_feature_layout",
     "nested_to_packed",
     "offsets_from_sizes",
     "packed_geometric_attention",

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from gatorch.algebras.layout import Layout
+
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import AlgebraData as Algebra
 
@@ -27,6 +29,7 @@ __all__ = [
     "check_attention_shapes",
     "distance_components",
     "feature_layout",
+    "layout_feature_layout",
     "query_key_features",
 ]
 
@@ -54,13 +57,29 @@ class FeatureLayout:
         Whether any of those weights is -1 (indefinite metrics); all are +1 otherwise.
     distance : tuple of (int, tuple of int), or None
         ``(weight_index, coordinate_indices)`` of the PGA distance features (see
-        :func:`distance_components`); ``None`` unless the algebra is Euclidean PGA.
+        :func:`distance_components`); ``None`` unless the algebra is Euclidean PGA (and, for
+        a layout, unless it stores grade ``n - 1``).
+    grades : tuple of int, or None
+        The stored grades of a :class:`~gatorch.algebras.Layout` (:func:`layout_feature_layout`):
+        the multivectors then hold ``dim`` blades of those grades and every index above is an
+        index into the layout. ``None``: all blades of the algebra.
+    inner_sign : tuple of int, or None
+        For a layout: :math:`\langle \tilde e_A e_A\rangle_0` (+1 or -1) of each blade of
+        ``inner_index``, from the layout's metric; ``None`` for the full algebra (read from
+        its tables).
+    full_inner : int, or None
+        For a layout: the number of inner-product blades of the full algebra. The logit
+        scale :math:`1/\sqrt{d}` counts them (not only the stored ones), so that attention on
+        a layout equals the full algebra's attention on zero-padded inputs exactly.
     """
 
     dim: int
     inner_index: tuple[int, ...]
     signed: bool
     distance: tuple[int, tuple[int, ...]] | None
+    grades: tuple[int, ...] | None = None
+    inner_sign: tuple[int, ...] | None = None
+    full_inner: int | None = None
 
 
 def _blade_vectors(n: int) -> list[tuple[int, ...]]:
@@ -105,6 +124,56 @@ def feature_layout(alg: Algebra) -> FeatureLayout:
         signed=any(weights[i] < 0 for i in inner_index),
         distance=_distance_components(metric),
     )
+
+
+def layout_feature_layout(layout: Layout) -> FeatureLayout:
+    """The :class:`FeatureLayout` of multivectors that store the blades of ``layout`` only.
+
+    The inner-product features are the stored blades without a degenerate vector (with
+    their metric signs, from the layout); the PGA distance features are there when the
+    algebra is Euclidean PGA and the layout stores grade ``n - 1`` (the grade of points).
+    A full layout gives :func:`feature_layout`'s result.
+
+    Parameters
+    ----------
+    layout : Layout
+
+    Returns
+    -------
+    FeatureLayout
+    """
+    if not isinstance(layout, Layout):
+        raise TypeError(f"layout_feature_layout: expected a Layout, got {type(layout).__name__}")
+    metric = layout.metric
+    weights = []
+    for bm in layout.bitmaps.tolist():
+        w = 1
+        for i, m in enumerate(metric):
+            if (bm >> i) & 1:
+                w *= m
+        weights.append(w)
+    inner_index = tuple(i for i, w in enumerate(weights) if w != 0)
+    distance = None
+    full = _distance_components(metric)
+    if full is not None and layout.has_grade(len(metric) - 1):
+        where = {int(b): i for i, b in enumerate(layout.blades.tolist())}
+        distance = (where[full[0]], tuple(where[c] for c in full[1]))
+    return FeatureLayout(
+        dim=layout.dim,
+        inner_index=inner_index,
+        signed=any(weights[i] < 0 for i in inner_index),
+        distance=distance,
+        grades=layout.grades,
+        inner_sign=tuple(weights[i] for i in inner_index),
+        full_inner=2 ** (len(metric) - metric.count(0)),
+    )
+
+
+def check_feature_dim(layout: FeatureLayout, t: Tensor, who: str) -> None:
+    """Raise ``ValueError`` unless the last axis of ``t`` holds the ``layout.dim`` blades."""
+    if t.ndim == 0 or t.shape[-1] != layout.dim:
+        what = "the algebra's blades" if layout.grades is None else f"the blades of grades {layout.grades}"
+        raise ValueError(f"{who}: expected last dimension {layout.dim} ({what}), got shape {tuple(t.shape)}")
 
 
 def distance_components(alg: Algebra) -> tuple[int, list[int]]:
@@ -218,22 +287,36 @@ def _feature_parts(
     distance: bool,
 ) -> tuple[list[Tensor], list[Tensor]]:
     """The pieces of the query and key features, before flattening (see :func:`query_key_features`)."""
-    if layout.dim != alg.dim:
+    if layout.grades is None and layout.dim != alg.dim:
         raise ValueError(f"attention: a FeatureLayout for {layout.dim} blades does not fit {alg!r}")
     if (q_s is None) != (k_s is None):
         raise ValueError("query_key_features: pass scalars for both queries and keys, or for neither")
-    q_in = q_mv * alg.constant("inner", q_mv.device, q_mv.dtype) if layout.signed else q_mv
-    if len(layout.inner_index) < layout.dim:  # drop the components along the degenerate vector
+    if layout.grades is not None:  # a layout: its own indices and metric signs
         idx = list(layout.inner_index)
-        q_in, k_in = q_in[..., idx], k_mv[..., idx]
+        q_in, k_in = q_mv, k_mv
+        if len(idx) < layout.dim:
+            q_in, k_in = q_in[..., idx], k_in[..., idx]
+        if layout.signed:
+            assert layout.inner_sign is not None
+            q_in = q_in * q_in.new_tensor(layout.inner_sign)
     else:
-        k_in = k_mv
+        q_in = q_mv * alg.constant("inner", q_mv.device, q_mv.dtype) if layout.signed else q_mv
+        if len(layout.inner_index) < layout.dim:  # drop the components along the degenerate vector
+            idx = list(layout.inner_index)
+            q_in, k_in = q_in[..., idx], k_mv[..., idx]
+        else:
+            k_in = k_mv
     q_parts, k_parts = [q_in], [k_in]
     if q_s is not None and k_s is not None and q_s.shape[-1]:
         q_parts.append(q_s)
         k_parts.append(k_s)
     if distance:
         if layout.distance is None:
+            if layout.grades is not None and _distance_components(tuple(alg.metric)) is not None:
+                raise ValueError(
+                    f"distance features need grade {alg.n - 1} (the points) in the layout, "
+                    f"got layout grades {layout.grades}"
+                )
             raise _no_distance(alg)
         # one gather per side: the products below then keep these small copies for backward,
         # not views of the whole (query, key, value) projection
@@ -284,14 +367,20 @@ def query_key_features(
     return _concat_features(q_parts, lead), _concat_features(k_parts, lead)
 
 
-def check_attention_shapes(alg: Algebra, q_mv: Tensor, k_mv: Tensor, v_mv: Tensor, who: str) -> None:
-    """The shape checks of :func:`geometric_attention` on the multivector inputs."""
+def check_attention_shapes(
+    alg: Algebra, q_mv: Tensor, k_mv: Tensor, v_mv: Tensor, who: str, layout: FeatureLayout | None = None
+) -> None:
+    """The shape checks of :func:`geometric_attention` on the multivector inputs (of the
+    blades of ``layout``, when it is a layout's: :func:`layout_feature_layout`)."""
+    dim = alg.dim if layout is None or layout.grades is None else layout.dim
     for name, t in (("q_mv", q_mv), ("k_mv", k_mv), ("v_mv", v_mv)):
-        alg.check_dim(t, f"{who} {name}")
+        if layout is None or layout.grades is None:
+            alg.check_dim(t, f"{who} {name}")
+        else:
+            check_feature_dim(layout, t, f"{who} {name}")
         if t.ndim != 5:
             raise ValueError(
-                f"{who}: {name} must have shape (batch, heads, items, channels, {alg.dim}), "
-                f"got {tuple(t.shape)}"
+                f"{who}: {name} must have shape (batch, heads, items, channels, {dim}), got {tuple(t.shape)}"
             )
     if q_mv.shape[-2] != k_mv.shape[-2]:
         raise ValueError(
@@ -321,7 +410,11 @@ def attention_inputs(
     distance: bool,
     layout: FeatureLayout,
 ) -> tuple[Tensor, Tensor, Tensor, int, int]:
-    """The padded ``(q_feat, k_feat, v, d, dv)`` of :func:`geometric_attention` (same order)."""
+    r"""The padded ``(q_feat, k_feat, v, d, dv)`` of :func:`geometric_attention` (same order).
+
+    ``d`` is the feature width the logit scale :math:`1/\sqrt{d}` uses (for a layout's
+    :class:`FeatureLayout`, the full algebra's: see ``full_inner``); ``dv`` the width of the
+    values."""
     wide = torch.promote_types(q_mv.dtype, torch.float32)
     q_parts, k_parts = _feature_parts(
         alg,
@@ -341,4 +434,6 @@ def attention_inputs(
     q_feat = _concat_features(q_parts, lead, width)
     k_feat = _concat_features(k_parts, lead, width)
     v = _concat_features(v_parts, lead, width)
+    if layout.full_inner is not None:  # the scale's width: the full algebra's features (see FeatureLayout)
+        d += q_mv.shape[-2] * (layout.full_inner - len(layout.inner_index))
     return q_feat, k_feat, v, d, dv

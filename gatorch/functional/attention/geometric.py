@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from gatorch.functional.attention.features import FeatureLayout, attention_inputs, feature_layout
+from gatorch.functional.attention.features import (
+    FeatureLayout,
+    attention_inputs,
+    check_feature_dim,
+    feature_layout,
+)
 from gatorch.functional.attention.masks import check_attn_mask, mask_keys
 
 if TYPE_CHECKING:
@@ -74,7 +79,10 @@ def geometric_attention(
         Dropout on the attention weights (pass 0 in eval mode).
     layout : FeatureLayout, optional
         ``feature_layout(alg)``, precomputed (layers build it at construction); built here
-        when omitted.
+        when omitted. ``layout_feature_layout(lay)`` for multivectors that store the blades
+        of a :class:`~gatorch.algebras.Layout` ``lay`` only: every ``dim`` above is then
+        ``lay.dim``, the inner product runs over the stored blades and the distance features
+        need grade ``n - 1`` in ``lay``.
 
     Returns
     -------
@@ -82,11 +90,16 @@ def geometric_attention(
     s : Tensor, shape (batch, heads, items_q, v_s_channels)
         Empty last axis when ``v_s`` is None.
     """
+    layout = feature_layout(alg) if layout is None else layout
+    dim = layout.dim
     for name, t in (("q_mv", q_mv), ("k_mv", k_mv), ("v_mv", v_mv)):
-        alg.check_dim(t, f"geometric_attention {name}")
+        if layout.grades is None:
+            alg.check_dim(t, f"geometric_attention {name}")
+        else:
+            check_feature_dim(layout, t, f"geometric_attention {name}")
         if t.ndim != 5:
             raise ValueError(
-                f"geometric_attention: {name} must have shape (batch, heads, items, channels, {alg.dim}), "
+                f"geometric_attention: {name} must have shape (batch, heads, items, channels, {dim}), "
                 f"got {tuple(t.shape)}"
             )
     if q_mv.shape[-2] != k_mv.shape[-2]:
@@ -101,7 +114,6 @@ def geometric_attention(
             f"{tuple(k_mv.shape)} and values {tuple(v_mv.shape)}"
         )
     attn_mask = check_attn_mask("geometric_attention", attn_mask)
-    layout = feature_layout(alg) if layout is None else layout
     out_dtype = v_mv.dtype
     wide = torch.promote_types(q_mv.dtype, torch.float32)
     items_q, items_k = q_mv.shape[2], k_mv.shape[2]
@@ -126,8 +138,8 @@ def geometric_attention(
             scale=1.0 / math.sqrt(d),
         )
     v_channels = v_mv.shape[-2]
-    mv_len = v_channels * alg.dim
-    h_mv = h[..., :mv_len].unflatten(-1, (v_channels, alg.dim)).to(out_dtype)
+    mv_len = v_channels * dim
+    h_mv = h[..., :mv_len].unflatten(-1, (v_channels, dim)).to(out_dtype)
     h_s = h[..., mv_len:dv].to(out_dtype)
     return h_mv, h_s
 

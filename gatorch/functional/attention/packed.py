@@ -98,7 +98,9 @@ def packed_geometric_attention(
     dropout_p : float
         Dropout on the attention weights (pass 0 in eval mode; not with ``"flex"``).
     layout : FeatureLayout, optional
-        ``feature_layout(alg)``, precomputed.
+        ``feature_layout(alg)``, precomputed; or ``layout_feature_layout(lay)`` for
+        multivectors that store the blades of a :class:`~gatorch.algebras.Layout` ``lay``
+        only (``dim`` = ``lay.dim`` above).
     backend : {"auto", "padded", "nested", "dense", "flex"}
         * ``"padded"``: the attention features of each set padded to a common length,
           ``(batch * sets, heads, length, width)``, and SDPA with a ``(sets, 1, 1,
@@ -145,8 +147,8 @@ def packed_geometric_attention(
         For bad shapes, offsets or options, naming the expected and received values.
     """
     who = "packed_geometric_attention"
-    check_attention_shapes(alg, q_mv, k_mv, v_mv, who)
     layout = feature_layout(alg) if layout is None else layout
+    check_attention_shapes(alg, q_mv, k_mv, v_mv, who, layout)
     out_dtype = v_mv.dtype
     with torch.autocast(device_type=q_mv.device.type, enabled=False):
         q, k, v, d, dv = attention_inputs(alg, q_mv, k_mv, v_mv, q_s, k_s, v_s, distance, layout)
@@ -168,8 +170,8 @@ def packed_geometric_attention(
             names=("q_mv", "k_mv"),
         )
     v_channels = v_mv.shape[-2]
-    mv_len = v_channels * alg.dim
-    h_mv = h[..., :mv_len].unflatten(-1, (v_channels, alg.dim)).to(out_dtype)
+    mv_len = v_channels * layout.dim
+    h_mv = h[..., :mv_len].unflatten(-1, (v_channels, layout.dim)).to(out_dtype)
     h_s = h[..., mv_len:dv].to(out_dtype)
     return h_mv, h_s
 
