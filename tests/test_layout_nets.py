@@ -10,9 +10,18 @@ from torch import nn
 from gatorch import CGA3, PGA3, STA, Algebra
 from gatorch.algebras import Layout
 from gatorch.functional.nonlinear import equi_layer_norm, gated, grade_invariants
-from gatorch.layers import EquiLayerNorm, EquiLinear, ScalarGatedNonlinearity, SelfAttention
+from gatorch.functional.steerable import steerable_paths
+from gatorch.layers import (
+    EquiLayerNorm,
+    EquiLinear,
+    MVSiLU,
+    ScalarGatedNonlinearity,
+    SelfAttention,
+    SteerableGeometricProduct,
+)
 from gatorch.layers.attention import CrossAttention
 from gatorch.nets import ConditionalGATr, GATr
+from gatorch.nets.gnn import CliffordGNN
 from gatorch.testing import assert_compiles, assert_equivariant
 from tests.test_layouts import _action, _copy_into_full, _versors
 
@@ -55,12 +64,23 @@ def _copy_net_into_full(sub: nn.Module, full: nn.Module, lay: Layout) -> None:
                 _copy_into_full(s, f)
                 done.append(name)
             elif isinstance(f, EquiLayerNorm):
-                if f.weight is not None:
+                if f.weight is not None and f.affine == "channel":
+                    f.weight.copy_(s.weight)
+                elif f.weight is not None:
                     f.weight.zero_()
                     f.weight[:, list(lay.grades)] = s.weight
                 if f.scalar_norm is not None:
                     f.scalar_norm.load_state_dict(s.scalar_norm.state_dict())
                 done.append(name)
+            elif isinstance(f, MVSiLU):
+                for name_ in ("a", "b"):
+                    getattr(f, name_).zero_()
+                    getattr(f, name_)[:, list(lay.grades)] = getattr(s, name_)
+            elif isinstance(f, SteerableGeometricProduct):  # its EquiLinear children come next
+                assert s._layout_plan is not None
+                paths = steerable_paths(f.alg)
+                f.weight.zero_()  # paths into grades outside the layout stay off
+                f.weight[:, [paths.index(q) for q in s._layout_plan.paths]] = s.weight
             else:  # parameters without blades (head_scale, ...)
                 own = dict(s.named_parameters(recurse=False))
                 for pname, p in f.named_parameters(recurse=False):
@@ -336,3 +356,81 @@ def test_layout_gatr_bf16_autocast() -> None:
     assert bool(torch.isfinite(y).all()) and bool(torch.isfinite(t).all())
     y32, _ = net(x * 1e3, s)
     torch.testing.assert_close(y.float(), y32, atol=0.1 * float(y32.abs().max()), rtol=0.1)
+
+
+# -- CliffordGNN --------------------------------------------------------------------------------------------
+def _gnn_kw(**extra: object) -> dict[str, object]:
+    kw: dict[str, object] = {
+        "in_mv_channels": 2,
+        "out_mv_channels": 1,
+        "hidden_mv_channels": 3,
+        "in_s_channels": 1,
+        "out_s_channels": 1,
+        "hidden_s_channels": 2,
+        "num_layers": 2,
+    }
+    kw.update(extra)
+    return kw
+
+
+EDGES = torch.tensor([[0, 1, 2, 3, 1, 4], [1, 2, 3, 0, 4, 0]])
+
+
+@pytest.mark.parametrize(
+    ("alg", "grades", "extra"),
+    [
+        (PGA3, (0, 1, 2), {}),
+        (STA, (0, 1, 2), {"mlp": {"style": "cgenn", "block_norm": "mean"}, "message": "difference"}),
+        (CGA3, (0, 1, 2), {}),
+    ],
+    ids=repr,
+)
+def test_layout_clifford_gnn_is_equivariant_and_equals_the_full_gnn(
+    alg: Algebra, grades: tuple, extra: dict
+) -> None:
+    torch.manual_seed(11)
+    lay = Layout(alg, grades)
+    sub = CliffordGNN(alg, layout=lay, **_gnn_kw(**extra)).double()  # type: ignore[arg-type]
+    full = CliffordGNN(alg, **_gnn_kw(**extra)).double()  # type: ignore[arg-type]
+    _randomise(sub)
+    _copy_net_into_full(sub, full, lay)
+    x, s = torch.randn(5, 2, lay.dim, dtype=F64), torch.randn(5, 1, dtype=F64)
+    y, t = sub(x, s, EDGES)
+    y_full, t_full = full(lay.embed(x), s, EDGES)
+    torch.testing.assert_close(y, lay.project(y_full), atol=1e-10, rtol=0)
+    torch.testing.assert_close(t, t_full, atol=1e-10, rtol=0)
+    result = assert_equivariant(
+        lambda m, sc: sub(m, sc, EDGES),
+        alg,
+        (x, s),
+        in_specs=(_action(alg, lay), "scalar"),
+        out_specs=(_action(alg, lay), "scalar"),
+        versors=_versors(alg, 3, seed=12),
+        atol=1e-9,
+        rtol=1e-9,
+    )
+    assert result.parities == (1, 0, 1)
+
+
+def test_full_layout_clifford_gnn_is_todays_gnn() -> None:
+    torch.manual_seed(13)
+    a = CliffordGNN(PGA3, **_gnn_kw())  # type: ignore[arg-type]
+    torch.manual_seed(13)
+    b = CliffordGNN(PGA3, layout=Layout.full(PGA3), **_gnn_kw())  # type: ignore[arg-type]
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+    x, s = torch.randn(5, 2, 16), torch.randn(5, 1)
+    assert all(torch.equal(u, v) for u, v in zip(a(x, s, EDGES), b(x, s, EDGES), strict=True))
+    with pytest.raises(ValueError, match=r"CliffordGNN: expected input of shape \(\.\.\., 2, 11\)"):
+        CliffordGNN(PGA3, layout=Layout(PGA3, (0, 1, 2)), **_gnn_kw())(x, s, EDGES)  # type: ignore[arg-type]
+
+
+def test_layout_mvsilu_compiles_fresh_and_equals_the_full_mvsilu() -> None:
+    # the GNN's new piece on layouts (its other layers are compiled in tests/test_layouts.py)
+    lay = Layout(STA, (0, 1, 3))
+    sub, full = MVSiLU(STA, 3, layout=lay).double(), MVSiLU(STA, 3).double()
+    _randomise(sub)
+    _copy_net_into_full(sub, full, lay)
+    x = torch.randn(4, 3, lay.dim, dtype=F64)
+    torch.testing.assert_close(sub(x)[0], lay.project(full(lay.embed(x))[0]), atol=1e-13, rtol=0)
+    assert_compiles(sub, (x,), backend="aot_eager", grads=True, atol=1e-10, rtol=1e-10)

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.message_passing import aggregate
 from gatorch.layers.config import CliffordMLPConfig
@@ -59,6 +60,9 @@ class CliffordGNNLayer(nn.Module):
         Invariant edge attributes fed to the messages (0: none).
     mlp : CliffordMLPConfig or mapping, optional
         The message and update MLPs.
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`), for every
+        layer; ``None``: all blades.
 
     Shapes
     ------
@@ -78,15 +82,19 @@ class CliffordGNNLayer(nn.Module):
         message: str = "all",
         edge_s_channels: int = 0,
         mlp: CliffordMLPConfig | Mapping[str, Any] | None = None,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         if message not in MESSAGES:
             raise ValueError(f"CliffordGNNLayer: message must be one of {MESSAGES}, got {message!r}")
         self.message_inputs = message
-        self.norm = EquiLayerNorm(alg, s_channels) if layer_norm else None
+        self.norm = EquiLayerNorm(alg, s_channels, layout=layout) if layer_norm else None
         mv_in = 3 * mv_channels if message == "all" else mv_channels
-        self.message = CliffordMLP(alg, mv_in, mv_channels, 2 * s_channels + edge_s_channels, s_channels, mlp)
-        self.update = CliffordMLP(alg, 2 * mv_channels, mv_channels, 2 * s_channels, s_channels, mlp)
+        ms_in = 2 * s_channels + edge_s_channels
+        self.message = CliffordMLP(alg, mv_in, mv_channels, ms_in, s_channels, mlp, layout=layout)
+        self.update = CliffordMLP(
+            alg, 2 * mv_channels, mv_channels, 2 * s_channels, s_channels, mlp, layout=layout
+        )
 
     def forward(
         self,

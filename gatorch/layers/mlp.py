@@ -150,6 +150,10 @@ class CliffordMLP(nn.Module):
     in_s_channels, out_s_channels : int
         Scalar channels in and out (0: none); the hidden width is ``out_s_channels``.
     config : CliffordMLPConfig or mapping, optional
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`); every layer
+        gets it (not with ``normalization_init``, see :class:`SteerableGeometricProduct`).
+        ``None`` or a full layout: all blades.
 
     Shapes
     ------
@@ -165,13 +169,22 @@ class CliffordMLP(nn.Module):
         in_s_channels: int = 0,
         out_s_channels: int = 0,
         config: CliffordMLPConfig | Mapping[str, Any] | None = None,
+        *,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         self.config = cfg = CliffordMLPConfig.cast(config)
+        self.layout = lay = check_layout(alg, layout, "CliffordMLP")
         norm_init, weight_init = cfg.normalization_init, cfg.weight_init
         if cfg.style == "gatorch":
             self.linear_in = EquiLinear(
-                alg, in_channels, out_channels, in_s_channels=in_s_channels, out_s_channels=out_s_channels
+                alg,
+                in_channels,
+                out_channels,
+                in_s_channels=in_s_channels,
+                out_s_channels=out_s_channels,
+                in_layout=lay,
+                out_layout=lay,
             )
             self.product = SteerableGeometricProduct(
                 alg,
@@ -179,10 +192,17 @@ class CliffordMLP(nn.Module):
                 in_s_channels=out_s_channels,
                 normalization_init=norm_init,
                 weight_init=weight_init,
+                layout=lay,
             )
-            self.activation = MVSiLU(alg, out_channels)
+            self.activation = MVSiLU(alg, out_channels, layout=lay)
             self.linear_out = EquiLinear(
-                alg, out_channels, out_channels, in_s_channels=out_s_channels, out_s_channels=out_s_channels
+                alg,
+                out_channels,
+                out_channels,
+                in_s_channels=out_s_channels,
+                out_s_channels=out_s_channels,
+                in_layout=lay,
+                out_layout=lay,
             )
             self.blocks: nn.ModuleList | None = None
             return
@@ -190,14 +210,23 @@ class CliffordMLP(nn.Module):
         for block in range(cfg.blocks):
             c_in, s_in = (in_channels, in_s_channels) if block == 0 else (out_channels, out_s_channels)
             layers += [
-                EquiLinear(alg, c_in, out_channels, in_s_channels=s_in, out_s_channels=out_s_channels),
-                MVSiLU(alg, out_channels),
+                EquiLinear(
+                    alg,
+                    c_in,
+                    out_channels,
+                    in_s_channels=s_in,
+                    out_s_channels=out_s_channels,
+                    in_layout=lay,
+                    out_layout=lay,
+                ),
+                MVSiLU(alg, out_channels, layout=lay),
                 SteerableGeometricProduct(
                     alg,
                     out_channels,
                     in_s_channels=out_s_channels,
                     normalization_init=norm_init,
                     weight_init=weight_init,
+                    layout=lay,
                 ),
             ]
             if cfg.block_norm == "mean":
@@ -208,10 +237,11 @@ class CliffordMLP(nn.Module):
                         statistic="mean",
                         mv_channels=out_channels,
                         elementwise_affine=True,
+                        layout=lay,
                     )
                 )
             elif cfg.block_norm == "rms":
-                layers.append(EquiLayerNorm(alg, out_s_channels))
+                layers.append(EquiLayerNorm(alg, out_s_channels, layout=lay))
         self.blocks = nn.ModuleList(layers)
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -15,6 +15,7 @@ from gatorch.functional.nonlinear import (
     NORM_STATISTICS,
     equi_layer_norm,
     gated,
+    grade_invariants,
     scalar_layer_norm,
 )
 from gatorch.functional.steerable import blade_inner, mv_silu
@@ -22,7 +23,6 @@ from gatorch.layers._checks import (
     check_algebra,
     check_int,
     check_layout,
-    check_mv,
     check_mv_in,
     check_scalars,
 )
@@ -293,6 +293,11 @@ class MVSiLU(nn.Module):
     ----------
     alg : Algebra
     channels : int
+    layout : Layout, optional
+        The grades the multivectors store (:class:`~gatorch.algebras.Layout`): ``a`` and ``b``
+        have one column per stored grade, ``(channels, len(layout.grades))``, and the
+        invariants are summed over the stored blades only; the layer equals the full one on
+        ``layout.embed(mv)``, projected. ``None`` or a full layout: all blades.
 
     Shapes
     ------
@@ -303,23 +308,44 @@ class MVSiLU(nn.Module):
     """
 
     _inner: Tensor
+    _column: Tensor
 
-    def __init__(self, alg: Algebra, channels: int) -> None:
+    def __init__(self, alg: Algebra, channels: int, *, layout: Layout | None = None) -> None:
         super().__init__()
         check_algebra(alg, "MVSiLU")
         check_int("MVSiLU", "channels", channels, 1)
         self.alg, self.channels = alg, channels
-        self.a = nn.Parameter(torch.ones(channels, alg.n + 1))
-        self.b = nn.Parameter(torch.zeros(channels, alg.n + 1))
+        self.layout = lay = check_layout(alg, layout, "MVSiLU")
+        width = alg.n + 1 if lay is None else len(lay.grades)
+        self.a = nn.Parameter(torch.ones(channels, width))
+        self.b = nn.Parameter(torch.zeros(channels, width))
         # <~e_A e_A>_0 per blade, for the invariants (not in the state_dict)
         self.register_buffer("_inner", torch.tensor(blade_inner(alg)), persistent=False)
+        # with a layout: the gate column of each stored blade (the position of its grade)
+        column = [] if lay is None else [lay.grades.index(int(g)) for g in lay.blade_grades.tolist()]
+        self.register_buffer("_column", torch.tensor(column, dtype=torch.long), persistent=False)
 
     def extra_repr(self) -> str:
-        return f"{self.alg!r}, channels={self.channels}"
+        grades = "" if self.layout is None else f", grades={self.layout.grades}"
+        return f"{self.alg!r}, channels={self.channels}{grades}"
 
     def forward(self, mv: Tensor, scalars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        check_mv(self.alg, mv, self.channels, "MVSiLU")
-        out = mv_silu(self.alg, mv, self.a, self.b, inner=self._inner)
+        check_mv_in(self.alg, self.layout, mv, self.channels, "MVSiLU")
+        if self.layout is None:
+            out = mv_silu(self.alg, mv, self.a, self.b, inner=self._inner)
+        else:
+            out = self._silu_layout(mv, self.layout)
         if scalars is None:
             return out, mv.new_zeros(*mv.shape[:-2], 0)
         return out, nn.functional.silu(scalars)
+
+    def _silu_layout(self, mv: Tensor, lay: Layout) -> Tensor:
+        """:func:`~gatorch.functional.steerable.mv_silu` on the stored grades (``q_0`` the scalar
+        coefficient, ``q_k`` the invariants of the stored blades)."""
+        wide = torch.promote_types(mv.dtype, torch.float32)
+        xw = mv.to(wide)
+        inv = grade_invariants(self.alg, xw, layout=lay)[..., list(lay.grades)]  # (..., C, grades)
+        if lay.grades[0] == 0:  # the scalar enters with its sign
+            inv = torch.cat([xw[..., :1], inv[..., 1:]], dim=-1)
+        gate = torch.sigmoid(self.a.to(wide) * inv + self.b.to(wide)).to(mv.dtype)
+        return mv * gate[..., self._column]

@@ -19,9 +19,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gatorch.algebras.layout import Layout
 from gatorch.functional.algebra import Algebra
 from gatorch.functional.message_passing import aggregate
-from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars, module_dtype
+from gatorch.layers._checks import (
+    check_algebra,
+    check_int,
+    check_layout,
+    check_mv_in,
+    check_scalars,
+    module_dtype,
+)
 from gatorch.layers.config import BLOCK_NORMS, MLP_STYLES, CliffordMLPConfig
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.message_passing import AGGREGATIONS, MESSAGES, CliffordGNNLayer
@@ -73,6 +81,12 @@ class CliffordGNN(nn.Module):
     mlp : CliffordMLPConfig or mapping, optional
         Style and options of the message and update MLPs
         (:class:`~gatorch.layers.config.CliffordMLPConfig`).
+    layout : Layout, optional
+        The grades every multivector channel stores (:class:`~gatorch.algebras.Layout`):
+        inputs and outputs are ``(nodes, channels, layout.dim)`` and every layer (linear maps,
+        steerable products, MVSiLU, layer norms) works on the stored blades only. Not with
+        ``mlp={"normalization_init": ...}`` (CGENN's n-body preset) yet. ``None`` (the default)
+        or a full layout: all blades, today's net and state dict.
 
     Shapes
     ------
@@ -125,9 +139,13 @@ class CliffordGNN(nn.Module):
         message: str = "all",
         edge_s_channels: int = 0,
         mlp: CliffordMLPConfig | Mapping[str, Any] | None = None,
+        layout: Layout | None = None,
     ) -> None:
         super().__init__()
         check_algebra(alg, "CliffordGNN")
+        #: The grades every multivector channel stores (``None``: all blades).
+        self.layout = lay = check_layout(alg, layout, "CliffordGNN")
+        self._dim = alg.dim if lay is None else lay.dim
         for name, value, least in (
             ("in_mv_channels", in_mv_channels, 1),
             ("out_mv_channels", out_mv_channels, 1),
@@ -154,6 +172,8 @@ class CliffordGNN(nn.Module):
             hidden_mv_channels,
             in_s_channels=in_s_channels,
             out_s_channels=hidden_s_channels,
+            in_layout=lay,
+            out_layout=lay,
         )
         self.layers = nn.ModuleList(
             CliffordGNNLayer(
@@ -164,6 +184,7 @@ class CliffordGNN(nn.Module):
                 message=message,
                 edge_s_channels=edge_s_channels,
                 mlp=mlp,
+                layout=lay,
             )
             for _ in range(num_layers)
         )
@@ -173,6 +194,8 @@ class CliffordGNN(nn.Module):
             out_mv_channels,
             in_s_channels=hidden_s_channels,
             out_s_channels=out_s_channels,
+            in_layout=lay,
+            out_layout=lay,
         )
 
     def extra_repr(self) -> str:
@@ -208,10 +231,10 @@ class CliffordGNN(nn.Module):
         self, mv: Tensor, scalars: Tensor | None, edge_index: Tensor, edge_attr: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         dtype = module_dtype(self)
-        check_mv(self.alg, mv, self.in_mv_channels, "CliffordGNN", dtype)
+        check_mv_in(self.alg, self.layout, mv, self.in_mv_channels, "CliffordGNN", dtype)
         if mv.ndim != 3:
             raise ValueError(
-                f"CliffordGNN: expected mv of shape (nodes, {self.in_mv_channels}, {self.alg.dim}), "
+                f"CliffordGNN: expected mv of shape (nodes, {self.in_mv_channels}, {self._dim}), "
                 f"got {tuple(mv.shape)}"
             )
         check_scalars(scalars, self.in_s_channels, "CliffordGNN", dtype)
