@@ -339,6 +339,22 @@ def test_layout_conditional_gatr_is_equivariant() -> None:
     assert result.parities == (1, 0, 1)
 
 
+def test_layout_conditional_gatr_equals_the_zero_padded_full_net() -> None:
+    torch.manual_seed(14)
+    lay = Layout(STA, (0, 1, 2))
+    kw = _net_kw(condition_mv_channels=2, condition_s_channels=1, attention={"qkv_norm": True})
+    sub = ConditionalGATr(STA, layout=lay, **kw).double()  # type: ignore[arg-type]
+    full = ConditionalGATr(STA, **kw).double()  # type: ignore[arg-type]
+    _randomise(sub)
+    _copy_net_into_full(sub, full, lay)
+    x, c = torch.randn(2, 4, 2, lay.dim, dtype=F64), torch.randn(2, 3, 2, lay.dim, dtype=F64)
+    s, cs = torch.randn(2, 4, 2, dtype=F64), torch.randn(2, 3, 1, dtype=F64)
+    y, t = sub(x, c, s, cs)
+    y_full, t_full = full(lay.embed(x), lay.embed(c), s, cs)
+    torch.testing.assert_close(y, lay.project(y_full), atol=1e-10, rtol=0)
+    torch.testing.assert_close(t, t_full, atol=1e-10, rtol=0)
+
+
 def test_layout_gatr_compiles_fresh() -> None:
     lay = Layout(STA, (0, 1, 2))
     net = GATr(STA, layout=lay, **_net_kw(attention={"qkv_norm": True})).double()  # type: ignore[arg-type]
