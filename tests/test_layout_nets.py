@@ -161,7 +161,7 @@ def test_layout_gate_equals_the_full_gate_and_needs_the_scalar() -> None:
         gated(PGA3, torch.randn(2, 16), layout=lay)
     with pytest.raises(ValueError, match=r"equi_layer_norm: expected last dimension 11"):
         equi_layer_norm(PGA3, torch.randn(2, 3, 16), layout=lay)
-    with pytest.raises(ValueError, match=r"EquiLayerNorm: expected a layout of Algebra\(3, 0, 1\)"):
+    with pytest.raises(ValueError, match=r"EquiLayerNorm: expected layout of Algebra\(3, 0, 1\)"):
         EquiLayerNorm(PGA3, layout=Layout(STA, (0, 1)))
     with pytest.raises(ValueError, match=r"EquiLayerNorm: expected input of shape \(\.\.\., 3, 11\)"):
         EquiLayerNorm(PGA3, mv_channels=3, elementwise_affine=True, layout=lay)(torch.randn(2, 3, 16))

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Layout",
     "LayoutBasis",
+    "check_layout",
     "layout_equivariant_basis",
     "layout_invariant_components",
     "layout_product_table",
@@ -645,3 +646,25 @@ def _invariant_numerical(layout: Layout, group: str, kind: str) -> tuple[int, ..
     fixed = [c for c in range(alg.dim) if all(np.allclose(g[:, c], eye[:, c], atol=1e-9) for g in gens)]
     pos = {int(blade): i for i, blade in enumerate(layout.blades.tolist())}
     return tuple(pos[c] for c in fixed if c in pos)
+
+
+def check_layout(alg: object, layout: object, who: str, name: str = "layout") -> Layout | None:
+    """``layout`` unchanged if it is a :class:`Layout` of ``alg`` (``None`` stays ``None``).
+
+    The one check of a ``layout=`` argument: ``TypeError`` unless it is a ``Layout`` or
+    ``None``, ``ValueError`` if it belongs to another algebra (another metric or basis
+    names); both name ``who``, the argument and what came.
+    """
+    if layout is None:
+        return None
+    if not isinstance(layout, Layout):
+        raise TypeError(
+            f"{who}: expected {name} a gatorch.algebras.Layout or None, got {type(layout).__name__}"
+        )
+    metric, start = _metric_of(alg, who)
+    if (layout.metric, layout.start_index) != (metric, start):
+        raise ValueError(
+            f"{who}: expected {name} of {alg!r} (metric {list(metric)}), "
+            f"got a layout of metric {list(layout.metric)}"
+        )
+    return layout

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from gatorch.algebras.layout import Layout
+from gatorch.algebras.layout import Layout, check_layout
 from gatorch.functional.activations import ACTIVATIONS
 
 if TYPE_CHECKING:
@@ -104,15 +104,8 @@ def check_layout_dim(
     if layout is None:
         alg.check_dim(x, who)
         return
-    if not isinstance(layout, Layout):
-        raise TypeError(
-            f"{who}: expected layout a gatorch.algebras.Layout or None, got {type(layout).__name__}"
-        )
-    if (layout.metric, layout.start_index) != (tuple(alg.metric), alg._start_index):
-        raise ValueError(
-            f"{who}: expected a layout of {alg!r} (metric {list(alg.metric)}), "
-            f"got a layout of metric {list(layout.metric)}"
-        )
+    layout = check_layout(alg, layout, who)
+    assert layout is not None
     if need_scalar and not layout.has_grade(0):
         raise ValueError(
             f"{who}: the scalar gate needs grade 0 in the layout, got layout grades {layout.grades}"

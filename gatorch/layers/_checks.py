@@ -6,6 +6,7 @@ import torch
 
 from gatorch.algebras.algebra import AlgebraData as Algebra
 from gatorch.algebras.layout import Layout
+from gatorch.algebras.layout import check_layout as check_layout_of
 
 
 def check_algebra(alg: object, who: str) -> None:
@@ -144,31 +145,30 @@ def check_input(who: str, x: object, module: torch.nn.Module, name: str = "input
     check_dtype(who, x, module_dtype(module), name)
 
 
-def check_layout(alg: Algebra, layout: object, who: str) -> Layout | None:
+def check_layout(alg: Algebra, layout: object, who: str, name: str = "layout") -> Layout | None:
     """``layout`` if it is a partial :class:`~gatorch.algebras.Layout` of ``alg``; ``None`` for
-    ``None`` or a full layout (today's layers); ``TypeError`` / ``ValueError`` otherwise."""
-    if layout is None:
-        return None
-    if not isinstance(layout, Layout):
-        raise TypeError(
-            f"{who}: expected layout a gatorch.algebras.Layout or None, got {type(layout).__name__}"
-        )
-    if (layout.metric, layout.start_index) != (tuple(alg.metric), alg._start_index):
-        raise ValueError(
-            f"{who}: expected a layout of {alg!r} (metric {list(alg.metric)}), "
-            f"got a layout of metric {list(layout.metric)}"
-        )
-    return None if layout.is_full else layout
+    ``None`` or a full layout (today's layers); ``TypeError`` / ``ValueError`` otherwise
+    (:func:`gatorch.algebras.layout.check_layout`)."""
+    lay = check_layout_of(alg, layout, who, name)
+    return None if lay is None or lay.is_full else lay
 
 
 def check_mv_in(
     alg: Algebra, layout: Layout | None, mv: object, channels: int, who: str, dtype: torch.dtype | None = None
 ) -> None:
-    """:func:`check_mv` for ``layout=None``; else raise unless ``mv`` is a
-    ``(..., channels, layout.dim)`` floating tensor (of ``dtype``, when given)."""
+    """:func:`check_mv` for ``layout=None``; else :func:`check_layout_mv`."""
     if layout is None:
         check_mv(alg, mv, channels, who, dtype)
-        return
+    else:
+        check_layout_mv(layout, mv, channels, who, dtype)
+
+
+def check_layout_mv(
+    layout: Layout | None, mv: object, channels: int, who: str, dtype: torch.dtype | None = None
+) -> None:
+    """Raise unless ``mv`` is a ``(..., channels, layout.dim)`` floating tensor (of ``dtype``,
+    when given: see :func:`check_dtype`)."""
+    assert layout is not None
     check_tensor(who, "input", mv)
     assert isinstance(mv, torch.Tensor)
     if mv.ndim < 2 or mv.shape[-2:] != (channels, layout.dim):

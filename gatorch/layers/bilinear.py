@@ -24,8 +24,15 @@ from gatorch.functional.steerable import (
     steerable_plan,
     steerable_tables,
 )
-from gatorch.layers._checks import check_algebra, check_int, check_mv, module_dtype
-from gatorch.layers.linear import EquiLinear, check_layout_mv
+from gatorch.layers._checks import (
+    check_algebra,
+    check_int,
+    check_layout,
+    check_layout_mv,
+    check_mv,
+    module_dtype,
+)
+from gatorch.layers.linear import EquiLinear
 from gatorch.layers.policy import check_kernel_policy, set_kernel_policy
 
 __all__ = ["WEIGHT_INITS", "GeometricBilinear", "SteerableGeometricProduct"]
@@ -352,18 +359,8 @@ class SteerableGeometricProduct(nn.Module):
         self, who: str, alg: Algebra, layout: object
     ) -> tuple[Layout | None, LayoutSteerablePlan | None]:
         """``(layout, plan)`` for a partial layout of ``alg``; ``(None, None)`` for ``None`` or a full one."""
+        layout = check_layout(alg, layout, who)
         if layout is None:
-            return None, None
-        if not isinstance(layout, Layout):
-            raise TypeError(
-                f"{who}: expected layout a gatorch.algebras.Layout or None, got {type(layout).__name__}"
-            )
-        if (layout.metric, layout.start_index) != (alg.metric, alg._start_index):
-            raise ValueError(
-                f"{who}: expected a layout of {alg!r} (metric {list(alg.metric)}), "
-                f"got a layout of metric {list(layout.metric)}"
-            )
-        if layout.is_full:
             return None, None
         if self.linear_class is not EquiLinear:
             raise TypeError(

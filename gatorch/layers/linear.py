@@ -22,11 +22,11 @@ from gatorch.functional.linear import (
 from gatorch.functional.policy import KernelPolicy
 from gatorch.layers._checks import (
     check_algebra,
-    check_dtype,
+    check_layout,
+    check_layout_mv,
     check_linear_channels,
     check_mv,
     check_scalars,
-    check_tensor,
     module_dtype,
 )
 from gatorch.layers.policy import check_kernel_policy
@@ -432,33 +432,4 @@ class EquiLinear(MVScalarLinear):
 
 def _check_layout(alg: Algebra, layout: object, name: str) -> Layout | None:
     """``layout`` if it is a partial layout of ``alg``; ``None`` for ``None`` or a full layout."""
-    if layout is None:
-        return None
-    if not isinstance(layout, Layout):
-        raise TypeError(
-            f"EquiLinear: expected {name} a gatorch.algebras.Layout or None, got {type(layout).__name__}"
-        )
-    if (layout.metric, layout.start_index) != (alg.metric, alg._start_index):
-        raise ValueError(
-            f"EquiLinear: expected {name} of {alg!r} (metric {list(alg.metric)}), "
-            f"got a layout of metric {list(layout.metric)}"
-        )
-    return None if layout.is_full else layout
-
-
-def check_layout_mv(
-    layout: Layout | None, mv: object, channels: int, who: str, dtype: torch.dtype | None = None
-) -> None:
-    """Raise unless ``mv`` is a ``(..., channels, layout.dim)`` floating tensor (of ``dtype``,
-    when given: see :func:`~gatorch.layers._checks.check_dtype`)."""
-    assert layout is not None
-    check_tensor(who, "input", mv)
-    assert isinstance(mv, torch.Tensor)
-    if mv.ndim < 2 or mv.shape[-2:] != (channels, layout.dim):
-        raise ValueError(
-            f"{who}: expected input of shape (..., {channels}, {layout.dim}) (the blades of "
-            f"grades {layout.grades}), got {tuple(mv.shape)}"
-        )
-    if not mv.is_floating_point():
-        raise TypeError(f"{who} input: expected a floating-point tensor, got dtype {mv.dtype}")
-    check_dtype(who, mv, dtype)
+    return check_layout(alg, layout, "EquiLinear", name)
