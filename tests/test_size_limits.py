@@ -56,9 +56,11 @@ def test_negative_counts_refused_at_once(args: tuple[int, ...]) -> None:
 
 
 def test_dense_cayley_refused_above_its_limit_with_the_size() -> None:
-    alg = Algebra(MAX_DENSE_N + 1)
-    msg = _refused_fast(lambda: alg.cayley("gp"), f"n <= {MAX_DENSE_N}")
-    assert "(512, 512, 512)" in msg and "1 GiB" in msg and f"{alg.gp_table.nnz} sparse terms" in msg
+    alg = Algebra(MAX_DENSE_N, 0, 1)  # a degenerate vector: fewer terms than 4**n
+    for product in ("gp", "outer", "lcontract", "regressive"):
+        msg = _refused_fast(lambda product=product: alg.cayley(product), f"n <= {MAX_DENSE_N}")
+        nnz = alg.bilinear_table(product).nnz
+        assert "(512, 512, 512)" in msg and "1 GiB" in msg and f"({nnz} sparse terms)" in msg
 
 
 def test_equivariant_basis_of_a_very_degenerate_algebra_refused_at_once() -> None:
@@ -147,6 +149,10 @@ def test_algebra_16_constructs_in_seconds_with_its_per_blade_data() -> None:
     assert time.perf_counter() - start < 5.0
     assert alg.dim == 65536 and alg.grades[-1] == 16 and alg.grade_slice(2) == slice(17, 137)
     assert alg.blade_names[-1] == "e" + "_".join(str(i) for i in range(16)) and alg.index("e0_3") == 17 + 2
+    with pytest.raises(
+        ValueError, match=r"no blade named 'e17'; blade names are 1, e0, e1, .*\(65536 in all\)$"
+    ):
+        alg.index("e17")
     x = torch.randn(2, alg.dim, dtype=torch.float64)
     assert torch.equal(alg.undual(alg.dual(x)), x)  # the per-blade constants, from the bitmaps
     k = torch.tensor(alg.grades, dtype=torch.float64)

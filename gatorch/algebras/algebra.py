@@ -301,9 +301,11 @@ class AlgebraData:
         try:
             return self._name_to_index[name]
         except KeyError:
-            raise ValueError(
-                f"{self!r} has no blade named {name!r}; blade names are {', '.join(self._names)}"
-            ) from None
+            names = self._names
+            listed = ", ".join(names)
+            if len(names) > 64:  # not all 65536 names of Algebra(16)
+                listed = ", ".join(names[:18]) + f", ... ({len(names)} in all)"
+            raise ValueError(f"{self!r} has no blade named {name!r}; blade names are {listed}") from None
 
     def check_dim(self, x: object, what: str = "input") -> None:
         """Raise ``ValueError`` unless ``x`` is a floating tensor with last dimension ``dim``."""
@@ -458,15 +460,16 @@ class AlgebraData:
         """
         if self._n > MAX_FULL_N:
             raise ValueError(_too_big_for_full(f"{self!r}.cayley({product!r})", self._n))
-        table = self.bilinear_table(product)
-        if self._n > MAX_DENSE_N:
+        if self._n > MAX_DENSE_N:  # refused before the (lazily built) sparse table is built
+            p, q, r = self.signature
+            nnz = {"gp": 4 ** (p + q) * 3**r, "lcontract": 3 ** (p + q) * 2**r}.get(product, 3**self._n)
             raise ValueError(
                 f"{self!r}.cayley({product!r}): the dense ({self._dim}, {self._dim}, {self._dim}) "
                 f"float64 tensor would take {self._dim**3 * 8 / 2**30:.0f} GiB; it is built only for "
                 f"n <= {MAX_DENSE_N} basis vectors (got n = {self._n}). "
-                f"Use {self!r}.bilinear_table({product!r}) ({table.nnz} sparse terms) instead"
+                f"Use {self!r}.bilinear_table({product!r}) ({nnz} sparse terms) instead"
             )
-        return table.dense()
+        return self.bilinear_table(product).dense()
 
     def bilinear_table(self, product: str) -> BilinearTable:
         """The sparse table of a named bilinear product."""
