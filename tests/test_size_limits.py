@@ -20,7 +20,7 @@ from gatorch.algebras import equivariant as eq
 from gatorch.algebras.layout import Layout, layout_product_table
 from gatorch.functional.bilinear import bilinear
 from gatorch.layers import EquiLinear, GeometricBilinear
-from gatorch.testing import assert_layer_equivariant
+from gatorch.testing import assert_compiles, assert_layer_equivariant
 
 
 def _refused_fast(call, match: str, error: type[Exception] = ValueError) -> str:
@@ -236,3 +236,11 @@ def test_layout_layers_at_n16_are_equivariant_under_even_and_odd_versors(sig: tu
         for layer in (linear, bil):
             out, out_moved = layer(x)[0], layer(moved)[0]
             torch.testing.assert_close(out_moved, act(out), rtol=0, atol=1e-9)
+
+
+def test_layout_layers_at_n16_compile_fresh_in_one_graph() -> None:
+    alg = Algebra(16)
+    lay = Layout(alg, (0, 1, 2))
+    x = torch.randn(2, 4, lay.dim, dtype=torch.float64)
+    assert_compiles(EquiLinear(alg, 4, 4, in_layout=lay, out_layout=lay).double(), (x,), backend="aot_eager")
+    assert_compiles(GeometricBilinear(alg, 4, 4, layout=lay, join=False).double(), (x,), backend="aot_eager")
