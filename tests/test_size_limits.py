@@ -1,6 +1,8 @@
 """Size limits of "any signature": refused at once with the limit named, and what is allowed is fast.
 
-The cost of every size up to n = 10 is in docs/performance.md ("Cost by dimension").
+The cost of every size up to n = 10 is in docs/performance.md ("Cost by dimension"). An
+algebra itself goes up to ``MAX_N`` (20) basis vectors; its full ``2**n x 2**n`` tables and
+basis up to ``MAX_FULL_N`` (11), and the grade-subset layouts work above that.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import pytest
 import torch
 
 from gatorch import Algebra
-from gatorch.algebras import MAX_DENSE_N, MAX_N
+from gatorch.algebras import MAX_DENSE_N, MAX_FULL_N, MAX_N
 from gatorch.algebras import equivariant as eq
-from gatorch.layers import EquiLinear
-from gatorch.testing import assert_layer_equivariant
+from gatorch.algebras.layout import Layout, layout_product_table
+from gatorch.functional.bilinear import bilinear
+from gatorch.layers import EquiLinear, GeometricBilinear
+from gatorch.testing import assert_compiles, assert_layer_equivariant
 
 
 def _refused_fast(call, match: str, error: type[Exception] = ValueError) -> str:
@@ -30,12 +34,13 @@ def _refused_fast(call, match: str, error: type[Exception] = ValueError) -> str:
 
 @pytest.mark.parametrize(
     ("args", "n"),
-    [((10**9,), 10**9), ((40,), 40), ((6, 3, 3), 12), ((0, 0, 2**62), 2**62), ((MAX_N, 0, 1), MAX_N + 1)],
+    [((10**9,), 10**9), ((40,), 40), ((12, 6, 3), 21), ((0, 0, 2**62), 2**62), ((MAX_N, 0, 1), MAX_N + 1)],
 )
 def test_too_many_basis_vectors_refused_at_once_with_the_limit(args: tuple[int, ...], n: int) -> None:
+    assert MAX_N == 20
     limit = f"n = {n} basis vectors exceeds the supported maximum n = {MAX_N}"
     msg = _refused_fast(lambda: Algebra(*args), limit)
-    assert "Algebra(p=" in msg and "4**n" in msg
+    assert "Algebra(p=" in msg and "2**n blades" in msg and f"only up to n = {MAX_FULL_N}" in msg
 
 
 def test_too_long_metric_refused_with_the_limit() -> None:
@@ -51,9 +56,11 @@ def test_negative_counts_refused_at_once(args: tuple[int, ...]) -> None:
 
 
 def test_dense_cayley_refused_above_its_limit_with_the_size() -> None:
-    alg = Algebra(MAX_DENSE_N + 1)
-    msg = _refused_fast(lambda: alg.cayley("gp"), f"n <= {MAX_DENSE_N}")
-    assert "(512, 512, 512)" in msg and "1 GiB" in msg and f"{alg.gp_table.nnz} sparse terms" in msg
+    alg = Algebra(MAX_DENSE_N, 0, 1)  # a degenerate vector: fewer terms than 4**n
+    for product in ("gp", "outer", "lcontract", "regressive"):
+        msg = _refused_fast(lambda product=product: alg.cayley(product), f"n <= {MAX_DENSE_N}")
+        nnz = alg.bilinear_table(product).nnz
+        assert "(512, 512, 512)" in msg and "1 GiB" in msg and f"({nnz} sparse terms)" in msg
 
 
 def test_equivariant_basis_of_a_very_degenerate_algebra_refused_at_once() -> None:
@@ -133,3 +140,107 @@ def test_huge_metric_list_refused_before_it_is_read() -> None:
     with pytest.raises(ValueError, match=r"metric of length 10000000: n = 10000000 basis vectors exceeds"):
         Algebra.from_signature(big)
     assert time.perf_counter() - t0 < 0.5
+
+
+# -- above MAX_FULL_N: the algebra and its per-blade data, never its full tables ----------------------
+def test_algebra_16_constructs_in_seconds_with_its_per_blade_data() -> None:
+    start = time.perf_counter()
+    alg = Algebra(10, 5, 1)  # n = 16, not built by any other test
+    assert time.perf_counter() - start < 5.0
+    assert alg.dim == 65536 and alg.grades[-1] == 16 and alg.grade_slice(2) == slice(17, 137)
+    assert alg.blade_names[-1] == "e" + "_".join(str(i) for i in range(16)) and alg.index("e0_3") == 17 + 2
+    with pytest.raises(
+        ValueError, match=r"no blade named 'e17'; blade names are 1, e0, e1, .*\(65536 in all\)$"
+    ):
+        alg.index("e17")
+    x = torch.randn(2, alg.dim, dtype=torch.float64)
+    assert torch.equal(alg.undual(alg.dual(x)), x)  # the per-blade constants, from the bitmaps
+    k = torch.tensor(alg.grades, dtype=torch.float64)
+    assert torch.equal(alg.reverse(x), x * torch.where((k * (k - 1) / 2) % 2 == 0, 1.0, -1.0))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a: a.gp_table,
+        lambda a: a.bilinear_table("regressive"),
+        lambda a: a.cayley("outer"),
+        lambda a: a.equivariant_basis("pin"),
+        lambda a: eq.equivariant_basis(a, "spin"),
+        lambda a: a.constant("bivector_lmul_pos", None, torch.int64),
+        lambda a: a.gp(*torch.zeros(2, a.dim)),
+        lambda a: EquiLinear(a, 1, 1),
+    ],
+)
+def test_full_tables_above_max_full_n_refused_at_once_with_the_limit(call) -> None:
+    alg = Algebra(16)
+    msg = _refused_fast(
+        lambda: call(alg), f"only for n <= MAX_FULL_N = {MAX_FULL_N} basis vectors, got n = 16"
+    )
+    assert "4**n" in msg and "Layout(alg, grades=(0, 1, 2))" in msg
+
+
+def test_algebra_up_to_max_full_n_builds_its_tables_on_first_use() -> None:
+    start = time.perf_counter()
+    alg = Algebra(MAX_FULL_N - 1, 1)  # n = 11: constructing it must not build the 4**11 tables
+    assert time.perf_counter() - start < 1.0
+    assert alg.store.get_plan("tables") is None and alg.store.get_plan(("constants", "table")) is None
+
+
+def _vector_action(lay: Layout, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``v involute(x) v^-1`` for a vector ``v`` and ``x`` on ``lay`` (grades 0..2), through layout tables.
+
+    The action keeps grades, so projecting the product onto ``lay`` drops only zeros.
+    """
+    vec, up3 = Layout(lay.metric, (1,)), Layout(lay.metric, (0, 1, 2, 3))
+    v_x = bilinear(v, x * torch.tensor((-1.0) ** lay.blade_grades), layout_product_table(vec, lay, up3))
+    quad = (v * v * torch.tensor(lay.metric, dtype=v.dtype)).sum(-1, keepdim=True)
+    return bilinear(v_x, v / quad, layout_product_table(up3, vec, lay))
+
+
+@pytest.mark.parametrize("sig", [(4, 1, 0), (2, 1, 1)])
+def test_vector_action_on_a_layout_is_the_sandwich(sig: tuple[int, int, int]) -> None:
+    alg = Algebra(*sig)
+    lay = Layout(alg, (0, 1, 2))
+    gen = torch.Generator().manual_seed(1)
+    v, x = (
+        torch.randn(alg.n, dtype=torch.float64, generator=gen),
+        torch.randn(3, lay.dim, dtype=torch.float64, generator=gen),
+    )
+    full_v = torch.zeros(alg.dim, dtype=torch.float64)
+    full_v[alg.grade_slice(1)] = v
+    torch.testing.assert_close(_vector_action(lay, v, x), lay.project(alg.sandwich(full_v, lay.embed(x))))
+
+
+@pytest.mark.parametrize("sig", [(16, 0, 0), (11, 4, 1)])
+def test_layout_layers_at_n16_are_equivariant_under_even_and_odd_versors(sig: tuple[int, int, int]) -> None:
+    alg = Algebra(*sig)
+    lay = Layout(alg, (0, 1, 2))
+    gen = torch.Generator().manual_seed(0)
+    linear = EquiLinear(alg, 3, 2, in_layout=lay, out_layout=lay).double()
+    bil = GeometricBilinear(alg, 3, 2, layout=lay, join=False).double()
+    with torch.no_grad():  # random biases and weights, so that every map and block is exercised
+        for p in [*linear.parameters(), *bil.parameters()]:
+            p.copy_(torch.randn(p.shape, dtype=torch.float64, generator=gen))
+    x = torch.randn(4, 3, lay.dim, dtype=torch.float64, generator=gen)
+    for count in (1, 2, 3):  # odd and even versors: products of 1, 2, 3 random vectors
+        vectors = torch.randn(count, alg.n, dtype=torch.float64, generator=gen)
+
+        def act(y: torch.Tensor, vectors: torch.Tensor = vectors) -> torch.Tensor:
+            for v in vectors.flip(0):  # (v1 v2 ...) acts as v1(v2(...(y)))
+                y = _vector_action(lay, v, y)
+            return y
+
+        moved = act(x)
+        assert (moved - x).abs().max() > 0.1
+        for layer in (linear, bil):
+            out, out_moved = layer(x)[0], layer(moved)[0]
+            torch.testing.assert_close(out_moved, act(out), rtol=0, atol=1e-9)
+
+
+def test_layout_layers_at_n16_compile_fresh_in_one_graph() -> None:
+    alg = Algebra(16)
+    lay = Layout(alg, (0, 1, 2))
+    x = torch.randn(2, 4, lay.dim, dtype=torch.float64)
+    assert_compiles(EquiLinear(alg, 4, 4, in_layout=lay, out_layout=lay).double(), (x,), backend="aot_eager")
+    assert_compiles(GeometricBilinear(alg, 4, 4, layout=lay, join=False).double(), (x,), backend="aot_eager")

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatorch.algebras.algebra import MAX_DENSE_N, MAX_N, AlgebraData
+from gatorch.algebras.algebra import MAX_DENSE_N, MAX_FULL_N, MAX_N, AlgebraData
 from gatorch.algebras.layout import Layout
 from gatorch.algebras.store import Store
 
-__all__ = ["MAX_DENSE_N", "MAX_N", "AlgebraData", "Layout", "Store"]
+__all__ = ["MAX_DENSE_N", "MAX_FULL_N", "MAX_N", "AlgebraData", "Layout", "Store"]
 
 _MOVED = ("Algebra", "CGA3", "PGA3", "STA", "VGA3")
 

@@ -32,13 +32,19 @@ if TYPE_CHECKING:
     from torch import Tensor
     from typing_extensions import Self
 
-__all__ = ["MAX_DENSE_N", "MAX_N", "AlgebraData"]
+__all__ = ["MAX_DENSE_N", "MAX_FULL_N", "MAX_N", "AlgebraData"]
 
-#: The most basis vectors an algebra may have. An algebra has ``2**n`` blades and its product
-#: tables ``4**(p+q) * 3**r`` terms each: ``n = 11`` builds in 25-40 s and 1.8 GB, ``n = 12``
-#: would take over a minute and 6 GB, so larger signatures are refused before anything is
-#: allocated. See "Cost by dimension" in docs/performance.md.
-MAX_N = 11
+#: The most basis vectors an algebra may have. Constructing one builds only per-blade data
+#: (``2**n`` bitmaps, grades and signs); ``n = 20`` (a million blades) takes about a second
+#: and 120 MB, so larger signatures are refused before anything is allocated.
+#: See "Cost by dimension" in docs/performance.md.
+MAX_N = 20
+#: The most basis vectors for which the full product tables (``4**(p+q) * 3**r`` terms each),
+#: the full equivariant basis and the constants derived from them are built: ``n = 11``
+#: builds in 25-40 s and 1.8 GB, ``n = 12`` would take over a minute and 6 GB. Larger
+#: algebras refuse them at the first call that needs them; a
+#: :class:`~gatorch.algebras.layout.Layout` builds what its grades need instead.
+MAX_FULL_N = 11
 #: The most basis vectors for which :meth:`AlgebraData.cayley` builds the dense
 #: ``(dim, dim, dim)`` tensor (``n = 8``: 128 MiB; ``n = 9`` would be 1 GiB).
 MAX_DENSE_N = 8
@@ -72,10 +78,13 @@ class AlgebraData:
     ----------
     p, q, r : int
         Numbers of basis vectors squaring to +1, -1 and 0; ``n = p + q + r`` at most
-        :data:`MAX_N` (11). Larger ones raise ``ValueError`` at once, naming the limit. Every
-        signature up to ``n = 10`` builds in seconds; the costs by dimension (tables,
-        equivariant bases, layers) are in the "Cost by dimension" section of
-        docs/performance.md.
+        :data:`MAX_N` (20). Larger ones raise ``ValueError`` at once, naming the limit.
+        Construction builds only per-blade (``2**n``) data: ``Algebra(16)`` takes about
+        0.1 s. The product tables, the full equivariant basis and the constants read from
+        them are built on first use (up to ``n = 8`` at construction), and only up to
+        :data:`MAX_FULL_N` (11) vectors; above it the first call that needs them raises
+        ``ValueError`` at once, pointing to a :class:`~gatorch.algebras.layout.Layout`. The
+        costs by dimension are in the "Cost by dimension" section of docs/performance.md.
 
     Examples
     --------
@@ -96,10 +105,7 @@ class AlgebraData:
     _index_of_bitmap: np.ndarray
     _grades: tuple[int, ...]
     _metric_arr: np.ndarray
-    _names: tuple[str, ...]
-    _name_to_index: dict[str, int]
     _store: Store
-    _constants_cpu: dict[str, Tensor]
 
     # -- construction ------------------------------------------------------------------------
     def __new__(cls, p: int = 0, q: int = 0, r: int = 0) -> Self:
@@ -172,13 +178,6 @@ class AlgebraData:
         grades = popcount(bitmaps)
         metric_arr = np.asarray(metric, dtype=np.float64)
 
-        last = start_index + n - 1
-        sep = "" if last < 10 else "_"
-        names = []
-        for bm in bitmaps.tolist():
-            idx = [str(start_index + i) for i in range(n) if (bm >> i) & 1]
-            names.append("e" + sep.join(idx) if idx else "1")
-
         d = object.__setattr__
         d(self, "_metric", metric)
         d(self, "_start_index", start_index)
@@ -188,12 +187,32 @@ class AlgebraData:
         d(self, "_index_of_bitmap", index_of)
         d(self, "_grades", tuple(int(g) for g in grades))
         d(self, "_metric_arr", metric_arr)
-        d(self, "_names", tuple(names))
-        d(self, "_name_to_index", {name: i for i, name in enumerate(names)})
         d(self, "_store", Store())
+        # Only per-blade (O(2**n)) data is built here; the 4**n tables wait for their first use.
         if n <= _EAGER_TABLES_MAX_N:
             self._tables  # noqa: B018  (build the sparse tables now, outside any trace)
-        d(self, "_constants_cpu", {k: torch.from_numpy(v) for k, v in self._constant_arrays().items()})
+            self._constants_cpu  # noqa: B018  (and every constant, as the tables are there)
+        else:
+            self._store.plan(("constants", "blade"), self._blade_constants)
+
+    @property
+    def _names(self) -> tuple[str, ...]:
+        """Blade names, built on first use (65536 strings at n = 16)."""
+        return self._store.plan("blade_names", self._build_names)
+
+    def _build_names(self) -> tuple[str, ...]:
+        n, start = self._n, self._start_index
+        sep = "" if start + n - 1 < 10 else "_"
+        labels = [str(start + i) for i in range(n)]
+        names = []
+        for bm in self._bitmaps.tolist():
+            idx = [labels[i] for i in range(n) if (bm >> i) & 1]
+            names.append("e" + sep.join(idx) if idx else "1")
+        return tuple(names)
+
+    @property
+    def _name_to_index(self) -> dict[str, int]:
+        return self._store.plan("name_to_index", lambda: {name: i for i, name in enumerate(self._names)})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Algebra is immutable; cannot set {name!r}")
@@ -282,9 +301,11 @@ class AlgebraData:
         try:
             return self._name_to_index[name]
         except KeyError:
-            raise ValueError(
-                f"{self!r} has no blade named {name!r}; blade names are {', '.join(self._names)}"
-            ) from None
+            names = self._names
+            listed = ", ".join(names)
+            if len(names) > 64:  # not all 65536 names of Algebra(16)
+                listed = ", ".join(names[:18]) + f", ... ({len(names)} in all)"
+            raise ValueError(f"{self!r} has no blade named {name!r}; blade names are {listed}") from None
 
     def check_dim(self, x: object, what: str = "input") -> None:
         """Raise ``ValueError`` unless ``x`` is a floating tensor with last dimension ``dim``."""
@@ -371,7 +392,16 @@ class AlgebraData:
     @property
     def _tables(self) -> dict[str, BilinearTable]:
         # algebras up to _EAGER_TABLES_MAX_N vectors build their tables at construction
-        return self._store.plan("tables", self._build_tables)
+        tables = self._store.get_plan("tables")
+        if tables is None:
+            self._check_full("the full product tables")
+            tables = self._store.plan("tables", self._build_tables)
+        return tables
+
+    def _check_full(self, what: str) -> None:
+        """Refuse, before any work, what needs the full ``2**n x 2**n`` data above :data:`MAX_FULL_N`."""
+        if self._n > MAX_FULL_N:
+            raise ValueError(_too_big_for_full(f"{self!r}: {what}", self._n))
 
     @property
     def gp_table(self) -> BilinearTable:
@@ -428,15 +458,18 @@ class AlgebraData:
         Refused (``ValueError``) for more than :data:`MAX_DENSE_N` basis vectors, where it
         would take 1 GiB or more; :meth:`bilinear_table` holds the same terms sparsely.
         """
-        table = self.bilinear_table(product)
-        if self._n > MAX_DENSE_N:
+        if self._n > MAX_FULL_N:
+            raise ValueError(_too_big_for_full(f"{self!r}.cayley({product!r})", self._n))
+        if self._n > MAX_DENSE_N:  # refused before the (lazily built) sparse table is built
+            p, q, r = self.signature
+            nnz = {"gp": 4 ** (p + q) * 3**r, "lcontract": 3 ** (p + q) * 2**r}.get(product, 3**self._n)
             raise ValueError(
                 f"{self!r}.cayley({product!r}): the dense ({self._dim}, {self._dim}, {self._dim}) "
                 f"float64 tensor would take {self._dim**3 * 8 / 2**30:.0f} GiB; it is built only for "
                 f"n <= {MAX_DENSE_N} basis vectors (got n = {self._n}). "
-                f"Use {self!r}.bilinear_table({product!r}) ({table.nnz} sparse terms) instead"
+                f"Use {self!r}.bilinear_table({product!r}) ({nnz} sparse terms) instead"
             )
-        return table.dense()
+        return self.bilinear_table(product).dense()
 
     def bilinear_table(self, product: str) -> BilinearTable:
         """The sparse table of a named bilinear product."""
@@ -463,12 +496,31 @@ class AlgebraData:
             if name.startswith("grade_mask_"):
                 ks = [int(k) for k in name[len("grade_mask_") :].split(",")]
                 return torch.tensor([1.0 if g in ks else 0.0 for g in self._grades])
-            return self._constants_cpu[name]
+            return self._constant_cpu(name)
 
         return self._store.tensor(("constant", name), device, dtype, build)
 
-    def _constant_arrays(self) -> dict[str, np.ndarray]:
-        """The per-blade vectors behind :meth:`constant` (numpy)."""
+    @property
+    def _constants_cpu(self) -> dict[str, Tensor]:
+        """Every constant of :meth:`constant` (the per-blade ones and those of the full tables)."""
+        return {
+            **self._store.plan(("constants", "blade"), self._blade_constants),
+            **self._store.plan(("constants", "table"), self._table_constants),
+        }
+
+    def _constant_cpu(self, name: str) -> Tensor:
+        """One constant on the CPU; those of the full tables are built on first use (n <= MAX_FULL_N)."""
+        blade = self._store.plan(("constants", "blade"), self._blade_constants)
+        if name in blade:
+            return blade[name]
+        if name not in _TABLE_CONSTANTS:
+            raise KeyError(name)
+        if self._store.get_plan(("constants", "table")) is None:
+            self._check_full(f"the constant {name!r} (read from the full product table)")
+        return self._store.plan(("constants", "table"), self._table_constants)[name]
+
+    def _blade_constants(self) -> dict[str, Tensor]:
+        """The per-blade constants, from the bitmaps alone (``O(n * 2**n)``)."""
         perm, right, left = self._complements
         out = dict(self._signs)
         out["complement_perm"] = perm
@@ -476,18 +528,24 @@ class AlgebraData:
         # dual(x) = x[..., perm] * right[perm]; likewise for undual.
         out["dual_sign"] = right[perm]
         out["undual_sign"] = left[perm]
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+
+    def _table_constants(self) -> dict[str, Tensor]:
+        """The constants read from the full geometric-product table."""
         # left multiplication by a bivector, x -> B x, as a flat (dim * dim) matrix:
         # entry [k * dim + j] = s * B[i] for each gp term (i, j, k, s) with grade(i) = 2
         gp_t = self.gp_table
         biv = np.asarray(self._grades)[gp_t.i] == 2
-        out["bivector_lmul_pos"] = gp_t.k[biv] * self._dim + gp_t.j[biv]
-        out["bivector_lmul_src"] = gp_t.i[biv]
-        out["bivector_lmul_sign"] = gp_t.s[biv]
-        return out
+        out = {
+            "bivector_lmul_pos": gp_t.k[biv] * self._dim + gp_t.j[biv],
+            "bivector_lmul_src": gp_t.i[biv],
+            "bivector_lmul_sign": gp_t.s[biv],
+        }
+        return {k: torch.from_numpy(v) for k, v in out.items()}
 
     def _constant_array(self, name: str) -> np.ndarray:
-        """One of the arrays behind :meth:`constant`, read from the copy built at construction."""
-        return self._constants_cpu[name].numpy()
+        """One of the arrays behind :meth:`constant` (numpy, shared: do not write to it)."""
+        return self._constant_cpu(name).numpy()
 
     # -- equivariant linear maps ------------------------------------------------------------------
     def equivariant_basis(self, group: str = "pin") -> Tensor:
@@ -515,9 +573,25 @@ def _too_many(what: str, n: int) -> str:
     """The message of a refused signature: what came, the limit, and why."""
     return (
         f"{what}: n = {n} basis vectors exceeds the supported maximum n = {MAX_N} "
-        f"(an algebra has 2**n blades and product tables of up to 4**n terms; n = {MAX_N} "
-        f"takes 25-40 s and 1.8 GB to build, each further vector about 4x that)"
+        f"(an algebra has 2**n blades: n = {MAX_N} builds its per-blade data in about 1 s and "
+        f"120 MB, each further vector 2x that; its full product tables of up to 4**n terms "
+        f"are built only up to n = {MAX_FULL_N})"
     )
+
+
+def _too_big_for_full(what: str, n: int) -> str:
+    """The message of a refused full table or basis: what came, the limit, the cost, the way out."""
+    return (
+        f"{what}: the full 2**n x 2**n data are built only for n <= MAX_FULL_N = {MAX_FULL_N} "
+        f"basis vectors, got n = {n} (product tables of up to 4**n = {4**n:.1e} terms; n = {MAX_FULL_N} "
+        f"takes 25-40 s and 1.8 GB, each further vector about 4x that). Store only some grades "
+        f"instead: gatorch.algebras.Layout(alg, grades=(0, 1, 2)) with layout_product_table and "
+        f"the layers' layout arguments build only the terms those grades need"
+    )
+
+
+#: The constants of :meth:`AlgebraData.constant` read from the full product table.
+_TABLE_CONSTANTS = ("bivector_lmul_pos", "bivector_lmul_src", "bivector_lmul_sign")
 
 
 def __getattr__(name: str) -> Any:

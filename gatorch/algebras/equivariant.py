@@ -401,6 +401,8 @@ def equivariant_basis(alg: Algebra, group: str = "pin") -> np.ndarray:
     check_group(group, "equivariant_basis")
     if alg.signature[0] + alg.signature[1] == 0:
         raise ValueError(f"equivariant_basis: {alg!r} has no invertible vectors, so no versor group")
+    if alg._store.get_plan(("equivariant_basis", group)) is None:
+        alg._check_full(f"equivariant_basis({group!r}), the full ({alg.dim}, {alg.dim}) maps")
     _check_size(alg, group)
     return alg._memo(("equivariant_basis", group), lambda: _build(alg, group))
 

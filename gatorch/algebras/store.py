@@ -81,6 +81,10 @@ class Store:
             store[key] = value
         return value
 
+    def get_plan(self, key: Hashable) -> Any:
+        """The plan stored under ``key``, or ``None`` if it has not been built (builds nothing)."""
+        return self._plans.get(key)
+
     def tensor(
         self,
         key: Hashable,

@@ -49,7 +49,9 @@ class Algebra(AlgebraData):
     ----------
     p, q, r : int
         Numbers of basis vectors squaring to +1, -1 and 0; ``p + q + r`` at most
-        ``gatorch.algebras.MAX_N`` (11), larger ones are refused at once (docs/performance.md,
+        ``gatorch.algebras.MAX_N`` (20), larger ones are refused at once. The full product
+        tables and equivariant basis are built on first use, only up to ``MAX_FULL_N`` (11)
+        vectors; above it use a :class:`~gatorch.algebras.Layout` (docs/performance.md,
         "Cost by dimension").
 
     Examples
