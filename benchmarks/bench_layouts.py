@@ -6,9 +6,9 @@ Usage::
     python benchmarks/bench_layouts.py --quick    # fewer repeats
     python benchmarks/bench_layouts.py --n 8 16   # chosen n only
     python benchmarks/bench_layouts.py --markdown # a table for the docs
+    python benchmarks/bench_layouts.py --gatr     # also the GATr training step per layout
 
-Per n, from the metric alone (no ``Algebra`` object, whose construction still builds the
-full ``2**n x 2**n`` tables for n > 8 on this version):
+Per n, from the metric alone (the layout needs no full table):
 
 * **layout**: stored blades of grades (0, 1, 2) against ``2**n``;
 * **gp table**: build time, peak Python/numpy memory of the build (``tracemalloc``) and the
@@ -19,6 +19,12 @@ full ``2**n x 2**n`` tables for n > 8 on this version):
   multivector channels each (eager, median);
 * **linear fwd**: the layout ``EquiLinear`` kernel (:func:`equi_linear_layout`), channels
   -> channels on the same items (eager, median).
+
+With ``--gatr``, the GATr step of the issue's target: one forward + backward of ``GATr``
+(4 blocks, 16 mv + 32 scalar channels, 4 heads, 8 x 128 items, join off, eager, median) in
+PGA3 and STA at grades (0, 1), (0, 1, 2) and the full layout, with the bytes autograd saves
+for the backward pass (the training step's activation memory), each as a ratio to the full
+layout, against the target ``1.25 x stored-blade fraction``.
 
 Everything runs on one thread (``torch.set_num_threads(1)``), on CPU.
 """
@@ -38,9 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import median_ms
 
+from gatorch import PGA3, STA, Algebra
 from gatorch.algebras.layout import Layout, layout_equivariant_basis, layout_product_table
 from gatorch.functional.bilinear import bilinear
 from gatorch.functional.linear import equi_linear_layout, layout_linear_plan
+from gatorch.nets import GATr
 
 SHAPE = {"batch": 8, "items": 128, "channels": 16}
 GRADES = (0, 1, 2)
@@ -91,11 +99,69 @@ def measure(n: int, repeats: int, warmup: int) -> dict[str, float]:
     }
 
 
+GATR = {"blocks": 4, "mv": 16, "s": 32, "heads": 4, "batch": 8, "items": 128}
+
+
+def gatr_step(alg: Algebra, grades: tuple[int, ...] | None, repeats: int, warmup: int) -> tuple[float, int]:
+    """Median ms of one GATr forward + backward, and the bytes autograd saves for it."""
+    lay = None if grades is None else Layout(alg, grades)
+    dim = alg.dim if lay is None else lay.dim
+    torch.manual_seed(0)
+    net = GATr(
+        alg,
+        in_mv_channels=1, out_mv_channels=1, hidden_mv_channels=GATR["mv"],
+        in_s_channels=1, out_s_channels=1, hidden_s_channels=GATR["s"],
+        num_blocks=GATR["blocks"], num_heads=GATR["heads"], mlp={"join": False}, layout=lay,
+    )  # fmt: skip
+    mv = torch.randn(GATR["batch"], GATR["items"], 1, dim)
+    s = torch.randn(GATR["batch"], GATR["items"], 1)
+
+    def step() -> None:
+        out, out_s = net(mv, s)
+        (out.square().mean() + out_s.square().mean()).backward()
+
+    saved = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return median_ms(step, repeats, warmup), saved
+
+
+def gatr_table(repeats: int, warmup: int) -> None:
+    """The GATr step per layout in PGA3 and STA, as ratios to the full layout."""
+    print(
+        f"\nGATr step (forward + backward; {GATR['blocks']} blocks, {GATR['mv']} mv + {GATR['s']} s "
+        f"channels, {GATR['batch']} x {GATR['items']} items, join off), 1 thread"
+    )
+    head = "algebra | grades | blades | time ms | time / full | saved MB | saved / full | target"
+    print(f"| {head} (1.25 x blades / 2^n) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, alg in (("PGA3", PGA3), ("STA", STA)):
+        full_ms, full_saved = gatr_step(alg, None, repeats, warmup)
+        for grades in ((0, 1), (0, 1, 2), None):
+            ms, saved = (full_ms, full_saved) if grades is None else gatr_step(alg, grades, repeats, warmup)
+            blades = alg.dim if grades is None else Layout(alg, grades).dim
+            target = 1.25 * blades / alg.dim
+            t_ratio, m_ratio = ms / full_ms, saved / full_saved
+            met = max(t_ratio, m_ratio) <= target
+            verdict = "reference" if grades is None else "met" if met else "missed"
+            print(
+                f"| {name} | {'full' if grades is None else grades} | {blades} / {alg.dim} | {ms:.0f} | "
+                f"{t_ratio:.2f} | {saved / 2**20:.0f} | {m_ratio:.2f} | {target:.2f} ({verdict}) |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[4, 6, 8, 10, 12, 16])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--gatr", action="store_true", help="also the GATr step per layout (PGA3, STA)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     repeats, warmup = (5, 1) if args.quick else (20, 3)
@@ -148,6 +214,9 @@ def main() -> None:
             f"{top['gp_ms'] / base['gp_ms']:.1f}x, linear fwd {top['lin_ms'] / base['lin_ms']:.1f}x "
             f"(blades {top['blades'] / base['blades']:.1f}x; 2^n {2**8}x)"
         )
+
+    if args.gatr:
+        gatr_table(*((3, 1) if args.quick else (7, 2)))
 
 
 if __name__ == "__main__":
