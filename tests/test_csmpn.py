@@ -3,7 +3,9 @@
 import io
 import itertools
 import math
+import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -383,3 +385,200 @@ def test_net_errors():
         _net(VGA3, num_layers=0)
     with pytest.raises(TypeError, match=r"alg must be a gatorch.Algebra, got str"):
         CSMPN("VGA3", in_mv_channels=1, out_mv_channels=1, hidden_mv_channels=1, num_layers=1)
+
+
+# -- the reference configuration ("csmpn-paper") and its options ---------------------------------------
+def _paper(seed=0, **kw):
+    """The preset at test size (its structure, fewer channels and layers)."""
+    torch.manual_seed(seed)
+    config = dict(in_mv_channels=1, out_mv_channels=1, hidden_mv_channels=3, num_layers=2)
+    config.update(kw)
+    return CSMPN.preset("csmpn-paper", CL5, **config).double()
+
+
+def test_paper_preset_structure():
+    net = CSMPN.preset("csmpn-paper", CL5, in_mv_channels=1, out_mv_channels=1)
+    assert (net.message_input, net.message_codes, net.init, net.aggregation) == (
+        "difference",
+        "dims",
+        "cgenn",
+        "mean",
+    )
+    assert len(net.layers) == 3 and net.relations == ("boundary", "coboundary", "upper")
+    layer = net.layers[0]
+    assert layer.norm is None
+    first = layer.message.blocks[0]  # h_receiver - h_sender: 28 channels, the 2 x 3 one-hot dims as scalars
+    assert (first.in_channels, first.in_s_channels) == (28, 6)
+    assert (layer.update.blocks[0].in_channels, layer.update.blocks[0].in_s_channels) == (56, 3)
+    assert len(layer.message.blocks) == 8  # CGENN's 2 blocks of linear, SiLU, product, norm
+    # the embedding of a k-simplex is one CGENN MLP of k blocks on its (k + 1) vertices
+    assert [len(e.layers) for e in net.embed] == [1, 1, 1]
+    assert len(net.embed[1].layers[0].blocks) == 4 and len(net.embed[2].layers[0].blocks) == 8
+    assert net.embed[2].layers[0].blocks[0].in_channels == 3 and net.embed[2].reduce == "sum"
+    # CGENN's MVLinear initialisation: std 1 / sqrt(all inputs), zero bias, on every grade
+    w = layer.message.blocks[0].weight
+    assert abs(float(w.detach().std()) * math.sqrt(34) - 1) < 0.05
+    assert float(layer.message.blocks[0].s_to_mv.detach().std()) * math.sqrt(34) == pytest.approx(1, abs=0.2)
+    assert float(net.readout.bias.detach().abs().max()) == 0.0
+    small = CSMPN.preset("csmpn-paper", CL5, in_mv_channels=1, out_mv_channels=1, num_layers=1)
+    assert len(small.layers) == 1  # overrides win
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_paper_preset_o5_equivariant_with_reflections(seed):
+    """O(5), reflections included (two odd versors), float64; the pooled prediction is invariant."""
+    pos, cx = _complex(5, seed=seed, radius=3.5)
+    pos = pos - pos.reshape(2, 6, 5).mean(1).repeat_interleave(6, 0)
+    mv = torch.zeros(pos.shape[0], 1, CL5.dim, dtype=F64)
+    mv[:, 0, CL5.grade_slice(1)] = pos
+    net = _paper(seed)
+    out, _ = net(mv, None, cx)
+    assert cx.counts[2] > 0 and out.abs().max() > 1e-3
+    pred = cx.pool(out[:, 0, 0])
+    for w in random_versors(CL5, 4, seed=seed + 3):  # two even, two odd
+        out_t, _ = net(CL5.sandwich(w, mv), None, cx)
+        torch.testing.assert_close(out_t, CL5.sandwich(w, out), atol=1e-9, rtol=1e-9)
+        torch.testing.assert_close(cx.pool(out_t[:, 0, 0]), pred, atol=1e-9, rtol=1e-9)
+
+
+def test_difference_messages_and_dims_codes_change_the_net():
+    pos, cx = _complex(3)
+    mv, s = _vertex_inputs(VGA3, pos)
+    base = _net(VGA3)
+    diff = _net(VGA3, message="difference")
+    dims = _net(VGA3, message_codes="dims")
+    assert diff.layers[0].message.linear_in.in_channels == 3  # one side, not two
+    assert dims.message_attr_channels == 6 and base.message_attr_channels == 9
+    out = base(mv, s, cx)[0]
+    assert not torch.allclose(diff(mv, s, cx)[0], out) and not torch.allclose(dims(mv, s, cx)[0], out)
+
+
+def test_difference_message_is_receiver_minus_sender():
+    """The layer's output against the formula: messages from ``h[target] - h[source]`` and the
+    codes, mean over the incoming ones, residual update from ``[h, mean]`` and the cell codes."""
+    torch.manual_seed(0)
+    layer = CSMPNLayer(VGA3, 2, 0, 4, 3, layer_norm=False, message="difference").double()
+    g = torch.Generator().manual_seed(1)
+    mv = torch.randn(3, 2, 8, generator=g, dtype=F64)
+    source, target = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 2, 0, 2])
+    attr = torch.eye(4, dtype=F64)
+    cell_attr = torch.eye(3, dtype=F64)
+    s0 = torch.zeros(3, 0, dtype=F64)
+    inv = torch.tensor([1.0, 1.0, 0.5], dtype=F64)
+    out, _ = layer(mv, s0, source, target, attr, cell_attr, inv)
+    m = layer.message(mv[target] - mv[source], attr)[0]
+    agg = torch.stack([m[target == c].mean(0) for c in range(3)])
+    expected = mv + layer.update(torch.cat([mv, agg], dim=-2), cell_attr)[0]
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=1e-12)
+    flipped = (
+        mv
+        + layer.update(
+            torch.cat(
+                [
+                    mv,
+                    torch.stack(
+                        [
+                            layer.message(mv[source] - mv[target], attr)[0][target == c].mean(0)
+                            for c in range(3)
+                        ]
+                    ),
+                ],
+                dim=-2,
+            ),
+            cell_attr,
+        )[0]
+    )
+    assert not torch.allclose(out, flipped)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_cemlp_embedding_sum_is_factorial_times_mean(k):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    mv = torch.randn(5, 1, CL5.dim, generator=g, dtype=F64)
+    simplices = torch.tensor([[0, 1, 2], [1, 3, 4]])[:, : k + 1]
+    s = mv.new_zeros(5, 0)
+    mlp = {"style": "cgenn", "normalization_init": 0.0, "weight_init": "cgenn"}
+    summed = SimplexEmbedding(CL5, k, 1, 2, mlp=mlp, structure="cemlp", reduce="sum").double()
+    torch.manual_seed(0)
+    mean = SimplexEmbedding(CL5, k, 1, 2, mlp=mlp, structure="cemlp").double()
+    assert len(summed.layers) == 1 and len(summed.layers[0].blocks) == 4 * k
+    torch.testing.assert_close(summed(mv, s, simplices)[0], math.factorial(k + 1) * mean(mv, s, simplices)[0])
+    flipped = simplices.flip(1)  # the listing order of the vertices does not matter
+    torch.testing.assert_close(summed(mv, s, flipped)[0], summed(mv, s, simplices)[0])
+
+
+def test_paper_preset_compiles_fresh():
+    from gatorch.testing import assert_compiles
+
+    pos, cx = _complex(3)
+    mv = torch.zeros(pos.shape[0], 1, VGA3.dim)
+    mv[:, 0, VGA3.grade_slice(1)] = pos.float()
+    torch.manual_seed(0)
+    net = CSMPN.preset(
+        "csmpn-paper", VGA3, in_mv_channels=1, out_mv_channels=1, hidden_mv_channels=2, num_layers=1
+    )
+    assert_compiles(net, (mv, None, cx), backend="eager")
+
+
+def test_new_option_errors():
+    kw = dict(in_mv_channels=1, out_mv_channels=1, hidden_mv_channels=2, num_layers=1)
+    for name, bad, choices in (
+        ("message", "sum", "('concat', 'difference')"),
+        ("message_codes", "none", "('relation', 'dims')"),
+        ("embedding", "mlp", "('stacked', 'cemlp')"),
+        ("embedding_reduce", "max", "('mean', 'sum')"),
+        ("init", "xavier", "('variance', 'cgenn')"),
+    ):
+        with pytest.raises(
+            ValueError, match=rf"CSMPN: {name} must be one of {re.escape(choices)}, got '{bad}'"
+        ):
+            CSMPN(VGA3, **kw, **{name: bad})
+    with pytest.raises(
+        ValueError, match=r"CSMPN.preset: name must be one of \('csmpn-paper',\), got 'paper'"
+    ):
+        CSMPN.preset("paper", VGA3, **kw)
+    with pytest.raises(ValueError, match=r"SimplexEmbedding: structure must be one of"):
+        SimplexEmbedding(VGA3, 1, 1, 1, structure="x")
+    with pytest.raises(ValueError, match=r"CSMPNLayer: message must be one of"):
+        CSMPNLayer(VGA3, 1, 0, 1, 1, message="x")
+
+
+# -- the reference's hull data --------------------------------------------------------------------------
+def test_hull_generator_volumes_equal_scipy(tmp_path):
+    spatial = pytest.importorskip("scipy.spatial")
+    from examples.zoo.csmpn_hull_data import generate_hulls
+
+    cache = tmp_path / "hulls.npz"
+    x, y = generate_hulls(6, seed=3, cache=cache)
+    assert x.shape == (6, 8, 5) and x.dtype == y.dtype == np.float32
+    for cloud, vol in zip(x.astype(np.float64), y, strict=True):
+        hull = spatial.ConvexHull(cloud)
+        assert vol == pytest.approx(hull.volume, rel=1e-5)
+        # and scipy's volume is the sum of the facet cones from the centroid (|det| / 5!)
+        c = cloud.mean(0)
+        cones = sum(abs(np.linalg.det(cloud[f] - c)) for f in hull.simplices) / math.factorial(5)
+        assert vol == pytest.approx(cones, rel=1e-5)
+    x2, y2 = generate_hulls(6, seed=3, cache=cache)  # read back from the cache
+    np.testing.assert_array_equal(x2, x)
+    np.testing.assert_array_equal(y2, y)
+    assert not np.array_equal(generate_hulls(6, seed=4)[0], x)
+    with pytest.raises(
+        ValueError, match=r"generate_hulls: the cache .* holds clouds of shape \(6, 8, 5\), expected"
+    ):
+        generate_hulls(7, seed=3, cache=cache)
+
+
+def test_hull_complex_is_the_boundary_skeleton():
+    """A 5-simplex with two points inside: the interior points get no edge; the 6 corners span
+    every edge (15) and triangle (20), all on the boundary."""
+    pytest.importorskip("scipy")
+    from examples.zoo.csmpn_hull_data import hull_complex
+
+    corners = np.vstack([np.zeros(5), np.eye(5)])
+    inside = np.full((2, 5), 0.1) + np.array([[0.0] * 4 + [0.02], [0.03] + [0.0] * 4])
+    cloud = np.vstack([corners, inside])
+    cx = hull_complex(np.stack([cloud, cloud[::-1].copy()]))
+    assert cx.counts == (16, 30, 40) and cx.num_graphs == 2
+    assert set(cx.simplices[1][:15].flatten().tolist()) == set(range(6))
+    assert set(cx.simplices[1][15:].flatten().tolist()) == set(range(10, 16))

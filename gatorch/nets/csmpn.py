@@ -67,22 +67,67 @@ positions per cloud first (as the paper does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from gatorch.functional.algebra import Algebra
 from gatorch.layers._checks import check_algebra, check_int, check_mv, check_scalars, module_dtype
+from gatorch.layers.config import CliffordMLPConfig
 from gatorch.layers.linear import EquiLinear
 from gatorch.layers.message_passing import AGGREGATIONS
-from gatorch.layers.zoo.csmpn import CSMPNLayer, SimplexEmbedding
+from gatorch.layers.zoo.csmpn import EMBEDDINGS, MESSAGES, REDUCTIONS, CSMPNLayer, SimplexEmbedding
 from gatorch.nets.simplicial import RELATIONS, SimplicialComplex
 
-__all__ = ["CSMPN", "DEFAULT_RELATIONS", "CSMPNLayer", "SimplexEmbedding"]
+__all__ = [
+    "CSMPN",
+    "CSMPN_PRESETS",
+    "DEFAULT_RELATIONS",
+    "INITS",
+    "MESSAGE_CODES",
+    "CSMPNLayer",
+    "SimplexEmbedding",
+]
 
 #: The relations of the paper's implementation: boundary, coboundary and upper adjacency.
 DEFAULT_RELATIONS = ("boundary", "coboundary", "upper")
+#: The invariant codes of a message: relation, sender and receiver dimension one-hot
+#: (``"relation"``), or the sender's and receiver's dimensions only (``"dims"``, the
+#: reference code's edge attributes).
+MESSAGE_CODES = ("relation", "dims")
+#: Initialisations of the EquiLinear maps: gatorch's variance-preserving one
+#: (``"variance"``) or CGENN's ``MVLinear`` (``"cgenn"``: every weight, the scalar inputs'
+#: included, normal with standard deviation ``1 / sqrt(in_channels + in_s_channels)``, zero
+#: bias).
+INITS = ("variance", "cgenn")
+
+#: Named configurations of :class:`CSMPN` (:meth:`CSMPN.preset`). ``"csmpn-paper"`` is the
+#: network of the reference code's convex-hull experiment (``HullsCliffordSharedSimplicialMPNN``):
+#: 28 hidden multivector channels and no scalar channels, 3 layers without layer norm, CGENN
+#: MLPs (2 blocks, steerable-product normalisation from 0, CGENN's weight initialisation),
+#: messages from the difference of the two cells with the one-hot dimensions of sender and
+#: receiver, one-hot cell dimensions in the update, mean aggregation, simplex embedding by
+#: one CGENN MLP of ``k`` blocks summed over the vertex orderings.
+CSMPN_PRESETS: dict[str, dict[str, Any]] = {
+    "csmpn-paper": {
+        "hidden_mv_channels": 28,
+        "hidden_s_channels": 0,
+        "num_layers": 3,
+        "max_dim": 2,
+        "relations": DEFAULT_RELATIONS,
+        "aggregation": "mean",
+        "layer_norm": False,
+        "mlp": {"style": "cgenn", "blocks": 2, "normalization_init": 0.0, "weight_init": "cgenn"},
+        "message": "difference",
+        "message_codes": "dims",
+        "embedding": "cemlp",
+        "embedding_reduce": "sum",
+        "init": "cgenn",
+    },
+}
 
 
 def _one_hot(index: Tensor, classes: int, like: Tensor) -> Tensor:
@@ -121,6 +166,23 @@ class CSMPN(nn.Module):
         Over all incoming messages of a cell, all relations together.
     layer_norm : bool
         EquiLayerNorm at the start of every layer.
+    mlp : CliffordMLPConfig or mapping, optional
+        Options of the message, update and simplex-embedding CliffordMLPs (default
+        ``CliffordMLPConfig()``, gatorch's style).
+    message : {"concat", "difference"}
+        Message input ``[h_receiver, h_sender]`` (default) or ``h_receiver - h_sender``.
+    message_codes : {"relation", "dims"}
+        Invariant codes of a message: relation, sender and receiver dimension one-hot
+        (default) or the two dimensions only (:data:`MESSAGE_CODES`).
+    embedding : {"stacked", "cemlp"}
+        Structure of the simplex embeddings (:class:`~gatorch.layers.zoo.csmpn.SimplexEmbedding`).
+    embedding_reduce : {"mean", "sum"}
+        How the simplex embeddings combine the vertex orderings.
+    init : {"variance", "cgenn"}
+        Initialisation of every EquiLinear (:data:`INITS`).
+
+    The defaults are gatorch's CSMPN as before these options; :meth:`preset` gives named
+    configurations, ``"csmpn-paper"`` the reference code's (:data:`CSMPN_PRESETS`).
 
     Shapes
     ------
@@ -167,6 +229,12 @@ class CSMPN(nn.Module):
         relations: Sequence[str] = DEFAULT_RELATIONS,
         aggregation: str = "mean",
         layer_norm: bool = True,
+        mlp: CliffordMLPConfig | Mapping[str, Any] | None = None,
+        message: str = "concat",
+        message_codes: str = "relation",
+        embedding: str = "stacked",
+        embedding_reduce: str = "mean",
+        init: str = "variance",
     ) -> None:
         super().__init__()
         who = "CSMPN"
@@ -184,6 +252,16 @@ class CSMPN(nn.Module):
             check_int(who, name, value, least)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"{who}: aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        for option, choice, choices in (
+            ("message", message, MESSAGES),
+            ("message_codes", message_codes, MESSAGE_CODES),
+            ("embedding", embedding, EMBEDDINGS),
+            ("embedding_reduce", embedding_reduce, REDUCTIONS),
+            ("init", init, INITS),
+        ):
+            if choice not in choices:
+                raise ValueError(f"{who}: {option} must be one of {choices}, got {choice!r}")
+        cfg = CliffordMLPConfig.cast(mlp)
         if isinstance(relations, str) or not isinstance(relations, Sequence):
             raise TypeError(
                 f"{who}: relations must be a sequence of names from {RELATIONS}, got {relations!r}"
@@ -198,15 +276,35 @@ class CSMPN(nn.Module):
         self.relations = tuple(relations)
         self.in_mv_channels, self.out_mv_channels = in_mv_channels, out_mv_channels
         self.in_s_channels, self.out_s_channels = in_s_channels, out_s_channels
+        self.message_input, self.message_codes, self.init = message, message_codes, init
         num_dims = max_dim + 1
-        self.message_attr_channels = len(self.relations) + 2 * num_dims
+        self.message_attr_channels = (
+            len(self.relations) if message_codes == "relation" else 0
+        ) + 2 * num_dims
         self.embed = nn.ModuleList(
-            SimplexEmbedding(alg, k, in_mv_channels, hidden_mv_channels, in_s_channels, hidden_s_channels)
+            SimplexEmbedding(
+                alg,
+                k,
+                in_mv_channels,
+                hidden_mv_channels,
+                in_s_channels,
+                hidden_s_channels,
+                mlp=cfg,
+                structure=embedding,
+                reduce=embedding_reduce,
+            )
             for k in range(num_dims)
         )
         self.layers = nn.ModuleList(
             CSMPNLayer(
-                alg, hidden_mv_channels, hidden_s_channels, self.message_attr_channels, num_dims, layer_norm
+                alg,
+                hidden_mv_channels,
+                hidden_s_channels,
+                self.message_attr_channels,
+                num_dims,
+                layer_norm,
+                mlp=cfg,
+                message=message,
             )
             for _ in range(num_layers)
         )
@@ -217,11 +315,53 @@ class CSMPN(nn.Module):
             in_s_channels=hidden_s_channels,
             out_s_channels=out_s_channels,
         )
+        if init == "cgenn":
+            self._cgenn_init()
+
+    @classmethod
+    def preset(cls, name: str, alg: Algebra, **overrides: Any) -> CSMPN:
+        """A named configuration of :data:`CSMPN_PRESETS`, with keyword overrides.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`CSMPN_PRESETS` (``"csmpn-paper"``: the reference code's hull network).
+        alg : Algebra
+            The reference code's hull network is on ``Algebra(5, 0, 0)``.
+        **overrides
+            Any constructor argument; the channel counts of the inputs and outputs have to
+            be given here (the hull network: ``in_mv_channels=1, out_mv_channels=1``, the
+            prediction being the scalar blade of the output, mean-pooled over all cells).
+
+        Examples
+        --------
+        >>> from gatorch import Algebra
+        >>> net = CSMPN.preset("csmpn-paper", Algebra(5, 0, 0), in_mv_channels=1, out_mv_channels=1)
+        >>> net.message_input, net.message_codes, len(net.layers)
+        ('difference', 'dims', 3)
+        """
+        if name not in CSMPN_PRESETS:
+            raise ValueError(f"CSMPN.preset: name must be one of {tuple(CSMPN_PRESETS)}, got {name!r}")
+        return cls(alg, **{**CSMPN_PRESETS[name], **overrides})
+
+    def _cgenn_init(self) -> None:
+        """CGENN's ``MVLinear`` initialisation for every EquiLinear (see :data:`INITS`)."""
+        with torch.no_grad():
+            for module in self.modules():
+                if not isinstance(module, EquiLinear):
+                    continue
+                std = 1.0 / math.sqrt(module.in_channels + module.in_s_channels)
+                module.weight.normal_().mul_(std)
+                if module.s_to_mv is not None:
+                    module.s_to_mv.normal_().mul_(std)
+                if module.bias is not None:
+                    module.bias.zero_()
 
     def extra_repr(self) -> str:
         return (
             f"{self.alg!r}, max_dim={self.max_dim}, relations={self.relations}, "
-            f"aggregation={self.aggregation!r}"
+            f"aggregation={self.aggregation!r}, message={self.message_input!r}, "
+            f"message_codes={self.message_codes!r}, init={self.init!r}"
         )
 
     def _check_inputs(self, mv: Tensor, scalars: Tensor | None, cx: SimplicialComplex) -> Tensor:
@@ -271,14 +411,10 @@ class CSMPN(nn.Module):
         kind = torch.cat(
             [torch.full((e.shape[1],), i, dtype=torch.int64, device=mv.device) for i, e in enumerate(edges)]
         )
-        message_attr = torch.cat(
-            [
-                _one_hot(kind, len(self.relations), h),
-                _one_hot(cell_dim[source], num_dims, h),
-                _one_hot(cell_dim[target], num_dims, h),
-            ],
-            dim=-1,
-        )
+        codes = [_one_hot(cell_dim[source], num_dims, h), _one_hot(cell_dim[target], num_dims, h)]
+        if self.message_codes == "relation":
+            codes.insert(0, _one_hot(kind, len(self.relations), h))
+        message_attr = torch.cat(codes, dim=-1)
         cell_attr = _one_hot(cell_dim, num_dims, h)
         inv_count = None
         if self.aggregation == "mean":
