@@ -148,6 +148,9 @@ class CSMPN(nn.Module):
     relations) -> ``readout`` (EquiLinear), on every cell of a
     :class:`~gatorch.nets.simplicial.SimplicialComplex`; see the module docstring.
 
+    The defaults are gatorch's CSMPN as before these options; :meth:`preset` gives named
+    configurations, ``"csmpn-paper"`` the reference code's (:data:`CSMPN_PRESETS`).
+
     Parameters
     ----------
     alg : Algebra
@@ -180,9 +183,6 @@ class CSMPN(nn.Module):
         How the simplex embeddings combine the vertex orderings.
     init : {"variance", "cgenn"}
         Initialisation of every EquiLinear (:data:`INITS`).
-
-    The defaults are gatorch's CSMPN as before these options; :meth:`preset` gives named
-    configurations, ``"csmpn-paper"`` the reference code's (:data:`CSMPN_PRESETS`).
 
     Shapes
     ------
