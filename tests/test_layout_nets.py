@@ -19,7 +19,6 @@ from gatorch.layers import (
     SelfAttention,
     SteerableGeometricProduct,
 )
-from gatorch.layers.attention import CrossAttention
 from gatorch.nets import ConditionalGATr, GATr
 from gatorch.nets.gnn import CliffordGNN
 from gatorch.testing import assert_compiles, assert_equivariant
@@ -81,6 +80,8 @@ def _copy_net_into_full(sub: nn.Module, full: nn.Module, lay: Layout) -> None:
                 paths = steerable_paths(f.alg)
                 f.weight.zero_()  # paths into grades outside the layout stay off
                 f.weight[:, [paths.index(q) for q in s._layout_plan.paths]] = s.weight
+                if f.normalization is not None:  # one logit per grade of the algebra in both
+                    f.normalization.copy_(s.normalization)
             else:  # parameters without blades (head_scale, ...)
                 own = dict(s.named_parameters(recurse=False))
                 for pname, p in f.named_parameters(recurse=False):
@@ -214,8 +215,6 @@ def test_layout_attention_errors_name_what_is_missing() -> None:
         r"layout, got layout grades \(0, 1, 2\)",
     ):
         SelfAttention(PGA3, 2, 0, {"distance_features": True}, layout=Layout(PGA3, (0, 1, 2)))
-    with pytest.raises(ValueError, match=r"CrossAttention: expected dropout=0 with a layout"):
-        CrossAttention(PGA3, 2, 2, config={"dropout": 0.1}, layout=Layout(PGA3, (0, 1)))
     attn = SelfAttention(PGA3, 2, 0, layout=Layout(PGA3, (0, 1)))
     with pytest.raises(
         ValueError,
@@ -293,6 +292,53 @@ def test_full_layout_gatr_is_todays_gatr() -> None:
     assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
     x, s = torch.randn(2, 5, 2, 16), torch.randn(2, 5, 2)
     assert all(torch.equal(u, v) for u, v in zip(a(x, s), b(x, s), strict=True))
+
+
+@pytest.mark.parametrize(("alg", "grades"), [(PGA3, (0, 1, 2)), (STA, (0, 1))], ids=repr)
+def test_layout_gatr_with_dropout_equals_the_zero_padded_full_gatr_in_training(
+    alg: Algebra, grades: tuple
+) -> None:
+    # grade dropout in attention and MLP draws one keep/drop per (item, channel, grade of the
+    # algebra) on layouts too: under the same random state it drops the same grades as the full net
+    torch.manual_seed(9)
+    lay = Layout(alg, grades)
+    kw = _net_kw(attention={"dropout": 0.4}, mlp={"dropout": 0.4, "join": False}, num_blocks=2)
+    sub = GATr(alg, layout=lay, **kw).double().train()  # type: ignore[arg-type]
+    full = GATr(alg, **kw).double().train()  # type: ignore[arg-type]
+    _randomise(sub)
+    _copy_net_into_full(sub, full, lay)
+    x, s = torch.randn(2, 4, 2, lay.dim, dtype=F64), torch.randn(2, 4, 2, dtype=F64)
+    torch.manual_seed(10)
+    y, t = sub(x, s)
+    torch.manual_seed(10)
+    y_full, t_full = full(lay.embed(x), s)
+    torch.testing.assert_close(y, lay.project(y_full), atol=1e-10, rtol=0)
+    torch.testing.assert_close(t, t_full, atol=1e-10, rtol=0)
+    torch.manual_seed(11)
+    y_other, _ = sub(x, s)
+    assert not torch.allclose(y_other, y)  # the dropout is on: another draw gives another output
+    y_eval, _ = sub.eval()(x, s)
+    torch.testing.assert_close(y_eval, lay.project(full.eval()(lay.embed(x), s)[0]), atol=1e-10, rtol=0)
+
+
+def test_layout_grade_dropout_drops_whole_grades() -> None:
+    from gatorch.layers import GradeDropout
+
+    lay = Layout(PGA3, (0, 1, 2))
+    sub, full = GradeDropout(PGA3, 0.5, layout=lay), GradeDropout(PGA3, 0.5)
+    x = torch.randn(64, 3, lay.dim, dtype=F64)
+    torch.manual_seed(3)
+    y, _ = sub(x)
+    torch.manual_seed(3)
+    torch.testing.assert_close(y, lay.project(full(lay.embed(x))[0]), atol=0, rtol=0)
+    for k in lay.grades:  # each grade of each channel is kept (scaled by 2) or dropped whole
+        ratio = y[..., lay.grade_slice(k)] / x[..., lay.grade_slice(k)]
+        first = ratio[..., :1]
+        assert torch.all(ratio == first) and torch.all((first == 0) | (first == 2))
+    with pytest.raises(ValueError, match=r"grade_dropout: expected last dimension 11 \(the blades of grades"):
+        sub(torch.randn(4, 3, 16))
+    with pytest.raises(TypeError, match=r"GradeDropout: expected layout a gatorch\.algebras\.Layout or None"):
+        GradeDropout(PGA3, 0.5, layout=(0, 1))  # type: ignore[arg-type]
 
 
 def test_layout_gatr_errors() -> None:
@@ -398,6 +444,8 @@ EDGES = torch.tensor([[0, 1, 2, 3, 1, 4], [1, 2, 3, 0, 4, 0]])
         (PGA3, (0, 1, 2), {}),
         (STA, (0, 1, 2), {"mlp": {"style": "cgenn", "block_norm": "mean"}, "message": "difference"}),
         (CGA3, (0, 1, 2), {}),
+        (CL53, (0, 1, 2), {"mlp": {"style": "cgenn", "normalization_init": 0.0, "weight_init": "cgenn"}}),
+        (PGA3, (0, 1, 3), {"mlp": {"style": "cgenn", "normalization_init": 0.5}}),
     ],
     ids=repr,
 )

@@ -531,16 +531,20 @@ def test_layout_steerable_product_equals_zero_padded_full_layer(alg: Algebra, gr
 
 
 def test_layout_steerable_product_refuses_what_it_cannot_do() -> None:
+    from gatorch.functional.layout import layout_steerable_gp, layout_steerable_plan
     from gatorch.layers.zoo.glgenn import QTLinear
 
     class OtherLinear(SteerableGeometricProduct):
         linear_class = QTLinear
 
     lay = Layout(PGA3, (0, 1, 2))
-    with pytest.raises(ValueError, match="expected normalization_init=None with a layout"):
-        SteerableGeometricProduct(PGA3, 3, layout=lay, normalization_init=0.0)
     with pytest.raises(TypeError, match="layouts need EquiLinear linear maps, got linear_class"):
         OtherLinear(PGA3, 3, layout=lay)
+    with pytest.raises(ValueError, match=r"expected a layout with a grade path \(a, b, c\) of the geometric"):
+        SteerableGeometricProduct(PGA3, 3, layout=Layout(PGA3, (1, 3)))  # 1*1, 1*3, 3*3 give grades 0, 2, 4
+    empty = layout_steerable_plan(Layout(PGA3, (1, 3)))
+    y = layout_steerable_gp(torch.randn(2, 3, 8), torch.randn(2, 3, 8), torch.randn(3, 0), empty)
+    assert empty.paths == () and y.shape == (2, 3, 8) and not y.any()  # the empty sum
     layer = SteerableGeometricProduct(PGA3, 3, layout=lay)
     with pytest.raises(ValueError, match=r"expected input of shape \(\.\.\., 3, 11\)"):
         layer(torch.randn(2, 3, 16))

@@ -31,6 +31,7 @@ __all__ = [
     "GATES",
     "NORM_DEFAULTS",
     "NORM_STATISTICS",
+    "blade_grade_index",
     "equi_layer_norm",
     "gated",
     "grade_invariants",
@@ -115,6 +116,19 @@ def check_layout_dim(
         raise ValueError(
             f"{who}: expected last dimension {layout.dim} (the blades of grades {layout.grades}), got {got}"
         )
+
+
+def blade_grade_index(alg: Algebra, layout: Layout | None, device: torch.device) -> Tensor:
+    """The grade of each stored blade, shape ``(dim,)`` (``(layout.dim,)`` with a layout), long.
+
+    ``per_grade.index_select(-1, blade_grade_index(...))`` spreads ``(..., n + 1)`` per-grade
+    values over the blades of ``x``.
+    """
+    if layout is None:
+        return alg.tensor_constant("blade_grades", device, torch.long, lambda: torch.tensor(alg.grades))
+    grades = layout.blade_grades.tolist()
+    key = ("layout_blade_grades", layout.grades)
+    return alg.tensor_constant(key, device, torch.long, lambda: torch.tensor(grades))
 
 
 def layout_blade_inner(layout: Layout) -> list[int]:

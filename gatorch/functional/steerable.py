@@ -100,11 +100,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gatorch.functional.nonlinear import grade_invariants, smooth_norm
+from gatorch.functional.nonlinear import blade_grade_index, check_layout_dim, grade_invariants, smooth_norm
 from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
 if TYPE_CHECKING:
     from gatorch.algebras.algebra import AlgebraData as Algebra
+    from gatorch.algebras.layout import Layout
 
 __all__ = [
     "SteerablePlan",
@@ -836,7 +837,9 @@ def _per_blade(alg: Algebra, per_grade: Tensor) -> Tensor:
     )
 
 
-def grade_normalize(alg: Algebra, x: Tensor, a: Tensor, *, eps: float = 1e-6) -> Tensor:
+def grade_normalize(
+    alg: Algebra, x: Tensor, a: Tensor, *, eps: float = 1e-6, layout: Layout | None = None
+) -> Tensor:
     r"""CGENN's learnt per-grade normalisation (the right operand of its steerable product).
 
     .. math::
@@ -854,25 +857,32 @@ def grade_normalize(alg: Algebra, x: Tensor, a: Tensor, *, eps: float = 1e-6) ->
 
     Parameters
     ----------
-    x : Tensor, shape (..., channels, dim)
+    x : Tensor, shape (..., channels, dim) or (..., channels, layout.dim)
     a : Tensor, shape (channels, n + 1)
-        Gate logits per channel and grade.
+        Gate logits per channel and grade (with a layout, those of the grades it does not
+        store are unused).
     eps : float
+    layout : Layout, optional
+        The grades ``x`` stores (:class:`~gatorch.algebras.Layout`); ``None``: all blades.
+        The result equals the full map between ``layout.embed`` and ``layout.project``.
 
     Returns
     -------
-    Tensor, shape (..., channels, dim), in the dtype of ``x`` (norms in at least float32).
+    Tensor, shape of ``x``, in the dtype of ``x`` (norms in at least float32).
     """
-    alg.check_dim(x, "grade_normalize x")
+    check_layout_dim(alg, layout, x, "grade_normalize x")
+    dim = alg.dim if layout is None else layout.dim
     expected = (x.shape[-2] if x.ndim >= 2 else None, alg.n + 1)
     if x.ndim < 2 or not isinstance(a, torch.Tensor) or tuple(a.shape) != expected:
         got = tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
         raise ValueError(
-            f"grade_normalize: expected x of shape (..., channels, {alg.dim}) and a of shape "
+            f"grade_normalize: expected x of shape (..., channels, {dim}) and a of shape "
             f"(channels, n + 1) = {expected}, got x {tuple(x.shape)} and a {got}"
         )
     wide = torch.promote_types(x.dtype, torch.float32)
     xw = x.to(wide)
-    norms = smooth_norm(grade_invariants(alg, xw))  # (..., C, n + 1)
+    norms = smooth_norm(grade_invariants(alg, xw, layout=layout))  # (..., C, n + 1)
     denom = torch.sigmoid(a.to(wide)) * (norms - 1.0) + 1.0 + eps
-    return (xw / _per_blade(alg, denom)).to(x.dtype)
+    if layout is None or layout.is_full:
+        return (xw / _per_blade(alg, denom)).to(x.dtype)
+    return (xw / denom.index_select(-1, blade_grade_index(alg, layout, x.device))).to(x.dtype)

@@ -79,11 +79,6 @@ class _AttentionBase(nn.Module):
                     f"layout, got layout grades {lay.grades}; pass distance_features=False or store "
                     f"grade {alg.n - 1}"
                 )
-        if cfg.dropout > 0 and lay is not None:
-            raise ValueError(
-                f"{who}: expected dropout=0 with a layout (grade dropout on layouts is not supported yet), "
-                f"got dropout={cfg.dropout}"
-            )
         self.alg, self.config, self.who = alg, cfg, who
         # which blades enter the query/key features: static, built once (no per-call lookups)
         self.features = feature_layout(alg) if lay is None else layout_feature_layout(lay)
@@ -149,7 +144,7 @@ class _AttentionBase(nn.Module):
             in_layout=lay,
             out_layout=lay,
         )
-        self.dropout = GradeDropout(alg, cfg.dropout) if cfg.dropout > 0 else None
+        self.dropout = GradeDropout(alg, cfg.dropout, layout=lay) if cfg.dropout > 0 else None
         # L-GATr's per-head normalisation of queries, keys and values (no learnt parameters)
         self.qkv_norm = (
             norm_from_config(alg, hm, hs, norm_cfg, learnt=False, layout=lay) if cfg.qkv_norm else None
@@ -299,7 +294,7 @@ class SelfAttention(_AttentionBase):
         between the layout and itself, the inner-product features run over the stored blades
         without a degenerate vector (:func:`~gatorch.functional.attention.layout_feature_layout`),
         and ``distance_features`` need grade ``n - 1`` in the layout (``ValueError`` at
-        construction otherwise); ``dropout`` must be 0. ``None`` or a full layout: all blades.
+        construction otherwise). ``None`` or a full layout: all blades.
 
     Shapes
     ------

@@ -275,7 +275,8 @@ class SteerableGeometricProduct(nn.Module):
         (:func:`~gatorch.functional.layout.layout_steerable_gp`: the full layer's paths
         whose three grades are stored, in the same order). The layer then equals the full
         layer with zero weights outside the layout, between ``layout.embed`` and
-        ``layout.project``. Not yet with ``normalization_init`` or another ``linear_class``.
+        ``layout.project`` (the normalisation keeps one logit per grade of the algebra; those
+        of grades the layout does not store are unused). Not with another ``linear_class``.
 
     Shapes
     ------
@@ -366,12 +367,14 @@ class SteerableGeometricProduct(nn.Module):
             raise TypeError(
                 f"{who}: layouts need EquiLinear linear maps, got linear_class {self.linear_class.__name__}"
             )
-        if self.normalization_init is not None:
+        plan = layout_steerable_plan(layout)
+        if not plan.paths:
             raise ValueError(
-                f"{who}: expected normalization_init=None with a layout (not supported yet), "
-                f"got {self.normalization_init}"
+                f"{who}: expected a layout with a grade path (a, b, c) of the geometric product "
+                f"between its grades, got grades {layout.grades} of {alg!r}, where the product of "
+                f"any two stored grades has no stored grade (the layer would output zeros)"
             )
-        return layout, layout_steerable_plan(layout)
+        return layout, plan
 
     @staticmethod
     def paths(alg: Algebra) -> tuple[tuple[int, int, int], ...]:
@@ -431,6 +434,8 @@ class SteerableGeometricProduct(nn.Module):
         if self._layout_plan is not None:
             check_layout_mv(self.layout, mv, self.channels, type(self).__name__, module_dtype(self))
             right, _ = self.right(mv, scalars)
+            if self.normalization is not None:
+                right = grade_normalize(self.alg, right, self.normalization, layout=self.layout)
             out = layout_steerable_gp(mv, right, self.weight, self._layout_plan, policy=self.kernel_policy)
             if self.left is not None:
                 out = (self.left(mv, scalars)[0] + out) * (1.0 / math.sqrt(2.0))

@@ -47,7 +47,7 @@ class GeoMLP(nn.Module):
         The join needs the pseudoscalar (grade ``n``): with ``config.join=None`` (the default)
         it is on only for degenerate algebras whose layout stores grade ``n`` (so off for
         PGA3 at grades ``(0, 1, 2)``); ``join=True`` on a layout without grade ``n`` raises
-        ``ValueError``. ``config.dropout`` must be 0. ``None`` or a full layout: all blades.
+        ``ValueError``. ``None`` or a full layout: all blades.
 
     Shapes
     ------
@@ -75,11 +75,6 @@ class GeoMLP(nn.Module):
         if lay is not None:
             if join is None:  # the join's default: on for degenerate algebras, if the layout can hold it
                 join = alg.is_degenerate and lay.has_grade(alg.n)
-            if cfg.dropout > 0:
-                raise ValueError(
-                    "GeoMLP: expected dropout=0 with a layout (grade dropout on layouts is not supported "
-                    f"yet), got dropout={cfg.dropout}"
-                )
         self.alg, self.config = alg, cfg
         self.mv_channels, self.s_channels = mv_channels, s_channels
         # channels after each layer: the bilinear layer, then num_layers - 1 gated linear layers
@@ -114,7 +109,7 @@ class GeoMLP(nn.Module):
             )
             for i in range(cfg.num_layers - 1)
         )
-        self.dropout = GradeDropout(alg, cfg.dropout) if cfg.dropout > 0 else None
+        self.dropout = GradeDropout(alg, cfg.dropout, layout=lay) if cfg.dropout > 0 else None
 
     def forward(
         self, mv: Tensor, scalars: Tensor | None = None, join_reference: Tensor | None = None

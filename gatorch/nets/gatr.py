@@ -236,7 +236,7 @@ class GATr(_GATrBase):
         so the net costs in proportion to them. It needs grade 0 (the gates). The join needs
         the pseudoscalar: with the default ``mlp={"join": None}`` it is off when the layout
         lacks grade ``n`` (PGA3 at grades ``(0, 1, 2)``); ``join=True`` then raises
-        ``ValueError``. Distance features need grade ``n - 1``; dropout must be 0. The net
+        ``ValueError``. Distance features need grade ``n - 1``. The net
         equals the full net whose weights are zero outside the layout (and whose join is off
         where the layout's is), between ``layout.embed`` and ``layout.project``. ``None`` (the
         default) or a full layout: all blades, today's net and state dict.
