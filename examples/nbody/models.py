@@ -61,6 +61,7 @@ __all__ = [
     "PairFeatures",
     "attr_scalars",
     "build_model",
+    "gatr_grades",
 ]
 
 _E123 = PGA3.index("e123")
@@ -171,8 +172,8 @@ class PairFeatures(nn.Module):
 GATR_ALGEBRAS: dict[str, tuple[int, ...]] = {"pga3": (0, 3), "vga3": (0, 1)}
 
 
-def _gatr_grades(algebra: str, grades: Sequence[int] | str | None) -> tuple[int, ...] | None:
-    """The checked ``grades`` of :class:`NBodyGATr` (sorted), ``None`` for all of them."""
+def gatr_grades(algebra: str, grades: Sequence[int] | str | None) -> tuple[int, ...] | None:
+    """The checked ``grades`` of :class:`NBodyGATr` on ``algebra`` (sorted), ``None`` for all of them."""
     if algebra not in GATR_ALGEBRAS:
         raise ValueError(f"NBodyGATr: algebra must be one of {tuple(GATR_ALGEBRAS)}, got {algebra!r}")
     n = 4 if algebra == "pga3" else 3
@@ -264,7 +265,7 @@ class NBodyGATr(nn.Module):
         if not isinstance(pair_channels, int) or pair_channels < 0:
             raise ValueError(f"pair_channels must be an int >= 0, got {pair_channels!r}")
         self.algebra = algebra
-        self.grades = _gatr_grades(algebra, grades)
+        self.grades = gatr_grades(algebra, grades)
         alg = PGA3 if algebra == "pga3" else VGA3
         #: The stored grades (``None``: all blades).
         self.layout = None if self.grades is None else Layout(alg, self.grades)
