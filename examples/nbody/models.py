@@ -23,6 +23,12 @@ reflection equivariance come from the networks. Both also see the linear extrapo
   vector. For :math:`w = 1` this is half the offset of the point :math:`y` from the
   extrapolation, without the division by a possibly vanishing weight that
   ``extract_point`` needs.
+* ``NBodyGATr(algebra="vga3", grades=...)``: the same transformer on ``VGA3`` (O(3), translations
+  by the centring), with :math:`x, v, x + T v` as vectors, no distance term (a PGA term),
+  and the output's vector part as :math:`\Delta`. ``grades`` stores only those grades in every
+  multivector channel (a :class:`gatorch.algebras.Layout`); on VGA3 the positions are vectors,
+  so grades ``(0, 1)`` and ``(0, 1, 2)`` hold them (on PGA3 they are grade 3, and these
+  layouts could not).
 * :class:`NBodyCGENN`: :class:`gatorch.nets.CliffordGNN` on ``VGA3`` (CGENN's setting, O(3)),
   fully connected within each system; vectors :math:`x, v, x + T v` as multivector channels;
   the output vector part is :math:`\Delta`.
