@@ -259,3 +259,16 @@ def test_layout_options_name_what_is_wrong():
             NBodyGATr(algebra="vga3", grades=bad)
     with pytest.raises(ValueError, match="dropout"):  # the GATr's own check: layouts need dropout 0
         NBodyGATr(algebra="vga3", grades=[0, 1], dropout=0.1)
+
+
+def test_time_layouts_times_every_layout():
+    """The timing script behind the layout table: every net, positive medians, blade order."""
+    from examples.nbody.time_layouts import CASES, time_layouts
+
+    res = time_layouts(1, batch=2, eval_batch=2, size={**_GATR_SMALL, "pair_channels": 2}, warmup=0)
+    assert list(res) == list(CASES)
+    assert all(r["step_s"] > 0 and r["eval_s"] > 0 for r in res.values())
+    params = [r["parameters"] for r in res.values()][:3]  # VGA3 (0, 1), (0, 1, 2), all
+    assert params[0] < params[1] < params[2]
+    with pytest.raises(ValueError, match="expected rounds >= 1 and warmup >= 0, got 0 and 2"):
+        time_layouts(0)
