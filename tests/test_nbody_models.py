@@ -7,8 +7,9 @@ import torch
 
 from examples.nbody.models import MODELS, NBodyCGENN, NBodyGATr, PairFeatures, build_model
 
+_GATR_SMALL = {"hidden_mv_channels": 4, "hidden_s_channels": 8, "num_blocks": 2, "num_heads": 2}
 SMALL = {
-    "gatr": {"hidden_mv_channels": 4, "hidden_s_channels": 8, "num_blocks": 2, "num_heads": 2},
+    "gatr": _GATR_SMALL,
     "gatr+pairs": {
         "hidden_mv_channels": 4,
         "hidden_s_channels": 8,
@@ -16,6 +17,11 @@ SMALL = {
         "num_heads": 2,
         "pair_channels": 3,
     },
+    # GATr on VGA3 at grades (0, 1), (0, 1, 2) and all (the layout study), and a PGA3 layout
+    "gatr+vga3-01": {**_GATR_SMALL, "pair_channels": 2, "algebra": "vga3", "grades": [0, 1]},
+    "gatr+vga3-012": {**_GATR_SMALL, "pair_channels": 2, "algebra": "vga3", "grades": "0,1,2"},
+    "gatr+vga3-full": {**_GATR_SMALL, "pair_channels": 2, "algebra": "vga3"},
+    "gatr+pga3-0123": {**_GATR_SMALL, "grades": [0, 1, 2, 3]},
     "cgenn": {"hidden_mv_channels": 4, "hidden_s_channels": 8, "num_layers": 2},
     "cgenn+paper": {  # the cgenn-paper preset's options, small
         "hidden_mv_channels": 4,
@@ -69,7 +75,7 @@ def test_prediction_is_e3_equivariant(name, task, det):
     torch.testing.assert_close(moved, expected, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["gatr", "gatr+pairs", "cgenn", "cgenn+paper"])
+@pytest.mark.parametrize("name", ["gatr", "gatr+pairs", "gatr+vga3-01", "cgenn", "cgenn+paper"])
 def test_prediction_is_permutation_equivariant(name):
     gen = torch.Generator().manual_seed(3)
     model = _model(name).double()
@@ -199,3 +205,70 @@ def test_compare_cgenn_needs_a_cgenn_checkout(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="not a CGENN checkout"):
         compare_cgenn.main(["--cgenn-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize(("grades", "blades"), [([0, 1], 4), ("0,1,2", 7), (None, 8), ("full", 8)])
+def test_vga3_gatr_builds_for_each_grade_set(grades, blades):
+    """VGA3 GATr on grades (0, 1), (0, 1, 2) and all: channels of 4, 7 and 8 blades, a prediction
+    for every particle, fewer parameters for fewer grades; all grades is the ordinary net."""
+    torch.manual_seed(0)
+    model = NBodyGATr(**_GATR_SMALL, pair_channels=2, algebra="vga3", grades=grades)
+    assert model.net._dim == blades
+    assert (model.layout is None) == (blades == 8)
+    assert model.layout is None or model.layout.grades == ((0, 1) if blades == 4 else (0, 1, 2))
+    loc, vel, attr = (x.float() for x in _inputs("charged", torch.Generator().manual_seed(0)))
+    out = model(loc, vel, attr)
+    assert out.shape == (3, 5, 3) and torch.isfinite(out).all()
+    counts = [
+        sum(p.numel() for p in NBodyGATr(**_GATR_SMALL, algebra="vga3", grades=g).parameters())
+        for g in ([0, 1], [0, 1, 2], None)
+    ]
+    assert counts[0] < counts[1] < counts[2]
+
+
+def test_all_grades_is_the_ordinary_gatr():
+    """grades naming every grade builds today's net: same state dict, same predictions."""
+    gen = torch.Generator().manual_seed(4)
+    loc, vel, attr = _inputs("charged", gen)
+    for algebra, every in (("pga3", [0, 1, 2, 3, 4]), ("vga3", "0,1,2,3")):
+        torch.manual_seed(0)
+        plain = NBodyGATr(**_GATR_SMALL, algebra=algebra).double()
+        torch.manual_seed(0)
+        full = NBodyGATr(**_GATR_SMALL, algebra=algebra, grades=every).double()
+        assert full.layout is None
+        assert plain.state_dict().keys() == full.state_dict().keys()
+        for name, value in plain.state_dict().items():
+            assert torch.equal(full.state_dict()[name], value), name
+        torch.testing.assert_close(full(loc, vel, attr), plain(loc, vel, attr), rtol=0, atol=0)
+    torch.manual_seed(0)
+    default = NBodyGATr(**_GATR_SMALL)
+    assert default.algebra == "pga3" and default.net.alg.n == 4 and default.layout is None
+
+
+def test_layout_options_name_what_is_wrong():
+    with pytest.raises(ValueError, match=r"algebra 'vga3' needs grades \(0, 1\) .* got grades \(0, 2\)"):
+        NBodyGATr(algebra="vga3", grades=[0, 2])
+    with pytest.raises(ValueError, match=r"'pga3' needs grades \(0, 3\) .*grade 3\), got grades \(0, 1, 2\)"):
+        NBodyGATr(grades=[0, 1, 2])  # PGA3's points are grade 3
+    with pytest.raises(ValueError, match=r"algebra must be one of \('pga3', 'vga3'\), got 'cga3'"):
+        NBodyGATr(algebra="cga3")
+    with pytest.raises(ValueError, match=r"expected grades as ints in \[0, 3\].*got '0,x'"):
+        NBodyGATr(algebra="vga3", grades="0,x")
+    for bad in ([0, 1, 1], [0, 1, 4], 3, [True, 1]):
+        with pytest.raises(ValueError, match=r"expected grades as distinct ints in \[0, 3\] or 'full', got "):
+            NBodyGATr(algebra="vga3", grades=bad)
+    with pytest.raises(ValueError, match="dropout"):  # the GATr's own check: layouts need dropout 0
+        NBodyGATr(algebra="vga3", grades=[0, 1], dropout=0.1)
+
+
+def test_time_layouts_times_every_layout():
+    """The timing script behind the layout table: every net, positive medians, blade order."""
+    from examples.nbody.time_layouts import CASES, time_layouts
+
+    res = time_layouts(1, batch=2, eval_batch=2, size={**_GATR_SMALL, "pair_channels": 2}, warmup=0)
+    assert list(res) == list(CASES)
+    assert all(r["step_s"] > 0 and r["eval_s"] > 0 for r in res.values())
+    params = [r["parameters"] for r in res.values()][:3]  # VGA3 (0, 1), (0, 1, 2), all
+    assert params[0] < params[1] < params[2]
+    with pytest.raises(ValueError, match="expected rounds >= 1 and warmup >= 0, got 0 and 2"):
+        time_layouts(0)

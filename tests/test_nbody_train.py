@@ -131,6 +131,30 @@ def test_predict_round_trip(tiny_data, tmp_path):
         predict_mod.predict(tmp_path / "missing.pt", data["loc"], data["vel"], data["attr"])
 
 
+@pytest.mark.parametrize("grades", ["0,1", "0,1,2", "full"])
+def test_vga3_layout_gatr_run_from_the_command_line(tiny_data, tmp_path, grades):
+    """``--model-arg algebra=vga3 --model-arg grades=...`` trains, labels its results and
+    round-trips through ``best.pt`` (the layout study of examples/nbody/README.md)."""
+    args = ["--model", "gatr", "--max-steps", "2", "--epochs", "1", "--batch-size", "8", "--threads", "1",
+            "--no-plots", "--no-progress", "--run-dir", str(tmp_path / "run"), "--model-arg", "algebra=vga3",
+            "--model-arg", f"grades={grades}"]  # fmt: skip
+    for key, value in TINY["gatr"].items():
+        args += ["--model-arg", f"{key}={value}"]
+    cfg, _ = parse_args(args)
+    results = train(cfg)
+    assert np.isfinite(results["test_mse"]) and results["test_mse"] > 0
+    stored = {"0,1": ", grades 0,1", "0,1,2": ", grades 0,1,2", "full": ""}[grades]
+    assert results["label"] == f"gatorch GATr (VGA3{stored})"
+    assert f"| **gatorch GATr (VGA3{stored}), quick preset (this run)** |" in results_table(results)
+    model, _ = predict_mod.load_model(tmp_path / "run" / "best.pt")
+    net = model.model.net if hasattr(model, "model") else model.net  # ChargeSymmetric wraps it
+    assert net._dim == {"0,1": 4, "0,1,2": 7, "full": 8}[grades]
+    data = fake_split("charged", "test")
+    assert np.isfinite(
+        predict_mod.predict(tmp_path / "run" / "best.pt", data["loc"], data["vel"], data["attr"])
+    ).all()
+
+
 def test_plots_written(tiny_data, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     train(_config(tmp_path, "egnn", max_steps=2, plots=True))

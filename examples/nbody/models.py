@@ -23,6 +23,12 @@ reflection equivariance come from the networks. Both also see the linear extrapo
   vector. For :math:`w = 1` this is half the offset of the point :math:`y` from the
   extrapolation, without the division by a possibly vanishing weight that
   ``extract_point`` needs.
+* ``NBodyGATr(algebra="vga3", grades=...)``: the same transformer on ``VGA3`` (O(3), translations
+  by the centring), with :math:`x, v, x + T v` as vectors, no distance term (a PGA term),
+  and the output's vector part as :math:`\Delta`. ``grades`` stores only those grades in every
+  multivector channel (a :class:`gatorch.algebras.Layout`); on VGA3 the positions are vectors,
+  so grades ``(0, 1)`` and ``(0, 1, 2)`` hold them (on PGA3 they are grade 3, and these
+  layouts could not).
 * :class:`NBodyCGENN`: :class:`gatorch.nets.CliffordGNN` on ``VGA3`` (CGENN's setting, O(3)),
   fully connected within each system; vectors :math:`x, v, x + T v` as multivector channels;
   the output vector part is :math:`\Delta`.
@@ -39,6 +45,7 @@ the transformer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -46,11 +53,13 @@ from torch import Tensor, nn
 
 from examples.nbody.baselines import EGNN, Transformer, _check_attr_features, _check_inputs
 from gatorch import PGA3, VGA3
+from gatorch.algebras import Layout
 from gatorch.interface import pga, vga
 from gatorch.nets import CliffordGNN, GATr
 
 __all__ = [
     "CGENN_INPUTS",
+    "GATR_ALGEBRAS",
     "MODELS",
     "ChargeSymmetric",
     "NBodyCGENN",
@@ -58,6 +67,7 @@ __all__ = [
     "PairFeatures",
     "attr_scalars",
     "build_model",
+    "gatr_grades",
 ]
 
 _E123 = PGA3.index("e123")
@@ -164,8 +174,51 @@ class PairFeatures(nn.Module):
         return m, c
 
 
+#: The algebras :class:`NBodyGATr` runs on, and the grades each one's embedding needs.
+GATR_ALGEBRAS: dict[str, tuple[int, ...]] = {"pga3": (0, 3), "vga3": (0, 1)}
+
+
+def gatr_grades(algebra: str, grades: Sequence[int] | str | None) -> tuple[int, ...] | None:
+    """The checked ``grades`` of :class:`NBodyGATr` on ``algebra`` (sorted), ``None`` for all of them."""
+    if algebra not in GATR_ALGEBRAS:
+        raise ValueError(f"NBodyGATr: algebra must be one of {tuple(GATR_ALGEBRAS)}, got {algebra!r}")
+    n = 4 if algebra == "pga3" else 3
+    if grades is None or grades in ("full", "all"):
+        return None
+    if isinstance(grades, str):  # the command line's "0,1,2"
+        try:
+            grades = [int(g) for g in grades.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"NBodyGATr: expected grades as ints in [0, {n}] (e.g. [0, 1, 2] or '0,1,2') or 'full', "
+                f"got {grades!r}"
+            ) from None
+    if not isinstance(grades, Sequence):
+        raise ValueError(f"NBodyGATr: expected grades as distinct ints in [0, {n}] or 'full', got {grades!r}")
+    ints = [g for g in grades if isinstance(g, int) and not isinstance(g, bool) and 0 <= g <= n]
+    if isinstance(grades, str) or len(ints) != len(grades) or len(set(ints)) != len(ints):
+        raise ValueError(f"NBodyGATr: expected grades as distinct ints in [0, {n}] or 'full', got {grades!r}")
+    out = tuple(sorted(ints))
+    need = GATR_ALGEBRAS[algebra]
+    if not set(need) <= set(out):
+        why = "points, directions are grade 3" if algebra == "pga3" else "positions, velocities are vectors"
+        raise ValueError(
+            f"NBodyGATr: algebra {algebra!r} needs grades {need} in the layout (grade 0 for the gates; "
+            f"{why}), got grades {out}"
+        )
+    return None if out == tuple(range(n + 1)) else out
+
+
 class NBodyGATr(nn.Module):
-    """GATr on PGA3 for n-body prediction (see the module docstring for the embedding).
+    r"""GATr for n-body prediction, on PGA3 (default) or VGA3, on all grades or a layout.
+
+    See the module docstring for the PGA3 embedding. ``algebra="vga3"`` is the same net on
+    ``VGA3`` (O(3); translations by the centring): multivector channels the vectors
+    :math:`x, v, x + T v` (centred), the output's vector part is :math:`\Delta`, and attention
+    has no distance term (a PGA term). ``grades`` stores only those grades in every
+    multivector channel (a :class:`gatorch.algebras.Layout`): on VGA3 ``(0, 1)``,
+    ``(0, 1, 2)`` or all 8 blades (4, 7 and 8 blades per channel); on PGA3 any grade set
+    with grades 0 and 3 (the points).
 
     Parameters
     ----------
@@ -185,6 +238,13 @@ class NBodyGATr(nn.Module):
         ``K > 0`` adds :class:`PairFeatures`: ``K`` more direction channels and ``K`` more
         scalar channels per token, from learned pair messages. 0 (default): tokens see
         only their own particle, and pairs meet in attention only.
+    algebra : {"pga3", "vga3"}
+        The algebra of the transformer (see above).
+    grades : sequence of int or str, optional
+        The grades every multivector channel stores (also ``"0,1,2"``, as ``--model-arg
+        grades=0,1,2`` passes them); ``None``, ``"full"`` or every grade: all blades (the
+        ordinary GATr, state dict unchanged). ``ValueError`` if a grade the embedding needs
+        is missing (0 and 1 on VGA3, 0 and 3 on PGA3). A layout needs ``dropout=0``.
 
     Shapes
     ------
@@ -203,15 +263,22 @@ class NBodyGATr(nn.Module):
         mlp_ratio: int = 2,
         dropout: float = 0.0,
         pair_channels: int = 0,
+        algebra: str = "pga3",
+        grades: Sequence[int] | str | None = None,
     ) -> None:
         super().__init__()
         self.attr_features, self.time_scale = attr_features, float(time_scale)
         if not isinstance(pair_channels, int) or pair_channels < 0:
             raise ValueError(f"pair_channels must be an int >= 0, got {pair_channels!r}")
+        self.algebra = algebra
+        self.grades = gatr_grades(algebra, grades)
+        alg = PGA3 if algebra == "pga3" else VGA3
+        #: The stored grades (``None``: all blades).
+        self.layout = None if self.grades is None else Layout(alg, self.grades)
         n_attr = _n_attr(attr_features)
         self.pairs = PairFeatures(n_attr, pair_channels, time_scale) if pair_channels else None
         self.net = GATr(
-            PGA3,
+            alg,
             in_mv_channels=3 + pair_channels,
             out_mv_channels=1,
             hidden_mv_channels=hidden_mv_channels,
@@ -219,20 +286,31 @@ class NBodyGATr(nn.Module):
             hidden_s_channels=hidden_s_channels,
             num_blocks=num_blocks,
             num_heads=num_heads,
-            attention={"distance_features": True, "dropout": dropout},
+            attention={"distance_features": algebra == "pga3", "dropout": dropout},
             mlp={"mlp_ratio": mlp_ratio, "dropout": dropout},
+            layout=self.layout,
         )
 
     def forward(self, loc: Tensor, vel: Tensor, attr: Tensor) -> Tensor:
         center, x, x_lin = _centred(loc, vel, attr, self.time_scale)
-        mv = torch.stack([pga.embed_point(x), pga.embed_direction(vel), pga.embed_point(x_lin)], dim=-2)
+        point: Callable[[Tensor], Tensor]
+        vector: Callable[[Tensor], Tensor]
+        if self.algebra == "pga3":
+            point, vector = pga.embed_point, pga.embed_direction
+        else:  # VGA3: positions (centred) and velocities are vectors
+            point = vector = vga.embed_vector
+        mv = torch.stack([point(x), vector(vel), point(x_lin)], dim=-2)
         scalars = attr_scalars(attr, self.attr_features)
         if self.pairs is not None:
             m, c = self.pairs(x, vel, scalars)
-            mv = torch.cat([mv, pga.embed_direction(m)], dim=-2)
+            mv = torch.cat([mv, vector(m)], dim=-2)
             scalars = torch.cat([scalars, c], dim=-1)
+        if self.layout is not None:  # the stored grades (slices of the full multivectors)
+            mv = self.layout.project(mv)
         out, _ = self.net(mv, scalars)
-        y = out[..., 0, :]
+        y = out[..., 0, :] if self.layout is None else self.layout.embed(out[..., 0, :])
+        if self.algebra == "vga3":
+            return center + x_lin + vga.extract_vector(y)
         w = y[..., _E123 : _E123 + 1]  # the point's weight
         u = pga.extract_direction(y)
         delta = w * (u - w * x_lin) / (1.0 + w * w)

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from examples import harness
 from examples.nbody import simulate
-from examples.nbody.models import MODELS, build_model
+from examples.nbody.models import MODELS, build_model, gatr_grades
 
 log = logging.getLogger("nbody")
 
@@ -343,6 +343,8 @@ def _finish(
         **fitted.summary(cfg, n_params, seed=False),
         "val_mse": evaluate(model, data["val"], cfg.eval_batch_size),
     }
+    if cfg.model == "gatr":  # which GATr: its algebra and stored grades
+        results["label"] = gatr_label(cfg.model_kwargs)
     for split in simulate.SPLITS[cfg.task]:
         if split not in ("train", "val"):
             results[f"{split}_mse"] = evaluate(model, data[split], cfg.eval_batch_size)
@@ -362,10 +364,19 @@ def _finish(
     return results
 
 
+def gatr_label(model_kwargs: dict[str, Any]) -> str:
+    """``"gatorch GATr (PGA3)"``, or with the algebra and the stored grades of a layout,
+    e.g. ``"gatorch GATr (VGA3, grades 0,1,2)"``."""
+    algebra = model_kwargs.get("algebra", "pga3")
+    grades = gatr_grades(algebra, model_kwargs.get("grades"))
+    stored = "" if grades is None else ", grades " + ",".join(map(str, grades))
+    return f"gatorch GATr ({algebra.upper()}{stored})"
+
+
 def results_table(results: dict[str, Any], plots: Sequence[Path] = ()) -> str:
     """A markdown table of this run's test MSE beside the published numbers of the task."""
     task = results["task"]
-    label = MODEL_LABELS.get(results["model"], results["model"])
+    label = results.get("label") or MODEL_LABELS.get(results["model"], results["model"])
     ours = f"**{label}, {results['preset']} preset (this run)**"
     lines = [
         f"\n{task} n-body, test MSE at the best validation epoch "
