@@ -244,7 +244,7 @@ class NBodyGATr(nn.Module):
         The grades every multivector channel stores (also ``"0,1,2"``, as ``--model-arg
         grades=0,1,2`` passes them); ``None``, ``"full"`` or every grade: all blades (the
         ordinary GATr, state dict unchanged). ``ValueError`` if a grade the embedding needs
-        is missing (0 and 1 on VGA3, 0 and 3 on PGA3). A layout needs ``dropout=0``.
+        is missing (0 and 1 on VGA3, 0 and 3 on PGA3).
 
     Shapes
     ------
