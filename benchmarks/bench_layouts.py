@@ -300,7 +300,7 @@ def clifra_table(repeats: int, warmup: int, compiled: bool) -> None:
     )
     modes = ["fwd", "fwd+bwd"]
     kinds = ["", " compiled"] if compiled else [""]
-    head = ["algebra", "grades", "blades", "terms", "agree (max |diff|)", "build ms gatorch / clifra"]
+    head = ["algebra", "grades", "blades", "terms", "agree (max abs diff)", "build ms gatorch / clifra"]
     for kind in kinds:
         for mode in modes:
             head.append(f"{mode}{kind} ms gatorch / clifra (clifra / gatorch)")
