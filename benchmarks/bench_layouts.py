@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_layouts.py --n 8 16   # chosen n only
     python benchmarks/bench_layouts.py --markdown # a table for the docs
     python benchmarks/bench_layouts.py --gatr     # also the GATr training step per layout
+    python benchmarks/bench_layouts.py --clifra   # also the restricted product against clifra
 
 Per n, from the metric alone (the layout needs no full table):
 
@@ -26,6 +27,15 @@ PGA3 and STA at grades (0, 1), (0, 1, 2) and the full layout, with the bytes aut
 for the backward pass (the training step's activation memory), each as a ratio to the full
 layout, against the target ``1.25 x stored-blade fraction``.
 
+With ``--clifra`` (needs ``pip install clifra``, which needs Python >= 3.12), the geometric
+product restricted to grades G x G -> G, G = (0, 1, 2) and (0, 1), side by side with clifra's
+planned product on its compact layouts (``plan_product(left=, right=, output=)``), for PGA3,
+STA and Cl(n, 0), n = 4, 8, 16, on the gp fwd shape (8 x 128 items, 16 channels): first the
+agreement of the product and both gradients in float64 (clifra's lanes mapped to gatorch's
+blade order), then the plan build times and forward and forward + backward medians of both,
+with the ratio clifra / gatorch (above 1: gatorch faster). ``--clifra-compile`` adds both
+under ``torch.compile(fullgraph=True)``.
+
 Everything runs on one thread (``torch.set_num_threads(1)``), on CPU.
 """
 
@@ -36,6 +46,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -156,14 +167,179 @@ def gatr_table(repeats: int, warmup: int) -> None:
             )
 
 
+# -- against clifra (--clifra) ---------------------------------------------------------------------
+#: Algebras of the clifra comparison: name -> (gatorch algebra or metric, clifra (p, q, r)).
+CLIFRA_ALGEBRAS: dict[str, tuple[Algebra | list[int], tuple[int, int, int]]] = {
+    "PGA3": (PGA3, (3, 0, 1)),
+    "STA": (STA, (1, 3, 0)),
+    "Cl(4,0)": ([1] * 4, (4, 0, 0)),
+    "Cl(8,0)": ([1] * 8, (8, 0, 0)),
+    "Cl(16,0)": ([1] * 16, (16, 0, 0)),
+}
+CLIFRA_GRADES = ((0, 1, 2), (0, 1))
+
+
+def import_clifra() -> Any:
+    """The ``clifra`` module, or ``SystemExit`` with what to install."""
+    try:
+        import clifra
+    except ImportError:
+        raise SystemExit(
+            "--clifra: expected the clifra package (pip install clifra; it needs Python >= 3.12), "
+            f"got no clifra in this Python {sys.version.split()[0]} ({sys.executable})"
+        ) from None
+    return clifra
+
+
+def clifra_lanes(lay: Layout, cl_layout: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each gatorch layout blade lies in clifra's compact layout, and its sign.
+
+    clifra orders the basis vectors +1, then -1, then degenerate (gatorch: degenerate first)
+    and stores a layout's blades by ascending bitmask (gatorch: by grade, then
+    lexicographic). A gatorch blade ``e_{i1 i2 ...}`` is clifra's blade of the mapped vectors
+    times the sign of sorting them: ``clifra[..., idx] = sign * gatorch``.
+    """
+    order = [i for m in (1, -1, 0) for i, v in enumerate(lay.metric) if v == m]
+    bit = {i: k for k, i in enumerate(order)}
+    lane = {b: k for k, b in enumerate(cl_layout.basis_indices)}
+    idx, sign = [], []
+    for bm in lay.bitmaps.tolist():
+        bits = [bit[i] for i in range(lay.n) if (bm >> i) & 1]
+        swaps = sum(a > b for k, a in enumerate(bits) for b in bits[k + 1 :])
+        idx.append(lane[sum(1 << b for b in bits)])
+        sign.append(-1.0 if swaps % 2 else 1.0)
+    return torch.tensor(idx), torch.tensor(sign)
+
+
+def to_clifra(x: torch.Tensor, idx: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """A gatorch layout tensor ``(..., dim)`` in clifra's compact lane order."""
+    out = torch.zeros_like(x)
+    out[..., idx] = x * sign.to(x.dtype)
+    return out
+
+
+def clifra_check(lay: Layout, table: Any, op: Any, idx: torch.Tensor, sign: torch.Tensor) -> float:
+    """Largest difference (float64) of the products and of both gradients, in clifra's order."""
+    gen = torch.Generator().manual_seed(1)
+    x, y, g = (torch.randn(4, 3, lay.dim, generator=gen, dtype=torch.float64) for _ in range(3))
+    xg, yg = x.clone().requires_grad_(), y.clone().requires_grad_()
+    out_g = bilinear(xg, yg, table)
+    out_g.backward(g)
+    xc, yc = to_clifra(x, idx, sign).requires_grad_(), to_clifra(y, idx, sign).requires_grad_()
+    out_c = op.to(dtype=torch.float64)(xc, yc)
+    out_c.backward(to_clifra(g, idx, sign))
+    pairs = ((out_g.detach(), out_c.detach()), (xg.grad, xc.grad), (yg.grad, yc.grad))
+    return max(float((to_clifra(a, idx, sign) - b).abs().max()) for a, b in pairs)
+
+
+def clifra_row(
+    name: str, grades: tuple[int, ...], clifra: Any, repeats: int, warmup: int, compiled: bool
+) -> dict[str, Any]:
+    """One algebra and grade subset: agreement, build and run times of both libraries."""
+    alg, (p, q, r) = CLIFRA_ALGEBRAS[name]
+    lay = Layout(alg, grades)
+
+    t0 = time.perf_counter()
+    table = layout_product_table(lay, lay, lay, "gp")
+    build_g = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cl = clifra.make_algebra(p, q, r)
+    cl_lay = cl.layout(grades)
+    op = cl.plan_product(left=cl_lay, right=cl_lay, output=cl_lay)
+    build_c = time.perf_counter() - t0
+
+    idx, sign = clifra_lanes(lay, cl_lay)
+    diff = clifra_check(lay, table, op, idx, sign)
+    op = op.to(dtype=torch.float32)
+
+    items, c = SHAPE["batch"] * SHAPE["items"], SHAPE["channels"]
+    gen = torch.Generator().manual_seed(0)
+    x, y, g = (torch.randn(items, c, lay.dim, generator=gen) for _ in range(3))
+    xc, yc, gc = (to_clifra(t, idx, sign) for t in (x, y, g))
+
+    def gatorch_gp(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return bilinear(a, b, table)
+
+    fns = {"gatorch": gatorch_gp, "clifra": op}
+    if compiled:
+        torch._dynamo.reset()
+        fns.update(
+            {f"{k} compiled": torch.compile(f, fullgraph=True, dynamic=False) for k, f in list(fns.items())}
+        )
+    row: dict[str, Any] = {
+        "name": name, "grades": grades, "blades": lay.dim, "terms": table.nnz,
+        "clifra terms": getattr(op._kernel, "pair_count", "?"), "diff": diff, "build gatorch": 1e3 * build_g,
+        "build clifra": 1e3 * build_c,
+    }  # fmt: skip
+    for key, fn in fns.items():
+        a, b, grad = (x, y, g) if key.startswith("gatorch") else (xc, yc, gc)
+        ar, br = a.clone().requires_grad_(), b.clone().requires_grad_()
+
+        def step(fn: Any = fn, ar: torch.Tensor = ar, br: torch.Tensor = br, gr: torch.Tensor = grad) -> None:
+            ar.grad = br.grad = None
+            fn(ar, br).backward(gr)
+
+        for mode, call in (("fwd", lambda fn=fn, a=a, b=b: fn(a, b)), ("fwd+bwd", step)):
+            try:
+                row[f"{key} {mode}"] = median_ms(call, repeats, warmup)
+            except Exception as err:  # a library that does not compile: say so, keep the row
+                row[f"{key} {mode}"] = f"fails ({type(err).__name__})"
+    return row
+
+
+def clifra_table(repeats: int, warmup: int, compiled: bool) -> None:
+    """The grade-restricted geometric product, gatorch against clifra, in one run."""
+    clifra = import_clifra()
+    items, c = SHAPE["batch"] * SHAPE["items"], SHAPE["channels"]
+    print(
+        f"\nGeometric product restricted to grades G x G -> G, gatorch against clifra "
+        f"{clifra.__version__}; {items} items x {c} channels, float32, 1 thread, eager"
+        f"{' and compiled' if compiled else ''}; torch {torch.__version__}, Python "
+        f"{sys.version.split()[0]}. Agreement: largest |difference| of the product and both "
+        "gradients in float64 after mapping clifra's lane order to gatorch's."
+    )
+    modes = ["fwd", "fwd+bwd"]
+    kinds = ["", " compiled"] if compiled else [""]
+    head = ["algebra", "grades", "blades", "terms", "agree (max abs diff)", "build ms gatorch / clifra"]
+    for kind in kinds:
+        for mode in modes:
+            head.append(f"{mode}{kind} ms gatorch / clifra (clifra / gatorch)")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name in CLIFRA_ALGEBRAS:
+        for grades in CLIFRA_GRADES:
+            r = clifra_row(name, grades, clifra, repeats, warmup, compiled)
+            terms = f"{r['terms']}" + ("" if r["terms"] == r["clifra terms"] else f" / {r['clifra terms']}")
+            line = [
+                name, f"{grades}", f"{r['blades']}", terms, f"{r['diff']:.1e}",
+                f"{r['build gatorch']:.1f} / {r['build clifra']:.1f}",
+            ]  # fmt: skip
+            for kind in kinds:
+                for mode in modes:
+                    gm, cm = r[f"gatorch{kind} {mode}"], r[f"clifra{kind} {mode}"]
+                    if isinstance(gm, str) or isinstance(cm, str):  # one of them did not run
+                        line.append(" / ".join(v if isinstance(v, str) else f"{v:.2f}" for v in (gm, cm)))
+                    else:
+                        line.append(f"{gm:.2f} / {cm:.2f} ({cm / gm:.2f}x)")
+            print("| " + " | ".join(line) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[4, 6, 8, 10, 12, 16])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--gatr", action="store_true", help="also the GATr step per layout (PGA3, STA)")
+    parser.add_argument(
+        "--clifra", action="store_true", help="also the restricted product against clifra (needs clifra)"
+    )
+    parser.add_argument(
+        "--clifra-compile", action="store_true", help="with --clifra: also both under torch.compile"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.clifra:
+        import_clifra()  # fail before the long runs, not after
     repeats, warmup = (5, 1) if args.quick else (20, 3)
     rows = [measure(n, repeats, warmup) for n in args.n]
     head = [
@@ -217,6 +393,9 @@ def main() -> None:
 
     if args.gatr:
         gatr_table(*((3, 1) if args.quick else (7, 2)))
+
+    if args.clifra:
+        clifra_table(*((5, 1) if args.quick else (20, 3)), args.clifra_compile)
 
 
 if __name__ == "__main__":
