@@ -341,7 +341,8 @@ def layout_product_table(left: Layout, right: Layout, out: Layout, product: str 
     BilinearTable
         Indices into the layouts, ``dims = (left.dim, right.dim, out.dim)``; run it with
         :func:`gatorch.functional.bilinear.bilinear` on ``(..., left.dim)`` and
-        ``(..., right.dim)`` tensors.
+        ``(..., right.dim)`` tensors. Its ``key`` names it (:func:`layout_table_key`), so a
+        compiled graph runs it as one opaque kernel, as it runs the algebra's tables.
     """
     for name, lay in (("left", left), ("right", right), ("out", out)):
         if not isinstance(lay, Layout):
@@ -381,7 +382,64 @@ def layout_product_table(left: Layout, right: Layout, out: Layout, product: str 
         s = reorder_sign(ab, bb) * metric_factor(ab & bb, metric)
         k = out.index_of_bitmaps(ab ^ bb)
     name = f"{product}[{left.grades} x {right.grades} -> {out.grades}]"
-    return BilinearTable.from_terms(name, i, j, k, s, (left.dim, right.dim, out.dim))
+    key = layout_table_key(left, right, out, product)
+    return BilinearTable.from_terms(name, i, j, k, s, (left.dim, right.dim, out.dim), key)
+
+
+def _grades_key(grades: Iterable[int]) -> str:
+    return ".".join(str(g) for g in grades)
+
+
+def layout_table_key(
+    left: Layout, right: Layout, out: Layout, product: str, path: tuple[int, int, int] | None = None
+) -> str:
+    """The :attr:`~gatorch.algebras.tables.BilinearTable.key` of a layout table.
+
+    ``"<metric>;<start_index>;<product>@<left grades>@<right grades>@<out grades>[@<a.b.c>]"``,
+    the optional last part a grade path (:func:`layout_path_table`). :func:`layout_table_from_key`
+    rebuilds the table from it.
+    """
+    spec = "@".join([product, *(_grades_key(lay.grades) for lay in (left, right, out))])
+    if path is not None:
+        spec += "@" + _grades_key(path)
+    return f"{','.join(str(m) for m in left.metric)};{left.start_index};{spec}"
+
+
+def layout_table_from_key(alg: AlgebraData, spec: str) -> BilinearTable:
+    """The layout table of ``alg`` named by the third part of a :func:`layout_table_key` (``spec``)."""
+    product, *parts = spec.split("@")
+    left, right, out = (Layout(alg, _parse_grades(p)) for p in parts[:3])
+    table = layout_product_table(left, right, out, product)
+    if len(parts) > 3:
+        a, b, c = _parse_grades(parts[3])
+        return layout_path_table(table, left, right, out, (a, b, c))
+    return table
+
+
+def _parse_grades(text: str) -> tuple[int, ...]:
+    return tuple(int(g) for g in text.split(".")) if text else ()
+
+
+def layout_path_table(
+    table: BilinearTable, left: Layout, right: Layout, out: Layout, path: tuple[int, int, int]
+) -> BilinearTable:
+    """The terms of ``table`` (built by :func:`layout_product_table` for these layouts) of one
+    grade path ``(a, b, c)``: left blade of grade ``a``, right of ``b``, output of ``c``."""
+    if "@" not in table.key:
+        raise ValueError(f"layout_path_table: expected a table of layout_product_table, got {table.name!r}")
+    product = table.key.split(";")[2].split("@")[0]
+    a, b, c = path
+    m = left.blade_grades[table.i] == a
+    m &= (right.blade_grades[table.j] == b) & (out.blade_grades[table.k] == c)
+    return BilinearTable.from_terms(
+        f"{table.name}{path}",
+        table.i[m],
+        table.j[m],
+        table.k[m],
+        table.s[m],
+        table.dims,
+        layout_table_key(left, right, out, product, path),
+    )
 
 
 # -- equivariant linear maps ------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gatorch.algebras.layout import layout_table_from_key
 from gatorch.algebras.tables import BilinearTable
 from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
@@ -59,7 +60,10 @@ def _table_for_key(key: str) -> BilinearTable:
 
     parts = key.split(";")
     alg = Algebra.from_signature([int(m) for m in parts[0].split(",")], int(parts[1]))
-    table = alg.bilinear_table(parts[2])
+    if "@" in parts[2]:  # a layout table (gatorch.algebras.layout.layout_table_key), built once per algebra
+        table = alg.plan(("layout_table", parts[2]), lambda: layout_table_from_key(alg, parts[2]))
+    else:
+        table = alg.bilinear_table(parts[2])
     return table.transposed(parts[3]) if len(parts) > 3 else table
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gatorch.algebras.layout import Layout, layout_product_table
+from gatorch.algebras.layout import Layout, layout_path_table, layout_product_table
 from gatorch.algebras.tables import BilinearTable
 from gatorch.functional.bilinear import bilinear
 from gatorch.functional.policy import KernelPolicy
@@ -58,19 +58,7 @@ def layout_steerable_plan(layout: Layout) -> LayoutSteerablePlan:
     grades = layout.blade_grades
     gi, gj, gk = grades[full.i], grades[full.j], grades[full.k]
     paths = sorted({(int(a), int(b), int(c)) for a, b, c in zip(gi, gj, gk, strict=True)})
-    tables = []
-    for a, b, c in paths:
-        m = (gi == a) & (gj == b) & (gk == c)
-        tables.append(
-            BilinearTable.from_terms(
-                f"steerable{(a, b, c)}[{layout.grades}]",
-                full.i[m],
-                full.j[m],
-                full.k[m],
-                full.s[m],
-                full.dims,
-            )
-        )
+    tables = [layout_path_table(full, layout, layout, layout, path) for path in paths]
     terms = np.bincount(gk, minlength=layout.n + 1)
     per_blade = {c: terms[c] / math.comb(layout.n, c) for c in layout.grades}
     std = tuple(float(per_blade[c] ** -0.5) for _, _, c in paths)
