@@ -21,8 +21,6 @@ CGENN's code runs in float32, so the agreement is to float32 precision.
 from __future__ import annotations
 
 import argparse
-import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,28 +30,15 @@ from torch import nn
 
 from examples.nbody.models import build_model
 from examples.nbody.train import PRESETS
+from examples.reference import import_checkout
 from gatorch.functional.steerable import steerable_paths
+
+CGENN_URL = "https://github.com/DavidRuhe/clifford-group-equivariant-neural-networks"
 
 
 def _import_cgenn(cgenn_dir: Path) -> Any:
     """CGENN's ``NBodyCGGNN`` class, with its training framework's metrics stubbed out."""
-    if not (cgenn_dir / "models" / "nbody_cggnn.py").exists():
-        raise FileNotFoundError(f"{cgenn_dir} holds no models/nbody_cggnn.py: not a CGENN checkout")
-    sys.path.insert(0, str(cgenn_dir))
-
-    class _Metrics(dict):  # the model only builds these; the forward pass never touches them
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__()
-
-    stub = types.ModuleType("engineer.metrics.metrics")
-    stub.Loss = _Metrics  # type: ignore[attr-defined]
-    stub.MetricCollection = _Metrics  # type: ignore[attr-defined]
-    for name in ("engineer", "engineer.metrics"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules["engineer.metrics.metrics"] = stub
-    from models.nbody_cggnn import NBodyCGGNN  # type: ignore[import-not-found]
-
-    return NBodyCGGNN
+    return import_checkout(cgenn_dir, "models.nbody_cggnn", "NBodyCGGNN", "CGENN", CGENN_URL)
 
 
 def _copy_linear(dst: nn.Module, src: nn.Module, extra_scalar: bool = False) -> None:
