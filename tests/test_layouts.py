@@ -557,3 +557,28 @@ def test_layout_steerable_product_compiles_fresh() -> None:
     layer = SteerableGeometricProduct(PGA3, 3, in_s_channels=2, layout=lay).double()
     args = (torch.randn(6, 3, lay.dim, dtype=F64), torch.randn(6, 2, dtype=F64))
     assert_compiles(layer, args, backend="aot_eager", grads=True, atol=1e-10, rtol=1e-10)
+
+
+def test_layout_tables_are_rebuilt_from_their_keys() -> None:
+    # a compiled graph names a layout table by its key (the opaque bilinear op rebuilds it)
+    from gatorch.algebras.layout import layout_table_key
+    from gatorch.functional.bilinear import _table_for_key
+    from gatorch.functional.layout import layout_steerable_plan
+
+    alg = Algebra.from_signature([1, 0, -1, 1], start_index=0)  # an unusual basis order
+    lay, out = Layout(alg, (0, 1, 2)), Layout(alg, (1, 3))
+    for product in ("gp", "regressive"):
+        table = layout_product_table(lay, lay, out, product)
+        assert table.key == layout_table_key(lay, lay, out, product)
+        for key, expected in ((table.key, table), (table.key + ";x", table.transposed("x"))):
+            rebuilt = _table_for_key(key)
+            assert rebuilt.dims == expected.dims
+            for a in ("i", "j", "k", "s"):
+                np.testing.assert_array_equal(getattr(rebuilt, a), getattr(expected, a))
+    plan = layout_steerable_plan(lay)
+    assert len({t.key for t in plan.tables}) == len(plan.paths)  # one key per path
+    for path_table in plan.tables:
+        rebuilt = _table_for_key(path_table.key)
+        for a in ("i", "j", "k", "s"):
+            np.testing.assert_array_equal(getattr(rebuilt, a), getattr(path_table, a))
+    assert _table_for_key(table.key) is _table_for_key(table.key)  # built once per algebra
