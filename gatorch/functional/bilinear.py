@@ -40,6 +40,11 @@ __all__ = ["GATHER_THRESHOLD", "bilinear", "bilinear_reference"]
 
 #: Tables with more terms than this use the gather kernel in eager mode.
 GATHER_THRESHOLD = 4096
+#: Under ``torch.compile``, layout tables (:func:`~gatorch.algebras.layout.layout_product_table`)
+#: with at most this many terms become one fused per-term expression (faster than the eager
+#: kernel for PGA3 / STA at grades (0, 1, 2): 75-91 terms); larger ones run as the opaque
+#: kernel (an unrolled or padded expression of 613 terms at Cl(8, 0) was slower than eager).
+FUSED_LAYOUT_MAX_TERMS = 256
 #: Batches with fewer items than this use the gather kernel in eager mode.
 ROWS_MIN_ITEMS = 8192
 #: Rows per block in the cache-blocked transposes.
@@ -295,7 +300,8 @@ def bilinear(
 
     policy = resolve_kernel_policy(policy, table.name)
     compiling = torch.compiler.is_compiling()
-    if compiling and (policy.compiled_form("opaque") == "fused" or not table.key):
+    fused = "@" in table.key and table.nnz <= FUSED_LAYOUT_MAX_TERMS  # a small layout table
+    if compiling and (policy.compiled_form("fused" if fused else "opaque") == "fused" or not table.key):
         if blade_dim == -1:
             x, y = x.expand(*batch, dx), y.expand(*batch, dy)
         else:
