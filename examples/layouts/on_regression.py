@@ -453,9 +453,9 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
             if s is None:
                 cells.append("")
             elif s["seeds"] > 1:
-                cells.append(f"{s['mean']:.3f} ± {s['std']:.3f}")
+                cells.append(f"{s['mean']:.3g} ± {s['std']:.2g}")
             else:
-                cells.append(f"{s['mean']:.3f}")
+                cells.append(f"{s['mean']:.3g}")
         lines.append(f"| {n} | {model} | {params[(n, model)]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -484,7 +484,7 @@ def plot(summary: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("training-set size")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("test MSE (standardised target)")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8)  # the first panel (n = 5) has every model
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
