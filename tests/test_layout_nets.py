@@ -498,3 +498,15 @@ def test_layout_mvsilu_compiles_fresh_and_equals_the_full_mvsilu() -> None:
     x = torch.randn(4, 3, lay.dim, dtype=F64)
     torch.testing.assert_close(sub(x)[0], lay.project(full(lay.embed(x))[0]), atol=1e-13, rtol=0)
     assert_compiles(sub, (x,), backend="aot_eager", grads=True, atol=1e-10, rtol=1e-10)
+
+
+def test_clifford_gnn_layers_on_cl16_build_without_the_full_tables() -> None:
+    # MVSiLU built a per-blade buffer over all 2**16 blades from the full product table
+    # (refused above n = 11), although its layout path never read it
+    alg = Algebra(16, 0, 0)
+    lay = Layout(alg, (0, 1, 2))
+    silu = MVSiLU(alg, 2, layout=lay)
+    assert silu._inner.numel() == 0
+    net = CliffordGNN(alg, layout=lay, **_gnn_kw(mlp={"style": "cgenn", "normalization_init": 0.0}))
+    y, t = net(torch.randn(5, 2, lay.dim), torch.randn(5, 1), EDGES)
+    assert y.shape == (5, 1, 137) and t.shape == (5, 1) and bool(torch.isfinite(y).all())

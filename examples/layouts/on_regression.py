@@ -12,7 +12,7 @@ an O(n)-invariant function. Models, all reading ``x: (batch, 2, n)``:
   (a :class:`gatorch.Layout`): ``x1, x2`` as two grade-1 channels, an
   :class:`~gatorch.layers.EquiLinear` to ``channels`` channels, the layers of a
   :class:`~gatorch.layers.CliffordMLP` in CGENN's style (``blocks`` x EquiLinear -> MVSiLU ->
-  SteerableGeometricProduct -> EquiLayerNorm; built here, see :func:`layout_silu`), then the
+  SteerableGeometricProduct -> EquiLayerNorm), then the
   scalar part of every channel through a small MLP (Linear, SiLU, Linear) to one number.
   Grades (0, 1, 2) of :math:`Cl(n, 0)` are :math:`1 + n + n(n-1)/2` blades: 16, 37 and 137
   for n = 5, 8, 16, against 32, 256 and 65536 for the full algebra.
@@ -62,8 +62,7 @@ from torch import Tensor, nn
 
 from examples import harness
 from gatorch import Algebra, Layout
-from gatorch.algebras import MAX_FULL_N
-from gatorch.layers import EquiLayerNorm, EquiLinear, MVSiLU, SteerableGeometricProduct
+from gatorch.layers import CliffordMLP, EquiLinear
 
 __all__ = [
     "CSV_COLUMNS",
@@ -137,32 +136,6 @@ def standardized(n: int, x: Tensor) -> Tensor:
 
 
 # -- the models -------------------------------------------------------------------------------------------
-class _LayoutMVSiLU(MVSiLU):
-    """:class:`~gatorch.layers.MVSiLU` on a layout, built without the full algebra's tables.
-
-    ``MVSiLU.__init__`` builds a per-blade buffer over all ``2**n`` blades from the full
-    steerable plan, which needs the full product table (refused above
-    ``gatorch.algebras.MAX_FULL_N`` vectors); its layout path never reads that buffer. Same
-    parameters (``a``, ``b``: one column per stored grade) and the same forward.
-    """
-
-    def __init__(self, alg: Algebra, channels: int, layout: Layout) -> None:
-        nn.Module.__init__(self)
-        self.alg, self.channels, self.layout = alg, channels, layout
-        self.a = nn.Parameter(torch.ones(channels, len(layout.grades)))
-        self.b = nn.Parameter(torch.zeros(channels, len(layout.grades)))
-        self.register_buffer("_inner", torch.zeros(0), persistent=False)
-        column = [layout.grades.index(int(g)) for g in layout.blade_grades.tolist()]
-        self.register_buffer("_column", torch.tensor(column, dtype=torch.long), persistent=False)
-
-
-def layout_silu(alg: Algebra, channels: int, layout: Layout) -> MVSiLU:
-    """``MVSiLU(alg, channels, layout=layout)``, or :class:`_LayoutMVSiLU` where that cannot be built."""
-    if layout.is_full or alg.n <= MAX_FULL_N:
-        return MVSiLU(alg, channels, layout=layout)
-    return _LayoutMVSiLU(alg, channels, layout)
-
-
 class GANet(nn.Module):
     """The CGENN-style net on ``Cl(n, 0)`` with channels on ``grades`` (``None``: all blades).
 
@@ -200,20 +173,9 @@ class GANet(nn.Module):
         self.n = n
         lay = self.layout
         self.embed = EquiLinear(alg, 2, channels, in_layout=lay, out_layout=lay)
-        # CliffordMLP(alg, channels, channels, {"style": "cgenn", "blocks": blocks}, layout=lay), layer
-        # for layer (same modules, same order), built here because MVSiLU needs the full algebra's
-        # tables (see layout_silu)
-        layers: list[nn.Module] = []
-        for _ in range(blocks):
-            layers += [
-                EquiLinear(alg, channels, channels, in_layout=lay, out_layout=lay),
-                layout_silu(alg, channels, lay),
-                SteerableGeometricProduct(alg, channels, layout=lay),
-                EquiLayerNorm(
-                    alg, 0, statistic="mean", mv_channels=channels, elementwise_affine=True, layout=lay
-                ),
-            ]
-        self.blocks = nn.ModuleList(layers)
+        # CGENN's CEMLP: blocks x (EquiLinear -> MVSiLU -> SteerableGeometricProduct -> EquiLayerNorm)
+        cemlp = {"style": "cgenn", "blocks": blocks}
+        self.mlp = CliffordMLP(alg, channels, channels, config=cemlp, layout=lay)
         self.head = nn.Sequential(nn.Linear(channels, head), nn.SiLU(), nn.Linear(head, 1))
         self._vectors = lay.grade_slice(1)
         self._scalar = lay.grade_slice(0).start
@@ -224,8 +186,7 @@ class GANet(nn.Module):
         mv = x.new_zeros(x.shape[0], 2, self.layout.dim)
         mv[..., self._vectors] = x
         h, _ = self.embed(mv)
-        for layer in self.blocks:
-            h, _ = layer(h)
+        h, _ = self.mlp(h)
         return self.head(h[..., self._scalar]).squeeze(-1)
 
 

@@ -319,8 +319,10 @@ class MVSiLU(nn.Module):
         width = alg.n + 1 if lay is None else len(lay.grades)
         self.a = nn.Parameter(torch.ones(channels, width))
         self.b = nn.Parameter(torch.zeros(channels, width))
-        # <~e_A e_A>_0 per blade, for the invariants (not in the state_dict)
-        self.register_buffer("_inner", torch.tensor(blade_inner(alg)), persistent=False)
+        # <~e_A e_A>_0 per blade, for the invariants (not in the state_dict); a layout reads its
+        # own blades' signs (grade_invariants), so it builds nothing over all 2**n blades
+        inner = blade_inner(alg) if lay is None else []
+        self.register_buffer("_inner", torch.tensor(inner, dtype=torch.float64), persistent=False)
         # with a layout: the gate column of each stored blade (the position of its grade)
         column = [] if lay is None else [lay.grades.index(int(g)) for g in lay.blade_grades.tolist()]
         self.register_buffer("_column", torch.tensor(column, dtype=torch.long), persistent=False)
