@@ -18,7 +18,7 @@ from gatorch.functional.linear import (
     linear_plan_layouts,
 )
 from gatorch.functional.policy import KernelPolicy, kernel_policy
-from gatorch.layers import EquiLinear
+from gatorch.layers import EquiLayerNorm, EquiLinear
 from gatorch.testing import assert_compiles
 
 F64 = torch.float64
@@ -141,3 +141,32 @@ def test_layout_linear_compiled_forms(compiled: str) -> None:
         code = _graph_code(layer, args)
     assert ("gatorch.equi_linear" in code) == (compiled == "opaque")
 
+
+def _held_bytes(fn: Any) -> int:
+    """Bytes of the distinct storages autograd keeps while ``fn()`` runs (each storage once)."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize(("alg", "grades"), [(PGA3, (0, 1)), (STA, (0, 1, 2))], ids=repr)
+def test_layout_layer_norm_keeps_the_stored_grades_only(alg: Algebra, grades: tuple) -> None:
+    """The layer norm on a layout keeps its input and one invariant per *stored* grade and channel.
+
+    (Not ``n + 1`` invariants: for grades (0, 1) of PGA3 those were as large as the input.)
+    """
+    lay = Layout(alg, grades)
+    norm = EquiLayerNorm(alg, layout=lay)
+    x = torch.randn(lay.dim, 256, 8).movedim(0, -1).requires_grad_(True)
+    held = _held_bytes(lambda: norm(x))
+    x_bytes = x.numel() * x.element_size()
+    assert held <= x_bytes * (1 + (len(grades) + 1) / lay.dim), held / x_bytes
+    # and the values are the full norm's, on the embedded input
+    full = EquiLayerNorm(alg)
+    torch.testing.assert_close(norm(x)[0], lay.project(full(lay.embed(x))[0]), atol=1e-6, rtol=1e-6)
