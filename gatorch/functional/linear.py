@@ -20,7 +20,12 @@ import torch
 from torch import Tensor
 
 from gatorch.algebras.equivariant import check_group
-from gatorch.algebras.layout import Layout, layout_equivariant_basis, layout_invariant_components
+from gatorch.algebras.layout import (
+    Layout,
+    check_layout,
+    layout_equivariant_basis,
+    layout_invariant_components,
+)
 from gatorch.functional.bilinear import transpose_copy
 from gatorch.functional.policy import KernelPolicy, resolve_kernel_policy
 
@@ -36,6 +41,7 @@ __all__ = [
     "invariant_components",
     "layout_linear_plan",
     "linear_plan",
+    "linear_plan_layouts",
 ]
 
 
@@ -192,7 +198,9 @@ def _build_slot_plan(alg: Algebra, basis: np.ndarray) -> _SlotPlan | None:
 _SlotTensors = tuple[tuple[Tensor, Tensor, Tensor], ...]
 
 
-def _slot_tensors(alg: Algebra, plan: _SlotPlan, device: torch.device, dtype: torch.dtype) -> _SlotTensors:
+def _slot_tensors(
+    alg: Algebra, plan: _SlotPlan | LayoutLinearPlan, device: torch.device, dtype: torch.dtype
+) -> _SlotTensors:
     """Index and sign tensors of each slot on ``device`` (cached on the algebra in eager mode)."""
     out = []
     for k, (src, maps, sign) in enumerate(zip(plan.sources, plan.maps, plan.signs, strict=True)):
@@ -251,7 +259,7 @@ class _SlotLinear(torch.autograd.Function):
         rows: Tensor | None,
         readout: Tensor | None,
         alg: Algebra,
-        plan: _SlotPlan,
+        plan: _SlotPlan | LayoutLinearPlan,
         inv: Tensor,
         read: tuple[int, ...],
         blocked: bool,
@@ -285,7 +293,7 @@ class _SlotLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor | None, grad_s: Tensor | None):
         x, xb_saved, weight, readout, inv = ctx.saved_tensors
-        plan: _SlotPlan = ctx.plan
+        plan: _SlotPlan | LayoutLinearPlan = ctx.plan
         read: tuple[int, ...] = ctx.read
         dim, in_channels = x.shape[-1], x.shape[-2]
         if ctx.copied and not torch.is_grad_enabled():
@@ -448,23 +456,42 @@ def _equi_linear(
     if bias is not None:
         bias = bias.expand(*batch, out_channels, len(inv))
     slots = plan.slots
-    compiling = torch.compiler.is_compiling()
-    opaque = compiling and policy.compiled_form("opaque") == "opaque"
-    if slots is None or (compiling and not opaque):
-        if slots is None:
-            out = _equi_linear_blocks(alg, x, weight, group)
-        else:
-            out = _slots_traced(alg, x, weight, slots)
+    if slots is None:
+        out = _equi_linear_blocks(alg, x, weight, group)
         if bias is not None:
             out = out.index_add(-1, _index_tensor(alg, inv, x.device), bias.to(out.dtype))
-        s = None
-        if readout is not None:
-            # the readout as a contraction with a zero-padded (out_s, in, dim) weight: no gather
-            # of x (whose backward, a scatter into x's gradient, inductor got wrong here once)
-            full = readout.new_zeros(*readout.shape[:2], alg.dim)
-            full = full.index_copy(-1, _index_tensor(alg, read, x.device), readout)
-            s = torch.einsum("...id,pid->...p", x, full.to(x.dtype))
-        return out, s
+        return out, (_readout_traced(alg, x, readout, read) if readout is not None else None)
+    return _apply_slots(alg, x, weight, slots, inv, read, bias, readout, _algebra_key(alg), group, policy)
+
+
+def _apply_slots(
+    alg: Algebra,
+    x: Tensor,
+    weight: Tensor,
+    slots: _SlotPlan | LayoutLinearPlan,
+    inv: tuple[int, ...],
+    read: tuple[int, ...],
+    bias: Tensor | None,
+    readout: Tensor | None,
+    key: str,
+    group: str,
+    policy: KernelPolicy,
+) -> tuple[Tensor, Tensor | None]:
+    """The slot kernel of a full plan or a layout plan: ``(..., out, d_out)`` and the readout.
+
+    Eager: :class:`_SlotLinear` (saves only ``x`` and the weights). Compiling: the same kernel
+    as the opaque custom op ``gatorch::equi_linear`` (the plan is rebuilt from ``key``), or,
+    with ``compiled="fused"``, plain differentiable ops inductor can fuse.
+    ``bias``: ``(..., out, len(inv))`` or ``None``.
+    """
+    batch, out_channels, d_out = x.shape[:-2], weight.shape[0], len(slots.sources[0])
+    compiling = torch.compiler.is_compiling()
+    opaque = compiling and policy.compiled_form("opaque") == "opaque"
+    if compiling and not opaque:
+        out = _slots_traced(alg, x, weight, slots)
+        if bias is not None:
+            out = out.index_add(-1, _index_tensor(alg, inv, x.device), bias.to(out.dtype))
+        return out, (_readout_traced(alg, x, readout, read) if readout is not None else None)
     rows = None
     if bias is not None:  # (n_inv, N, out): added in place to the GEMM output's invariant rows
         rows = bias.reshape(-1, out_channels, len(inv)).permute(2, 0, 1).to(x.dtype)
@@ -475,11 +502,20 @@ def _equi_linear(
     blocked = policy.family(x.device) == "cpu"
     with torch.autocast(x.device.type, enabled=False) if low is not None else contextlib.nullcontext():
         if opaque:  # the eager kernel, forward and backward, as custom ops the compiler does not trace
-            ob, s = _linear_op(*args, _algebra_key(alg), group, blocked)
+            ob, s = _linear_op(*args, key, group, blocked)
         else:
             ob, s = _SlotLinear.apply(*args, alg, slots, _index_tensor(alg, inv, x.device), read, blocked)
-    out = ob.view(alg.dim, *batch, out_channels).movedim(0, -1)
+    out = ob.view(d_out, *batch, out_channels).movedim(0, -1)
     return out, (s.view(*batch, s.shape[-1]) if readout is not None else None)
+
+
+def _readout_traced(alg: Algebra, x: Tensor, readout: Tensor, read: tuple[int, ...]) -> Tensor:
+    """``t_p = sum_{i, c} U[p, i, c] x[..., i, read_c]`` as plain differentiable ops."""
+    # the readout as a contraction with a zero-padded (out_s, in, dim) weight: no gather
+    # of x (whose backward, a scatter into x's gradient, inductor got wrong here once)
+    full = readout.new_zeros(*readout.shape[:2], x.shape[-1])
+    full = full.index_copy(-1, _index_tensor(alg, read, x.device), readout)
+    return torch.einsum("...id,pid->...p", x, full.to(x.dtype))
 
 
 def _algebra_key(alg: Algebra) -> str:
@@ -487,11 +523,32 @@ def _algebra_key(alg: Algebra) -> str:
     return f"{','.join(str(m) for m in alg.metric)};{alg._start_index}"
 
 
+def _layout_key(alg: Algebra, plan: LayoutLinearPlan) -> str:
+    """``"<metric>;<start_index>;<in grades>;<out grades>"``: names a layout plan in a custom-op call."""
+    grades = [",".join(str(g) for g in lay.grades) for lay in (plan.in_layout, plan.out_layout)]
+    return f"{_algebra_key(alg)};{grades[0]};{grades[1]}"
+
+
 def _algebra_from_key(key: str) -> Algebra:
     from gatorch.algebras.algebra import AlgebraData as Algebra
 
-    metric, start = key.split(";")
+    metric, start = key.split(";")[:2]
     return Algebra.from_signature([int(m) for m in metric.split(",")] if metric else [], int(start))
+
+
+def _plan_from_key(
+    key: str, group: str
+) -> tuple[Algebra, _SlotPlan | LayoutLinearPlan, tuple[int, ...], tuple[int, ...]]:
+    """``(alg, slots, inv_blades, read_coefficients)`` of the plan ``key`` names (the algebra's memo)."""
+    alg = _algebra_from_key(key)
+    parts = key.split(";")
+    if len(parts) == 4:
+        grades_in, grades_out = (tuple(int(g) for g in p.split(",")) for p in parts[2:])
+        lp = _layout_plan(alg, grades_in, grades_out, group)
+        return alg, lp, lp.inv_blades, lp.read_coefficients
+    plan = linear_plan(alg, group)
+    assert plan.slots is not None
+    return alg, plan.slots, plan.inv_blades, plan.read_coefficients
 
 
 class _Ctx:
@@ -507,10 +564,11 @@ class _Ctx:
         pass
 
 
-def _slot_context(alg: Algebra, group: str, x: Tensor) -> tuple[_SlotPlan, Tensor, tuple[int, ...]]:
-    plan = linear_plan(alg, group)
-    assert plan.slots is not None
-    return plan.slots, _index_tensor(alg, plan.inv_blades, x.device), plan.read_coefficients
+def _slot_context(
+    key: str, group: str, x: Tensor
+) -> tuple[Algebra, _SlotPlan | LayoutLinearPlan, Tensor, tuple[int, ...]]:
+    alg, slots, inv, read = _plan_from_key(key, group)
+    return alg, slots, _index_tensor(alg, inv, x.device), read
 
 
 @torch.library.custom_op("gatorch::equi_linear", mutates_args=())
@@ -523,9 +581,11 @@ def _linear_op(
     group: str,
     blocked: bool,
 ) -> tuple[Tensor, Tensor]:
-    """Opaque :class:`_SlotLinear` forward: ``(dim, N, out)`` blade-first rows and ``(N, out_s)``."""
-    alg = _algebra_from_key(key)
-    slots, inv, read = _slot_context(alg, group, x)
+    """Opaque :class:`_SlotLinear` forward: ``(d_out, N, out)`` blade-first rows and ``(N, out_s)``.
+
+    ``key``: the algebra (:func:`_algebra_key`), or a layout plan (:func:`_layout_key`).
+    """
+    alg, slots, inv, read = _slot_context(key, group, x)
     out, s = _SlotLinear.forward(_Ctx(), x, weight, rows, readout, alg, slots, inv, read, blocked)
     return out, s
 
@@ -542,7 +602,8 @@ def _(
 ):
     n = math.prod(x.shape[:-2])
     out_s = readout.shape[0] if readout is not None else 0
-    return x.new_empty((x.shape[-1], n, weight.shape[0])), x.new_empty((n, out_s))
+    d_out = len(_plan_from_key(key, group)[1].sources[0])
+    return x.new_empty((d_out, n, weight.shape[0])), x.new_empty((n, out_s))
 
 
 @torch.library.custom_op("gatorch::equi_linear_backward", mutates_args=())
@@ -557,8 +618,7 @@ def _linear_backward_op(
     group: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Opaque :class:`_SlotLinear` backward: gradients of ``x, weight, rows, readout`` (empty if absent)."""
-    alg = _algebra_from_key(key)
-    slots, inv, read = _slot_context(alg, group, x)
+    alg, slots, inv, read = _slot_context(key, group, x)
     ctx = _Ctx()
     ctx.save_for_backward(
         x, x.new_empty(0), weight, readout if readout is not None else weight.new_empty(0), inv
@@ -620,11 +680,11 @@ def _autocast_dtype(device_type: str) -> torch.dtype | None:
     return torch.get_autocast_dtype(device_type)
 
 
-def _slots_traced(alg: Algebra, x: Tensor, weight: Tensor, plan: _SlotPlan) -> Tensor:
-    """The slot kernel as plain differentiable ops (for ``torch.compile``): returns ``(..., out, dim)``."""
+def _slots_traced(alg: Algebra, x: Tensor, weight: Tensor, plan: _SlotPlan | LayoutLinearPlan) -> Tensor:
+    """The slot kernel as plain differentiable ops (for ``torch.compile``): returns ``(..., out, d_out)``."""
     # blade-first rows with unit-stride channels: the layout bmm runs fast on (a strided view
     # makes every GEMM of the batch copy or take a slow path); inductor fuses the copy upstream
-    xb = x.movedim(-1, 0).reshape(alg.dim, -1, x.shape[-2]).clone(memory_format=torch.contiguous_format)
+    xb = x.movedim(-1, 0).reshape(x.shape[-1], -1, x.shape[-2]).clone(memory_format=torch.contiguous_format)
     out: Tensor | None = None
     for k, (src, maps, sign) in enumerate(_slot_tensors(alg, plan, x.device, x.dtype)):
         plain = k == 0 and plan.identity_first
@@ -633,7 +693,7 @@ def _slots_traced(alg: Algebra, x: Tensor, weight: Tensor, plan: _SlotPlan) -> T
         out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
     assert out is not None
     out = _ContiguousGrad.apply(out)
-    return out.view(alg.dim, *x.shape[:-2], weight.shape[0]).movedim(0, -1)
+    return out.view(len(plan.sources[0]), *x.shape[:-2], weight.shape[0]).movedim(0, -1)
 
 
 class _ContiguousGrad(torch.autograd.Function):
@@ -756,41 +816,65 @@ def layout_linear_plan(in_layout: Layout, out_layout: Layout, group: str = "pin"
     )
 
 
+def _layout_plan(
+    alg: Algebra, grades_in: tuple[int, ...], grades_out: tuple[int, ...], group: str
+) -> LayoutLinearPlan:
+    """:func:`layout_linear_plan` between layouts of ``alg``, built once and stored on the algebra."""
+    return alg._memo(
+        ("layout_linear_plan", grades_in, grades_out, group),
+        lambda: layout_linear_plan(Layout(alg, grades_in), Layout(alg, grades_out), group),
+    )
+
+
+def linear_plan_layouts(
+    alg: Algebra, in_layout: Layout, out_layout: Layout, group: str = "pin"
+) -> LayoutLinearPlan:
+    """:func:`layout_linear_plan` of two layouts of ``alg``, built once and stored on ``alg``.
+
+    What :class:`~gatorch.layers.EquiLinear` builds at construction and
+    :func:`equi_linear_layout` expects: the compiled kernel finds the same plan again from
+    the algebra and the grades.
+    """
+    for name, lay in (("in_layout", in_layout), ("out_layout", out_layout)):
+        check_layout(alg, lay, "linear_plan_layouts", name)
+    check_group(group, "linear_plan_layouts")
+    return _layout_plan(alg, in_layout.grades, out_layout.grades, group)
+
+
 def equi_linear_layout(
+    alg: Algebra,
     x: Tensor,
     weight: Tensor,
-    sources: Tensor,
-    maps: Tensor,
-    signs: Tensor,
+    plan: LayoutLinearPlan,
     *,
-    inv: Tensor | None = None,
     bias: Tensor | None = None,
-    read: Tensor | None = None,
     readout: Tensor | None = None,
-    identity_first: bool = False,
+    policy: KernelPolicy | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     r"""Equivariant linear map between layouts: :math:`y_o = \sum_{i, m} W_{oim} B_m x_i`, slot by slot.
 
     One batched GEMM per slot over the output blades (``(dout, N, in) @ (dout, in, out)``),
     from blade-first rows of ``x``: the work is ``out_layout.dim * in * out`` per slot, the
-    memory that of the stored blades. Plain differentiable ops (traceable, autocast-aware).
+    memory that of the stored blades. The same kernel as :func:`equi_linear` (a hand-written
+    backward that saves only ``x`` and the weights; an opaque custom op under
+    ``torch.compile`` unless the policy asks for the fused form), with the layout plan's slots.
 
     Parameters
     ----------
+    alg : Algebra
+        The algebra of the layouts (its store holds the plan's index tensors).
     x : Tensor, shape (..., in_channels, in_layout.dim)
     weight : Tensor, shape (out_channels, in_channels, num_maps)
-    sources, maps : Tensor, long, shape (K, out_layout.dim)
-        The plan's slots (:class:`LayoutLinearPlan`) as tensors.
-    signs : Tensor, shape (K, out_layout.dim)
-    inv, bias : Tensor, optional
-        ``bias`` (broadcastable to ``(..., out_channels, len(inv))``) is added to the output
-        components ``inv``.
-    read, readout : Tensor, optional
-        ``readout: (out_s, in_channels, len(read))`` reads the input components ``read``
-        into scalar outputs.
-    identity_first : bool
-        Slot 0 is the identity selection with signs +1 (:attr:`LayoutLinearPlan.identity_first`):
-        it is applied without a gather and without the signs.
+    plan : LayoutLinearPlan
+        From :func:`linear_plan_layouts` (or :func:`layout_linear_plan`).
+    bias : Tensor, optional
+        Broadcastable to ``(..., out_channels, len(plan.inv_blades))``: added to the output
+        components ``plan.inv_blades``.
+    readout : Tensor, optional
+        ``(out_s, in_channels, len(plan.read_coefficients))``: reads the input components
+        ``plan.read_coefficients`` into scalar outputs.
+    policy : KernelPolicy, optional
+        The kernels to run (:mod:`gatorch.functional.policy`); ``None``: the ambient policy.
 
     Returns
     -------
@@ -798,24 +882,34 @@ def equi_linear_layout(
         ``(..., out_channels, out_layout.dim)`` and the readout ``(..., out_s)`` (``None``
         without ``readout``).
     """
-    din, cin = x.shape[-1], x.shape[-2]
-    batch, cout, dout = x.shape[:-2], weight.shape[0], sources.shape[1]
-    xb = x.movedim(-1, 0).reshape(din, -1, cin)
-    out: Tensor | None = None
-    for k in range(sources.shape[0]):
-        plain = k == 0 and identity_first
-        xk = xb if plain else xb.index_select(0, sources[k])  # (dout, N, in)
-        wk = weight.index_select(2, maps[k])
-        if not plain:
-            wk = wk * signs[k].to(weight.dtype)
-        wk = wk.permute(2, 1, 0)  # (dout, in, out)
-        out = torch.bmm(xk, wk) if out is None else torch.baddbmm(out, xk, wk)
-    assert out is not None
-    y = out.view(dout, *batch, cout).movedim(0, -1)
-    if bias is not None and inv is not None and inv.numel():
-        y = y.index_add(-1, inv, bias.expand(*batch, cout, inv.shape[0]).to(y.dtype))
-    s = None
-    if readout is not None and read is not None:
-        full = readout.new_zeros(*readout.shape[:2], din).index_copy(-1, read, readout)
-        s = torch.einsum("...id,pid->...p", x, full.to(x.dtype))
-    return y, s
+    who = "equi_linear_layout"
+    policy = resolve_kernel_policy(policy, who)
+    if not isinstance(plan, LayoutLinearPlan):
+        raise TypeError(f"{who}: expected plan a LayoutLinearPlan, got {type(plan).__name__}")
+    check_layout(alg, plan.in_layout, who, "plan.in_layout")
+    din, cin = plan.in_layout.dim, x.shape[-2] if x.ndim >= 2 else None
+    if x.ndim < 2 or x.shape[-1] != din:
+        raise ValueError(
+            f"{who}: expected x of shape (..., in_channels, {din}) (grades {plan.in_layout.grades}), "
+            f"got {tuple(x.shape)}"
+        )
+    if weight.ndim != 3 or weight.shape[1] != cin or weight.shape[2] != plan.num_maps:
+        raise ValueError(
+            f"{who}: expected weight of shape (out_channels, {cin}, {plan.num_maps}), "
+            f"got {tuple(weight.shape)}"
+        )
+    read, inv = plan.read_coefficients, plan.inv_blades
+    if readout is not None and (readout.ndim != 3 or readout.shape[1:] != (cin, len(read))):
+        raise ValueError(
+            f"{who}: expected readout of shape (out_s_channels, {cin}, {len(read)}), "
+            f"got {tuple(readout.shape)}"
+        )
+    batch, cout = x.shape[:-2], weight.shape[0]
+    if bias is not None:  # (nothing to add when the output layout stores no invariant blade)
+        bias = bias.expand(*batch, cout, len(inv)) if inv else None
+    s_empty = None
+    if readout is not None and not read:  # nothing invariant to read: the readout is zero
+        s_empty, readout = x.new_zeros(*batch, readout.shape[0]), None
+    key = _layout_key(alg, plan)
+    y, s = _apply_slots(alg, x, weight, plan, inv, read, bias, readout, key, plan.group, policy)
+    return y, (s_empty if s_empty is not None else s)

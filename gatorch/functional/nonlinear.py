@@ -168,18 +168,40 @@ def grade_invariants(alg: Algebra, x: Tensor, *, layout: Layout | None = None) -
 
 
 def _layout_grade_inner_matrix(
-    alg: Algebra, layout: Layout, device: torch.device, dtype: torch.dtype
+    alg: Algebra, layout: Layout, device: torch.device, dtype: torch.dtype, stored: bool = False
 ) -> Tensor:
-    """``G[A, k]`` of :func:`_grade_inner_matrix` for the blades of ``layout``, shape (layout.dim, n + 1)."""
+    """``G[A, k]`` of :func:`_grade_inner_matrix` for the blades of ``layout``, shape (layout.dim, n + 1).
+
+    ``stored``: only the columns of the grades the layout stores, shape
+    (layout.dim, len(layout.grades)) (the others are zero).
+    """
+    columns = layout.grades if stored else tuple(range(layout.n + 1))
 
     def build() -> Tensor:
         rows = [
-            [float(_blade_square(layout.metric, c)) if k == g else 0.0 for k in range(layout.n + 1)]
+            [float(_blade_square(layout.metric, c)) if k == g else 0.0 for k in columns]
             for g, c in _layout_blades(layout)
         ]
         return torch.tensor(rows, dtype=torch.float64)
 
-    return alg.tensor_constant(("layout_grade_inner_matrix", layout.grades), device, dtype, build)
+    key = ("layout_grade_inner_matrix", layout.grades) + (("stored",) if stored else ())
+    return alg.tensor_constant(key, device, dtype, build)
+
+
+def _invariant_sum(alg: Algebra, x: Tensor, layout: Layout | None) -> Tensor:
+    """``sum_k |<x_k, x_k>|`` (``grade_invariants(...).sum(-1)``), shape (...).
+
+    On a partial layout, over the stored grades only (the others add exact zeros) and from
+    ``square(x)``: autograd then keeps ``x`` once and ``len(layout.grades)`` invariants per
+    channel, not ``n + 1``.
+    """
+    if layout is None or layout.is_full:
+        return grade_invariants(alg, x).sum(-1)
+    return (
+        torch.matmul(torch.square(x), _layout_grade_inner_matrix(alg, layout, x.device, x.dtype, True))
+        .abs()
+        .sum(-1)
+    )
 
 
 def _grade_inner_matrix(alg: Algebra, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -320,7 +342,7 @@ def equi_layer_norm(
         # some |component| exceeds 1.
         s = power_of_two_scale(xw.detach().abs().amax(dim=(-2, -1)))[..., None]  # (..., 1)
         u = xw * torch.reciprocal(s)[..., None]  # exact: s is a power of two
-        q = grade_invariants(alg, u, layout=layout).sum(-1)  # (..., C): Q(u) = Q(x) / s^2
+        q = _invariant_sum(alg, u, layout)  # (..., C): Q(u) = Q(x) / s^2
         clamp = eps_mode == "clamp"
         if statistic == "rms":
             # sqrt(max(m, eps)) or sqrt(m + eps) in units of u: max(sqrt(m(u)), t) or hypot(sqrt(m(u)), t)

@@ -16,8 +16,8 @@ from gatorch.functional.linear import (
     equi_linear_layout,
     equi_linear_readout,
     invariant_components,
-    layout_linear_plan,
     linear_plan,
+    linear_plan_layouts,
 )
 from gatorch.functional.policy import KernelPolicy
 from gatorch.layers._checks import (
@@ -274,10 +274,6 @@ class EquiLinear(MVScalarLinear):
     """
 
     _readable: Tensor
-    _slot_sources: Tensor
-    _slot_maps: Tensor
-    _slot_signs: Tensor
-    _inv: Tensor
     s_to_s: nn.Linear | None
 
     def __init__(
@@ -329,7 +325,7 @@ class EquiLinear(MVScalarLinear):
         in_layout = self.in_layout or Layout.full(alg)
         out_layout = self.out_layout or Layout.full(alg)
         self.in_layout, self.out_layout = in_layout, out_layout
-        plan = layout_linear_plan(in_layout, out_layout, group)  # validates group
+        plan = linear_plan_layouts(alg, in_layout, out_layout, group)  # validates group
         if plan.num_maps == 0:
             raise ValueError(
                 f"EquiLinear: expected layouts with at least one {group!r}-equivariant map between them, "
@@ -344,12 +340,6 @@ class EquiLinear(MVScalarLinear):
                 "EquiLinear: bias='scalar' needs grade 0 in out_layout, got out_layout grades "
                 f"{out_layout.grades}"
             )
-        for name, value in (("sources", plan.sources), ("maps", plan.maps)):
-            self.register_buffer(f"_slot_{name}", torch.tensor(value, dtype=torch.long), persistent=False)
-        self.register_buffer(
-            "_slot_signs", torch.tensor(plan.signs, dtype=torch.get_default_dtype()), persistent=False
-        )
-        self.register_buffer("_inv", torch.tensor(inv, dtype=torch.long), persistent=False)
         self.register_buffer("_readable", torch.tensor(readable, dtype=torch.long), persistent=False)
         n_inv = len(inv)
         self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, plan.num_maps))
@@ -407,16 +397,13 @@ class EquiLinear(MVScalarLinear):
         check_scalars(scalars, self.in_s_channels, "EquiLinear")
         extra = self._invariant_term(scalars)
         out, s_out = equi_linear_layout(
+            self.alg,
             mv,
             self.weight,
-            self._slot_sources,
-            self._slot_maps,
-            self._slot_signs,
-            inv=self._inv,
+            self._layout_plan,
             bias=extra,
-            read=self._readable,
             readout=self.mv_to_s,
-            identity_first=self._layout_plan.identity_first,
+            policy=self.kernel_policy,
         )
         if s_out is None:
             s_out = mv.new_zeros(*mv.shape[:-2], self.out_s_channels)
