@@ -7,10 +7,12 @@ Usage::
     python benchmarks/bench_layouts.py --n 8 16   # chosen n only
     python benchmarks/bench_layouts.py --markdown # a table for the docs
     python benchmarks/bench_layouts.py --gatr     # also the GATr training step per layout
+    python benchmarks/bench_layouts.py --gatr-n   # also the GATr step on grades (0, 1, 2) per n
     python benchmarks/bench_layouts.py --clifra   # also the restricted product against clifra
 
 Per n, from the metric alone (the layout needs no full table):
 
+* **algebra**: build time and peak Python/numpy memory of ``Algebra(n)`` (``tracemalloc``);
 * **layout**: stored blades of grades (0, 1, 2) against ``2**n``;
 * **gp table**: build time, peak Python/numpy memory of the build (``tracemalloc``) and the
   number of terms of the geometric product restricted to (0, 1, 2) x (0, 1, 2) -> (0, 1, 2);
@@ -19,7 +21,8 @@ Per n, from the metric alone (the layout needs no full table):
 * **gp fwd**: one restricted product of ``batch * items`` items with ``channels``
   multivector channels each (eager, median);
 * **linear fwd**: the layout ``EquiLinear`` kernel (:func:`equi_linear_layout`), channels
-  -> channels on the same items (eager, median).
+  -> channels on the same items (eager, median);
+* **GATr step** (``--gatr-n``): the GATr step below on grades (0, 1, 2) of ``Cl(n, 0)``.
 
 With ``--gatr``, the GATr step of the issue's target: one forward + backward of ``GATr``
 (4 blocks, 16 mv + 32 scalar channels, 4 heads, 8 x 128 items, join off, eager, median) in
@@ -66,10 +69,16 @@ SHAPE = {"batch": 8, "items": 128, "channels": 16}
 GRADES = (0, 1, 2)
 
 
-def measure(n: int, repeats: int, warmup: int) -> dict[str, float]:
-    """The row of one n."""
+def measure(n: int, repeats: int, warmup: int, step: bool = False) -> dict[str, float]:
+    """The row of one n (with ``step``: also the GATr training step on the layout)."""
     metric = [1] * n
-    lay = Layout(metric, GRADES)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    alg = Algebra.from_signature(metric)  # first use in this process: per-blade data only
+    alg_s = time.perf_counter() - t0
+    _, alg_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    lay = Layout(alg, GRADES)
 
     tracemalloc.start()
     t0 = time.perf_counter()
@@ -91,10 +100,13 @@ def measure(n: int, repeats: int, warmup: int) -> dict[str, float]:
     gp_ms = median_ms(lambda: bilinear(x, y, table), repeats, warmup)
 
     weight = torch.randn(c, c, plan.num_maps, generator=gen)
-    alg = Algebra.from_signature(metric)  # its store holds the plan's index tensors
     lin_ms = median_ms(lambda: equi_linear_layout(alg, x, weight, plan), repeats, warmup)
+    step_ms = gatr_step(alg, GRADES, max(2, repeats // 4), 1)[0] if step else float("nan")
     return {
         "n": n,
+        "alg_ms": 1e3 * alg_s,
+        "alg_mb": alg_peak / 2**20,
+        "step_ms": step_ms,
         "blades": lay.dim,
         "full": 2**n,
         "terms": table.nnz,
@@ -337,6 +349,9 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--gatr", action="store_true", help="also the GATr step per layout (PGA3, STA)")
     parser.add_argument(
+        "--gatr-n", action="store_true", help="also the GATr step on grades (0, 1, 2) of every Cl(n, 0)"
+    )
+    parser.add_argument(
         "--clifra", action="store_true", help="also the restricted product against clifra (needs clifra)"
     )
     parser.add_argument(
@@ -347,9 +362,11 @@ def main() -> None:
     if args.clifra:
         import_clifra()  # fail before the long runs, not after
     repeats, warmup = (5, 1) if args.quick else (20, 3)
-    rows = [measure(n, repeats, warmup) for n in args.n]
+    rows = [measure(n, repeats, warmup, args.gatr_n) for n in args.n]
     head = [
         "n",
+        "algebra build ms",
+        "algebra build MB",
         "blades / 2^n",
         "gp terms",
         "table build ms",
@@ -358,12 +375,14 @@ def main() -> None:
         "basis build ms",
         "gp fwd ms",
         "linear fwd ms",
-    ]
+    ] + (["GATr step ms"] if args.gatr_n else [])
     lines = []
     for r in rows:
         lines.append(
             [
                 f"{r['n']}",
+                f"{r['alg_ms']:.1f}",
+                f"{r['alg_mb']:.1f}",
                 f"{r['blades']} / {r['full']}",
                 f"{r['terms']}",
                 f"{r['table_ms']:.1f}",
@@ -373,6 +392,7 @@ def main() -> None:
                 f"{r['gp_ms']:.2f}",
                 f"{r['lin_ms']:.2f}",
             ]
+            + ([f"{r['step_ms']:.0f}"] if args.gatr_n else [])
         )
     print(
         f"Cl(n, 0), grades {GRADES}; {SHAPE['batch']} x {SHAPE['items']} items, {SHAPE['channels']} "
@@ -394,7 +414,8 @@ def main() -> None:
         print(
             f"n = 16 / n = 8: terms {top['terms'] / base['terms']:.1f}x, gp fwd "
             f"{top['gp_ms'] / base['gp_ms']:.1f}x, linear fwd {top['lin_ms'] / base['lin_ms']:.1f}x "
-            f"(blades {top['blades'] / base['blades']:.1f}x; 2^n {2**8}x)"
+            + (f"GATr step {top['step_ms'] / base['step_ms']:.1f}x " if args.gatr_n else "")
+            + f"(blades {top['blades'] / base['blades']:.1f}x; 2^n {2**8}x)"
         )
 
     if args.gatr:
