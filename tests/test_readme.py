@@ -31,3 +31,13 @@ def test_readme_irreps_example_runs():
     match = re.search(r"## e3nn irreps and the `clifford` package\n.*?```python\n(.*?)```", text, re.S)
     assert match, "README lost its irreps example"
     exec(compile(match.group(1), str(README), "exec"), {})
+
+
+def test_readme_layouts_example_runs():
+    text = README.read_text()
+    match = re.search(r"## Layouts: pay only for the grades you keep\n.*?```python\n(.*?)```", text, re.S)
+    assert match, "README lost its layouts example"
+    scope: dict[str, object] = {}
+    exec(compile(match.group(1), str(README), "exec"), scope)
+    y, s = scope["y"], scope["s"]
+    assert tuple(y.shape) == (4, 10, 1, 137) and tuple(s.shape) == (4, 10, 1)  # type: ignore[attr-defined]
