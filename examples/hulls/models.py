@@ -25,13 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from examples.zoo.csmpn_hull_data import POINTS, SPACE
-from gatorch import Algebra
+from examples.zoo.csmpn_hull_data import ALG, POINTS, SPACE, vertex_multivectors
 from gatorch.nets.csmpn import CSMPN
 from gatorch.nets.gnn import CliffordGNN
 from gatorch.nets.simplicial import SimplicialComplex
-
-ALG = Algebra(5, 0, 0)
 
 #: The CliffordGNN options of the n-body example's ``cgenn-paper`` preset (CGENN's network).
 CGENN_CONFIG: dict[str, Any] = {
@@ -52,14 +49,6 @@ def _check_points(points: Tensor, who: str) -> None:
         raise ValueError(f"{who}: expected points of shape (B, {POINTS}, {SPACE}), got {tuple(points.shape)}")
 
 
-def vertex_vectors(points: Tensor) -> Tensor:
-    """``(B, P, 5)`` points, centred per cloud, as grade-1 multivectors ``(B P, 1, 32)``."""
-    centred = points - points.mean(dim=1, keepdim=True)
-    mv = centred.new_zeros(centred.shape[0] * centred.shape[1], 1, ALG.dim)
-    mv[:, 0, ALG.grade_slice(1)] = centred.reshape(-1, SPACE)
-    return mv
-
-
 class HullCSMPN(nn.Module):
     """The reference's hull network: CSMPN's ``csmpn-paper`` preset; ``overrides`` go to the preset."""
 
@@ -76,7 +65,7 @@ class HullCSMPN(nn.Module):
                 f"HullCSMPN: expected the complex of {points.shape[0]} clouds of {POINTS} vertices, "
                 f"got {cx.num_graphs} clouds and {cx.num_vertices} vertices"
             )
-        out, _ = self.net(vertex_vectors(points), None, cx)
+        out, _ = self.net(vertex_multivectors(points), None, cx)
         return cx.pool(out[:, 0, 0])
 
 
@@ -98,7 +87,7 @@ class HullCGENN(nn.Module):
         assert isinstance(pairs, Tensor)
         shift = (torch.arange(clouds, device=points.device) * POINTS).repeat_interleave(pairs.shape[1])
         edge_index = pairs.repeat(1, clouds) + shift
-        out, _ = self.net(vertex_vectors(points), None, edge_index)
+        out, _ = self.net(vertex_multivectors(points), None, edge_index)
         return out[:, 0, 0].reshape(clouds, POINTS).mean(dim=1)
 
 

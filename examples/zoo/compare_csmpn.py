@@ -70,13 +70,11 @@ from torch import Tensor, nn
 
 from examples.harness import float_option, int_option, pyplot, write_csv
 from examples.reference import import_checkout, import_checkout_file
-from examples.zoo.csmpn_hull_data import POINTS, SPACE, generate_hulls, hull_complex
-from gatorch import Algebra
+from examples.zoo.csmpn_hull_data import ALG, POINTS, SPACE, generate_hulls, hull_complex, vertex_multivectors
 from gatorch.functional.steerable import steerable_paths
 from gatorch.nets.csmpn import CSMPN
 from gatorch.nets.simplicial import SimplicialComplex
 
-ALG = Algebra(5, 0, 0)
 Pair = tuple[str, nn.Parameter, nn.Parameter, Callable[[Tensor], Tensor]]
 
 
@@ -183,10 +181,7 @@ def reference_batch(points: Tensor, target: Tensor, cx: SimplicialComplex, relat
 def gatorch_losses(net: CSMPN, points: Tensor, target: Tensor, cx: SimplicialComplex) -> Tensor:
     """Per-hull squared errors of the preset net: centred points as vectors, the scalar blade of
     the output mean-pooled over all cells (the reference's readout)."""
-    centred = points - points.mean(dim=1, keepdim=True)
-    mv = centred.new_zeros(cx.num_vertices, 1, ALG.dim)
-    mv[:, 0, ALG.grade_slice(1)] = centred.reshape(-1, SPACE)
-    out, _ = net(mv, None, cx)
+    out, _ = net(vertex_multivectors(points), None, cx)
     pred = cx.pool(out[:, 0, 0])
     return (pred - target) ** 2
 

@@ -48,12 +48,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gatorch import Algebra
+from examples.zoo.csmpn_hull_data import ALG, vertex_multivectors
 from gatorch.nets.csmpn import CSMPN
 from gatorch.nets.gnn import CliffordGNN
 from gatorch.nets.simplicial import rips_lift
 
-ALG = Algebra(5, 0, 0)
 POINTS = 16  # points per cloud
 SPACE = 5  # dimension of the space
 
@@ -71,14 +70,6 @@ def make_data(count: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
     """``count`` clouds of ``POINTS`` standard-normal points in R^5 and their hull volumes (float64)."""
     points = rng.standard_normal((count, POINTS, SPACE))
     return torch.from_numpy(points), torch.from_numpy(hull_volumes(points))
-
-
-def vertex_multivectors(positions: Tensor) -> Tensor:
-    """``(B, P, n)`` positions, centred per cloud, as grade-1 multivectors ``(B P, 1, dim)``."""
-    centred = positions - positions.mean(dim=1, keepdim=True)
-    mv = centred.new_zeros(centred.shape[0] * centred.shape[1], 1, ALG.dim)
-    mv[:, 0, ALG.grade_slice(1)] = centred.reshape(-1, SPACE)
-    return mv
 
 
 class HullCSMPN(nn.Module):

@@ -21,11 +21,26 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
+from gatorch import Algebra
 from gatorch.nets.simplicial import SimplicialComplex
 
 #: Points per cloud and the dimension of the space, as in the reference protocol.
 POINTS, SPACE = 8, 5
+#: The algebra the hull nets work in: Cl(5, 0, 0).
+ALG = Algebra(SPACE, 0, 0)
+
+
+def vertex_multivectors(points: Tensor) -> Tensor:
+    """``(B, P, 5)`` points, centred per cloud, as grade-1 multivectors of :data:`ALG`, ``(B P, 1, 32)``.
+
+    The input of every hull net here (centring makes them translation invariant).
+    """
+    centred = points - points.mean(dim=1, keepdim=True)
+    mv = centred.new_zeros(centred.shape[0] * centred.shape[1], 1, ALG.dim)
+    mv[:, 0, ALG.grade_slice(1)] = centred.reshape(-1, SPACE)
+    return mv
 
 
 def _convex_hull(points: np.ndarray) -> Any:
