@@ -46,7 +46,10 @@ __all__ = [
     "check_layout",
     "layout_equivariant_basis",
     "layout_invariant_components",
+    "layout_path_table",
     "layout_product_table",
+    "layout_table_from_key",
+    "layout_table_key",
 ]
 
 #: The products :func:`layout_product_table` builds.
