@@ -883,6 +883,5 @@ def grade_normalize(
     xw = x.to(wide)
     norms = smooth_norm(grade_invariants(alg, xw, layout=layout))  # (..., C, n + 1)
     denom = torch.sigmoid(a.to(wide)) * (norms - 1.0) + 1.0 + eps
-    if layout is None or layout.is_full:
-        return (xw / _per_blade(alg, denom)).to(x.dtype)
-    return (xw / denom.index_select(-1, blade_grade_index(alg, layout, x.device))).to(x.dtype)
+    lay = None if layout is None or layout.is_full else layout
+    return (xw / denom.index_select(-1, blade_grade_index(alg, lay, x.device))).to(x.dtype)
